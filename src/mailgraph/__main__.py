@@ -1,0 +1,5 @@
+"""`python -m mailgraph` runs the command line."""
+
+from mailgraph.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""The ASGI application: reads the request, routes it, authenticates, authorizes, renders errors.
+
+Every response carries `request-id` and `client-request-id` (the client's, or the request id when it
+sent none) and the headers of spec §0.3; JSON responses add `OData-Version: 4.0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+from mailgraph.api.context import Ctx, Services
+from mailgraph.api.errors import GraphError, error_body, to_response
+from mailgraph.api.http import (
+    JSON_TYPE,
+    BodyTooLargeError,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    read_request,
+    write_response,
+)
+from mailgraph.api.resources import oauth_token
+from mailgraph.api.router import PathError, Router
+from mailgraph.api.routes import ROUTES
+from mailgraph.auth.permissions import allows, hides_body
+from mailgraph.domain.model import Actor
+
+log = logging.getLogger("mailgraph.api")
+
+_DIAGNOSTIC = b'{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"mailgraph"}}'
+_STATIC_HEADERS = [
+    (b"cache-control", b"private"),
+    (b"strict-transport-security", b"max-age=31536000"),
+    (b"x-ms-ags-diagnostic", _DIAGNOSTIC),
+]
+_ODATA_VERSION = (b"odata-version", b"4.0")
+
+
+class GraphApp:
+    """ASGI entry point for Graph (`/v1.0`, `/beta`) and the token endpoint (`/{tenant}/oauth2/v2.0/token`)."""
+
+    def __init__(self, services: Services, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.services = services
+        self._router = Router(ROUTES)
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            req = await read_request(scope, receive)
+        except BodyTooLargeError:
+            body = error_body(
+                "RequestEntityTooLarge", "Maximum request length exceeded.", request_id, request_id
+            )
+            response = Response(413, body, JSON_TYPE)
+            await write_response(send, response, self._common(request_id, request_id, response))
+            return
+        req.request_id = request_id
+        req.client_request_id = req.headers.get("client-request-id") or request_id
+        try:
+            response = await self._dispatch(req)
+        except Exception as exc:
+            response = to_response(exc, request_id, req.client_request_id)
+        await write_response(send, response, self._common(request_id, req.client_request_id, response))
+
+    @staticmethod
+    def _common(request_id: str, client_request_id: str, response: Response) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"request-id", request_id.encode()),
+            (b"client-request-id", client_request_id.encode("latin-1")),
+        ]
+        own = {name for name, _ in response.headers}
+        headers.extend(h for h in _STATIC_HEADERS if h[0] not in own)
+        if response.content_type == JSON_TYPE:
+            headers.append(_ODATA_VERSION)
+        return headers
+
+    async def _dispatch(self, req: Request) -> Response:
+        path = req.raw_path.decode("latin-1")
+        parts = [unquote(p) for p in path.split("/") if p]
+        if len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "token"]:
+            return await oauth_token.token(req, self.services.oauth, parts[0])
+        try:
+            match, route = self._router.match(req.raw_path)
+        except PathError as exc:
+            raise GraphError(
+                404, "ResourceNotFound", f"Resource not found for the segment '{exc.segment}'."
+            ) from None
+        except UnicodeDecodeError:
+            raise GraphError(
+                400, "BadRequest", "The request URL is not valid percent-encoded UTF-8."
+            ) from None
+        entry = route.methods.get(req.method)
+        if entry is None:
+            allowed = ", ".join(sorted(route.methods)).encode()
+            raise GraphError(
+                405,
+                "BadRequest",
+                f"The HTTP method '{req.method}' is not allowed on this resource.",
+                [(b"allow", allowed)],
+            )
+        handler, operation = entry
+        actor = self._authenticate(req)
+        if not allows(actor.kind, actor.permissions, operation):
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        ctx = Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
+        return await handler(req, ctx, match)
+
+    def _authenticate(self, req: Request) -> Actor:
+        header = req.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        return self.services.tokens.verify(token.strip()).actor()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._on_shutdown is not None:
+                    await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,1 @@
+"""One module per Graph resource; each handler parses, calls the domain, serializes."""

@@ -1,0 +1,120 @@
+"""Graph's path grammar and the route table's matcher.
+
+Spec §0.1 / client-wire fact 4: segment names are case-insensitive; keys come as `/users/{key}` or
+`/users('{key}')`; ids arrive percent-encoded or raw (`=` vs `%3D`), so every segment is decoded
+once, after splitting on `/` (a `%2F` inside an id stays part of that id). Actions may be written
+with their namespace (`microsoft.graph.send`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from mailgraph.api.context import Ctx
+    from mailgraph.api.http import Request, Response
+
+Operation = Literal["read", "write", "send"]
+KEY = "{}"
+Handler = Callable[["Request", "Ctx", "Match"], Awaitable["Response"]]
+
+_KEYED = re.compile(r"^([A-Za-z][A-Za-z0-9._]*)\((.*)\)$", re.DOTALL)
+VERSIONS = ("v1.0", "beta")
+
+
+class PathError(Exception):
+    """A path that names no resource; `segment` is the first one that did not match."""
+
+    def __init__(self, segment: str) -> None:
+        super().__init__(segment)
+        self.segment = segment
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One resource path (below the mailbox root) and its handlers per method."""
+
+    pattern: tuple[str, ...]
+    methods: dict[str, tuple[Handler, Operation]]
+
+
+@dataclass(slots=True)
+class Match:
+    """A matched request: version, mailbox key (None for /me) and the path's keys in order."""
+
+    version: str
+    user_key: str | None
+    keys: list[str] = field(default_factory=list)
+    handler: Handler | None = None
+    operation: Operation = "read"
+
+
+def _unquote_key(text: str) -> str:
+    # OData key syntax: 'it''s' is the string it's (OData URL conventions §4.3.1)
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    return text
+
+
+def tokens(raw_path: bytes) -> list[tuple[str, bool]]:
+    """Split and decode a path into (token, is_key) pairs; names are lower-cased, keys kept as sent."""
+    out: list[tuple[str, bool]] = []
+    for raw in raw_path.decode("latin-1").split("/"):
+        if not raw:
+            continue
+        segment = unquote(raw, encoding="utf-8", errors="strict")
+        keyed = _KEYED.match(segment)
+        if keyed:
+            out.append((keyed.group(1).lower(), False))
+            out.append((_unquote_key(keyed.group(2)), True))
+        else:
+            out.append((segment, True))
+    return out
+
+
+def _name(token: str) -> str:
+    lowered = token.lower()
+    return lowered[len("microsoft.graph.") :] if lowered.startswith("microsoft.graph.") else lowered
+
+
+class Router:
+    """Matches `/{version}/(me|users/{key})/…` against the mailbox routes."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._by_length: dict[int, list[Route]] = {}
+        for route in routes:
+            self._by_length.setdefault(len(route.pattern), []).append(route)
+
+    def match(self, raw_path: bytes) -> tuple[Match, Route]:
+        """The route for a path. Raises PathError naming the first segment that matched nothing."""
+        toks = tokens(raw_path)
+        if not toks or toks[0][0].lower() not in VERSIONS:
+            raise PathError(toks[0][0] if toks else "")
+        version = toks[0][0].lower()
+        rest = toks[1:]
+        if rest and _name(rest[0][0]) == "me":
+            user_key, rest = None, rest[1:]
+        elif len(rest) >= 2 and _name(rest[0][0]) == "users":
+            user_key, rest = rest[1][0], rest[2:]
+        else:
+            raise PathError(rest[0][0] if rest else version)
+        match = Match(version, user_key)
+        for route in self._by_length.get(len(rest), ()):
+            keys: list[str] = []
+            for (tok, _), want in zip(rest, route.pattern, strict=True):
+                if want == KEY:
+                    keys.append(tok)
+                elif _name(tok) != want:
+                    break
+            else:
+                match.keys = keys
+                return match, route
+        failing = next((t for t, _ in rest if _name(t) not in _KNOWN), rest[-1][0] if rest else version)
+        raise PathError(failing)
+
+
+_KNOWN = frozenset({"messages", "mailfolders", "childfolders", "send", "sendmail"})

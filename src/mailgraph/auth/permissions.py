@@ -1,0 +1,99 @@
+"""Graph permission names and which mail operations they allow (spec §4.3).
+
+Delegated permissions arrive in the token's `scp`, application permissions in `roles`. Read is ordered
+Mail.ReadBasic < Mail.Read < Mail.ReadWrite; write needs Mail.ReadWrite; send needs Mail.Send, which
+Mail.ReadWrite does not include. The `.Shared` delegated variants also cover the user's own mailbox
+and are the only ones that reach other users' mailboxes.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Operation = Literal["read", "write", "send"]
+ActorKind = Literal["user", "app"]
+
+# Names as Graph spells them; tenant files are validated against these (case-insensitively).
+DELEGATED_PERMISSIONS: Final = frozenset(
+    {
+        "Mail.Read",
+        "Mail.ReadBasic",
+        "Mail.ReadWrite",
+        "Mail.Send",
+        "Mail.Read.Shared",
+        "Mail.ReadWrite.Shared",
+        "Mail.Send.Shared",
+        "User.Read",
+        "User.Read.All",
+        "offline_access",
+        "openid",
+        "profile",
+        "email",
+    }
+)
+APPLICATION_PERMISSIONS: Final = frozenset(
+    {"Mail.Read", "Mail.ReadBasic", "Mail.ReadBasic.All", "Mail.ReadWrite", "Mail.Send", "User.Read.All"}
+)
+KNOWN_PERMISSIONS: Final = DELEGATED_PERMISSIONS | APPLICATION_PERMISSIONS
+_CANONICAL: Final = {p.casefold(): p for p in KNOWN_PERMISSIONS}
+
+# Per operation and actor kind: (permissions valid on the caller's own mailbox or, for apps, any
+# mailbox; delegated permissions that also reach other users' mailboxes).
+_BASIC_READ: Final = {
+    "user": frozenset({"Mail.ReadBasic"}),
+    "app": frozenset({"Mail.ReadBasic", "Mail.ReadBasic.All"}),
+}
+_FULL_READ_OWN: Final = frozenset(
+    {"Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared", "Mail.ReadWrite.Shared"}
+)
+_FULL_READ_APP: Final = frozenset({"Mail.Read", "Mail.ReadWrite"})
+_SHARED: Final[dict[Operation, frozenset[str]]] = {
+    "read": frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"}),
+    "write": frozenset({"Mail.ReadWrite.Shared"}),
+    "send": frozenset({"Mail.Send.Shared"}),
+}
+_OWN: Final[dict[Operation, frozenset[str]]] = {
+    "read": _BASIC_READ["user"] | _FULL_READ_OWN,
+    "write": frozenset({"Mail.ReadWrite", "Mail.ReadWrite.Shared"}),
+    "send": frozenset({"Mail.Send", "Mail.Send.Shared"}),
+}
+_APP: Final[dict[Operation, frozenset[str]]] = {
+    "read": _BASIC_READ["app"] | _FULL_READ_APP,
+    "write": frozenset({"Mail.ReadWrite"}),
+    "send": frozenset({"Mail.Send"}),
+}
+
+
+def canonical_permission(name: str) -> str | None:
+    """The permission name as Graph spells it, matched case-insensitively, or None if unknown."""
+    return _CANONICAL.get(name.casefold())
+
+
+def allows(
+    actor_kind: ActorKind, permissions: frozenset[str], op: Operation, *, other_mailbox: bool = False
+) -> bool:
+    """Whether a token's permissions allow an operation.
+
+    Args:
+        actor_kind: "user" for delegated tokens (`scp`), "app" for application tokens (`roles`).
+        permissions: The token's permissions, as issued (exact names).
+        op: "read" (list/get messages, folders, delta), "write" (create/update/delete/move/copy,
+            drafts, attachments, folders) or "send" (send draft, sendMail, reply/forward).
+        other_mailbox: A delegated caller addressing a mailbox other than its own; only the `.Shared`
+            permissions reach those (the mailbox rights are checked elsewhere). Ignored for apps,
+            whose roles cover every mailbox of the tenant (spec §4.3).
+
+    Returns:
+        True if at least one of the permissions grants the operation.
+    """
+    needed = _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
+    return not needed.isdisjoint(permissions)
+
+
+def hides_body(actor_kind: ActorKind, permissions: frozenset[str]) -> bool:
+    """True when the caller may read only basic properties (Mail.ReadBasic / Mail.ReadBasic.All).
+
+    Graph then omits `body`, `uniqueBody` and `bodyPreview`, and attachments are not readable.
+    """
+    full = _FULL_READ_APP if actor_kind == "app" else _FULL_READ_OWN
+    return not _BASIC_READ[actor_kind].isdisjoint(permissions) and full.isdisjoint(permissions)

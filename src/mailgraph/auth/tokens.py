@@ -1,0 +1,321 @@
+"""Access tokens and id tokens: issued in the shapes Entra issues them, verified on every Graph call.
+
+Graph access tokens are v1.0-format JWTs (`iss` `https://sts.windows.net/{tid}/`, `ver` "1.0") even
+from the v2 token endpoint (spec §4.2); id tokens are v2.0-format with `aud` = the client id. Both are
+JWS compact serializations (RFC 7515 §7.1) signed RS256 by the current key of the `KeyRing`.
+
+`verify` accepts only our own tokens and maps every failure to one of Graph's 401 messages (spec §5).
+Verified tokens are cached by their exact string, so a client reusing its token (all of them do, for
+an hour) costs one dict lookup instead of an RSA verification per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal, TypeGuard
+
+import orjson
+from joserfc import jws
+from joserfc.errors import JoseError
+
+from mailgraph.auth.keys import KeyRing
+from mailgraph.domain.model import Actor, App, Tenant, User
+
+GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"
+GRAPH_RESOURCE: Final = "https://graph.microsoft.com"
+# Spec §4.2: Graph accepts its URI (with or without the trailing slash) and its app id as audience.
+GRAPH_AUDIENCES: Final = frozenset({GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID})
+CLOCK_SKEW_S: Final = 300  # the 5 minutes of clock skew Entra-protected APIs tolerate
+
+EMPTY: Final = "Access token is empty."
+MALFORMED: Final = "CompactToken parsing failed with error code: 80049217"
+EXPIRED: Final = "Access token has expired or is not yet valid."
+INVALID: Final = "Access token validation failure."
+
+_ALG: Final = "RS256"
+# Only RS256: `alg` comes from the attacker, so `none` and HS256 (the "public key as HMAC secret"
+# attack, RFC 8725 §2.1) must never reach a verifier.
+_REGISTRY: Final = jws.JWSRegistry(algorithms=[_ALG])
+_CACHE_SIZE: Final = 10_000
+
+
+class TokenError(Exception):
+    """An access token that must be refused; `message` is Graph's text for the 401 response."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified access token says about its caller."""
+
+    tenant_id: str
+    object_id: str
+    app_id: str
+    kind: Literal["user", "app"]
+    permissions: frozenset[str]
+    upn: str | None
+    expires_at: int
+    """The `exp` claim: seconds since the epoch."""
+
+    def actor(self) -> Actor:
+        """The domain's view of the caller."""
+        user_id = self.object_id if self.kind == "user" else None
+        return Actor(self.kind, self.tenant_id, self.app_id, user_id, self.permissions)
+
+
+def v1_issuer(tenant_id: str) -> str:
+    """The `iss` of the v1.0-format tokens Graph accepts (spec §4.2)."""
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _pairwise_sub(tenant_id: str, app_id: str, object_id: str) -> str:
+    # Entra's `sub` for users is pairwise: stable per (user, app), different across apps.
+    return _b64url(hashlib.sha256(f"{tenant_id}|{app_id}|{object_id}".encode()).digest())
+
+
+class TokenService:
+    """Issues and verifies this server's tokens."""
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        *,
+        lifetime_s: int = 3600,
+        clock: Callable[[], float] = time.time,
+        tenant_id: str | None = None,
+        cache_size: int = _CACHE_SIZE,
+    ) -> None:
+        """Create the service.
+
+        Args:
+            keyring: Signs new tokens (current key) and verifies old ones (by `kid`).
+            lifetime_s: Access and id token lifetime (Entra: 60-90 min, spec §4.2).
+            clock: Seconds since the epoch.
+            tenant_id: If set, only tokens of this tenant verify; otherwise `tid` must match `iss`.
+            cache_size: Most verified tokens remembered; the oldest is dropped when full.
+        """
+        self._keyring = keyring
+        self._lifetime = lifetime_s
+        self._clock = clock
+        self._tenant_id = tenant_id
+        self._cache_size = cache_size
+        self._cache: dict[str, Claims] = {}
+
+    @property
+    def lifetime_s(self) -> int:
+        """Lifetime of issued tokens, for the token endpoint's `expires_in`."""
+        return self._lifetime
+
+    def _sign(self, claims: dict[str, object]) -> str:
+        key = self._keyring.current
+        header = {"typ": "JWT", "alg": _ALG, "x5t": key.x5t, "kid": key.kid}
+        return jws.serialize_compact(header, orjson.dumps(claims), key.jwk, registry=_REGISTRY)
+
+    def _common(self, tenant: Tenant, aud: str, iss: str) -> dict[str, object]:
+        now = int(self._clock())
+        # RFC 7519 §4.1: iat/nbf/exp are NumericDate (whole seconds); `uti` is Entra's unique token id.
+        return {
+            "aud": aud,
+            "iss": iss,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self._lifetime,
+            "tid": tenant.id,
+            "uti": secrets.token_urlsafe(16),
+        }
+
+    def issue_app_token(self, tenant: Tenant, app: App) -> str:
+        """An app-only Graph access token; `roles` are the app's application permissions.
+
+        Args:
+            tenant: The tenant the app belongs to.
+            app: The app (client credentials with a secret, so `appidacr` is "1").
+
+        Returns:
+            The signed JWT.
+        """
+        iss = v1_issuer(tenant.id)
+        claims = self._common(tenant, GRAPH_RESOURCE, iss) | {
+            "app_displayname": app.display_name,
+            "appid": app.client_id,
+            "appidacr": "1",
+            "idp": iss,
+            "idtyp": "app",
+            "oid": app.object_id,
+            "roles": list(app.application_permissions),
+            "sub": app.object_id,
+            "ver": "1.0",
+        }
+        return self._sign(claims)
+
+    def issue_user_token(
+        self, tenant: Tenant, app: App, user: User, scopes: list[str], *, client_authenticated: bool = True
+    ) -> str:
+        """A delegated Graph access token for `user` signed in through `app`.
+
+        Args:
+            tenant: The user's tenant.
+            app: The client the user signed in with.
+            user: The signed-in user.
+            scopes: Granted Graph permission names (`Mail.Read`), space-joined into `scp`.
+            client_authenticated: Whether the client proved a secret (`appidacr` "1") or is a public
+                client ("0").
+
+        Returns:
+            The signed JWT.
+        """
+        claims = self._common(tenant, GRAPH_RESOURCE, v1_issuer(tenant.id)) | {
+            "amr": ["pwd"],
+            "app_displayname": app.display_name,
+            "appid": app.client_id,
+            "appidacr": "1" if client_authenticated else "0",
+            "idtyp": "user",
+            "name": user.display_name,
+            "oid": user.id,
+            "scp": " ".join(scopes),
+            "sub": _pairwise_sub(tenant.id, app.client_id, user.id),
+            "unique_name": user.user_principal_name,
+            "upn": user.user_principal_name,
+            "ver": "1.0",
+        }
+        return self._sign(claims)
+
+    def id_token(
+        self,
+        tenant: Tenant,
+        app: App,
+        user: User,
+        nonce: str | None = None,
+        *,
+        issuer_base: str = "https://login.microsoftonline.com",
+    ) -> str:
+        """A v2.0 OpenID Connect id token (what MSAL builds its account cache from, client-wire fact 10).
+
+        Args:
+            tenant: The user's tenant.
+            app: The client; it is the token's `aud`.
+            user: The signed-in user.
+            nonce: Echoed from the authorization request when there was one.
+            issuer_base: Scheme, host and port this server is reached at; `iss` is
+                `{issuer_base}/{tid}/v2.0`, matching the discovery document's `issuer`.
+
+        Returns:
+            The signed JWT.
+        """
+        claims = self._common(tenant, app.client_id, f"{issuer_base.rstrip('/')}/{tenant.id}/v2.0") | {
+            "name": user.display_name,
+            "oid": user.id,
+            "preferred_username": user.user_principal_name,
+            "sub": _pairwise_sub(tenant.id, app.client_id, user.id),
+            "ver": "2.0",
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return self._sign(claims)
+
+    @staticmethod
+    def client_info(user: User, tenant: Tenant) -> str:
+        """MSAL's `client_info`: base64url JSON `{"uid": oid, "utid": tid}` (its home account id)."""
+        return _b64url(orjson.dumps({"uid": user.id, "utid": tenant.id}))
+
+    def verify(self, token: str) -> Claims:
+        """Validate a Graph access token issued by this server.
+
+        Args:
+            token: The bearer token, without the `Bearer ` prefix.
+
+        Returns:
+            The caller's claims.
+
+        Raises:
+            TokenError: With Graph's message: empty, not a JWS, outside its validity window, or
+                otherwise invalid (algorithm, key, signature, audience, issuer, claims).
+        """
+        if not token:
+            raise TokenError(EMPTY)
+        now = self._clock()
+        # Keyed by the whole token: the signature covers header and payload, so any change misses.
+        hit = self._cache.get(token)
+        if hit is not None:
+            if now > hit.expires_at + CLOCK_SKEW_S:
+                self._cache.pop(token, None)
+                raise TokenError(EXPIRED)
+            return hit
+        claims = self._verify(token, now)
+        if len(self._cache) >= self._cache_size:
+            # Dicts keep insertion order: drop the oldest entry (FIFO is enough for a cache of hot tokens).
+            self._cache.pop(next(iter(self._cache)), None)
+        self._cache[token] = claims
+        return claims
+
+    def _verify(self, token: str, now: float) -> Claims:
+        try:
+            obj = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
+            header = obj.headers()
+            payload = orjson.loads(obj.payload)
+        except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise TokenError(MALFORMED) from exc
+        if not isinstance(payload, dict):
+            raise TokenError(MALFORMED)
+        if header.get("alg") != _ALG:
+            raise TokenError(INVALID)
+        kid = header.get("kid")
+        key = self._keyring.public_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenError(INVALID)
+        try:
+            if not jws.validate_compact(obj, key, registry=_REGISTRY):
+                raise TokenError(INVALID)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise TokenError(INVALID) from exc
+        return self._check_claims(payload, now)
+
+    def _check_claims(self, c: dict[str, object], now: float) -> Claims:
+        exp, nbf = c.get("exp"), c.get("nbf")
+        if not _is_time(exp) or not _is_time(nbf):
+            raise TokenError(INVALID)
+        if now > exp + CLOCK_SKEW_S or now < nbf - CLOCK_SKEW_S:
+            raise TokenError(EXPIRED)
+        tid, oid, appid = c.get("tid"), c.get("oid"), c.get("appid")
+        if not (isinstance(tid, str) and isinstance(oid, str) and isinstance(appid, str)):
+            raise TokenError(INVALID)
+        if c.get("aud") not in GRAPH_AUDIENCES or c.get("iss") != v1_issuer(tid) or c.get("ver") != "1.0":
+            raise TokenError(INVALID)
+        if self._tenant_id is not None and tid != self._tenant_id:
+            raise TokenError(INVALID)
+        roles, scp = c.get("roles"), c.get("scp")
+        # Spec §4.2: `idtyp` is optional; a token with roles and no scp is app-only.
+        idtyp = c.get("idtyp") or ("app" if roles is not None and scp is None else "user")
+        kind: Literal["user", "app"]
+        if idtyp == "app" and isinstance(roles, list) and all(isinstance(r, str) for r in roles):
+            kind, permissions = "app", frozenset(roles)
+        elif idtyp == "user" and isinstance(scp, str):
+            kind, permissions = "user", frozenset(scp.split())
+        else:
+            raise TokenError(INVALID)
+        upn = c.get("upn") or c.get("unique_name")
+        return Claims(
+            tenant_id=tid,
+            object_id=oid,
+            app_id=appid,
+            kind=kind,
+            permissions=permissions,
+            upn=upn if isinstance(upn, str) else None,
+            expires_at=int(exp),
+        )
+
+
+def _is_time(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,1 @@
+"""Mail rules: no HTTP, no SMTP wire format, no SQL."""

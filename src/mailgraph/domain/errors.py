@@ -1,0 +1,102 @@
+"""The domain error hierarchy.
+
+The domain raises these; `api/errors.py` is the one place that maps them to Graph status codes and
+error codes (and a future `smtpd/replies.py` to SMTP replies). They carry no HTTP status.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a failure the caller caused or must hear about, never a bug."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ItemNotFoundError(DomainError):
+    """A message, attachment or folder id that does not exist in the addressed mailbox."""
+
+    def __init__(self, message: str = "The specified object was not found in the store.") -> None:
+        super().__init__(message)
+
+
+class UserNotFoundError(DomainError):
+    """`/users/{x}` names no user of the tenant (Graph: ErrorInvalidUser)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"The requested user '{key}' is invalid.")
+        self.key = key
+
+
+class MalformedIdError(DomainError):
+    """An id that cannot be an id of ours at all (Graph: ErrorInvalidIdMalformed)."""
+
+    def __init__(self) -> None:
+        super().__init__("Id is malformed.")
+
+
+class AccessDeniedError(DomainError):
+    """The caller lacks the permission or the mailbox right."""
+
+    def __init__(self, message: str = "Access is denied. Check credentials and try again.") -> None:
+        super().__init__(message)
+
+
+class InvalidRecipientsError(DomainError):
+    """No recipients, or a recipient that cannot be resolved or is malformed."""
+
+
+class InvalidPropertyValueError(DomainError):
+    """A property value that is well typed but not acceptable (e.g. CR/LF in a subject)."""
+
+
+class InvalidPropertySetError(DomainError):
+    """A property that may not be set on this item (e.g. a draft-only property on a sent message)."""
+
+
+class InvalidOperationError(DomainError):
+    """The operation does not apply to this item (e.g. sending a message that is not a draft)."""
+
+
+class MessageSizeExceededError(DomainError):
+    """The message exceeds the mailbox's maximum message size."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The message exceeds the maximum supported size., Cannot save changes made to an item to store."
+        )
+
+
+class ConflictError(DomainError):
+    """An integrity rule of the store was violated (unique name, concurrent change)."""
+
+
+class BadRequestError(DomainError):
+    """A request the domain cannot interpret (Graph: BadRequest)."""
+
+
+class SendAsDeniedError(DomainError):
+    """`from` names a mailbox the caller may not send as (spec §4.4)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The user account which was used to submit this request does not have the right to send mail"
+            " on behalf of the specified sending account. Cannot submit message."
+        )
+
+
+class InvalidInternetMessageHeaderError(DomainError):
+    """A custom header whose name does not start with `x-` or whose value would inject a header."""
+
+
+class InvalidInternetMessageHeaderCollectionError(DomainError):
+    """More custom headers than Graph allows (5)."""
+
+
+class CannotDeleteObjectError(DomainError):
+    """The item cannot be deleted."""
+
+    def __init__(self) -> None:
+        super().__init__("Object cannot be deleted.")

@@ -1,0 +1,100 @@
+"""Whose mailbox a request addresses, whether the caller may reach it, and its well-known folders.
+
+Spec §4.2/§4.6: `/me` is the token's user and needs a delegated token; `/users/{id|upn}` resolves the
+object id or the UPN case-insensitively. A delegated caller reaches only its own mailbox (delegation
+between mailboxes arrives with the identity issue).
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailgraph.domain import ids
+from mailgraph.domain.errors import AccessDeniedError, BadRequestError, ItemNotFoundError, UserNotFoundError
+from mailgraph.domain.model import Actor, Folder, User
+from mailgraph.domain.ports import Tx
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# (well-known name, display name, hidden). Spec §2.10 lists what to provision at least; all are
+# children of msgfolderroot here, with Recoverable Items' Deletions hidden from default listings.
+WELL_KNOWN_FOLDERS: tuple[tuple[str, str, bool], ...] = (
+    ("inbox", "Inbox", False),
+    ("drafts", "Drafts", False),
+    ("sentitems", "Sent Items", False),
+    ("deleteditems", "Deleted Items", False),
+    ("outbox", "Outbox", False),
+    ("junkemail", "Junk Email", False),
+    ("archive", "Archive", False),
+    ("conversationhistory", "Conversation History", False),
+    ("recoverableitemsdeletions", "Deletions", True),
+)
+ROOT = "msgfolderroot"
+WELL_KNOWN_NAMES = frozenset({ROOT, *(name for name, _, _ in WELL_KNOWN_FOLDERS)})
+
+ME_NEEDS_DELEGATED = "/me request is only valid with delegated authentication flow."
+
+
+async def resolve(tx: Tx, actor: Actor, user_key: str | None) -> User:
+    """The mailbox owner addressed by `/me` (None) or `/users/{user_key}`, checked against the caller.
+
+    Raises:
+        BadRequestError: `/me` with an app-only token.
+        UserNotFoundError: no such user.
+        AccessDeniedError: a delegated caller addressing another user's mailbox.
+    """
+    if user_key is None:
+        if actor.user_id is None:
+            raise BadRequestError(ME_NEEDS_DELEGATED)
+        user = await tx.directory.get_user(actor.user_id)
+        if user is None:
+            raise UserNotFoundError(actor.user_id)
+    else:
+        user = await (
+            tx.directory.get_user(user_key.lower())
+            if _GUID.match(user_key)
+            else tx.directory.find_user(user_key)
+        )
+        if user is None:
+            raise UserNotFoundError(user_key)
+    if user.tenant_id != actor.tenant_id or not user.account_enabled:
+        raise UserNotFoundError(user_key or user.id)
+    if not actor.is_app and actor.user_id != user.id:
+        raise AccessDeniedError()
+    return user
+
+
+async def folder(tx: Tx, owner: User, key: str) -> Folder:
+    """A folder of the owner's mailbox by id or by well-known name (case-insensitive, spec §0.1).
+
+    Raises:
+        ItemNotFoundError: neither an id nor a well-known name of this mailbox.
+    """
+    lowered = key.lower()
+    if lowered in WELL_KNOWN_NAMES:
+        found = await tx.folders.get_well_known(owner.id, lowered)
+    else:
+        found = await tx.folders.get(owner.id, key)
+    if found is None:
+        raise ItemNotFoundError()
+    return found
+
+
+async def well_known_id(tx: Tx, owner: User, name: str) -> str:
+    """The id of one of the owner's well-known folders (provisioned with the mailbox)."""
+    found = await tx.folders.get_well_known(owner.id, name)
+    if found is None:  # pragma: no cover - provision() creates them all with the user
+        raise ItemNotFoundError()
+    return found.id
+
+
+async def provision(tx: Tx, user: User) -> None:
+    """Create the mailbox's well-known folders that do not exist yet (idempotent)."""
+    existing = await tx.folders.well_known_ids(user.id)
+    root_id = existing.get(ROOT)
+    if root_id is None:
+        root_id = ids.folder_id()
+        await tx.folders.insert(Folder(root_id, user.id, None, ROOT, "Top of Information Store", False))
+    for name, display, hidden in WELL_KNOWN_FOLDERS:
+        if name not in existing:
+            await tx.folders.insert(Folder(ids.folder_id(), user.id, root_id, name, display, hidden))

@@ -1,0 +1,190 @@
+"""Sending: `message: send` of a draft and `user: sendMail` (spec §1, §2.1), in one unit of work.
+
+The unit moves the draft to Sent Items under a new REST id (or removes it when no copy is kept),
+delivers each local recipient's Inbox copy, reports unknown recipients of the tenant's own domains
+with a non-delivery report, and queues one outbound entry per external recipient (the outbox pattern:
+a worker relays after commit; nothing here touches the network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from mailgraph.domain import drafts, ids, ingest
+from mailgraph.domain.addresses import check_resolvable, domain_of
+from mailgraph.domain.errors import InvalidOperationError, ItemNotFoundError, SendAsDeniedError
+from mailgraph.domain.mailboxes import resolve, well_known_id
+from mailgraph.domain.model import (
+    Actor,
+    EmailAddress,
+    Message,
+    MessageChanges,
+    QueueEntry,
+    Tenant,
+    Timestamp,
+    User,
+)
+from mailgraph.domain.ports import Tx, UnitOfWork
+
+SECOND = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """Settings of the send path."""
+
+    queue_expiry_s: int = 2 * 24 * 3600  # how long an external recipient may stay undelivered
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What a send did (for logs and tests; the API answers 202 with no body)."""
+
+    sent_item: Message | None
+    local_copies: int
+    queued: int
+    undeliverable: int
+
+
+class SendService:
+    """The send use cases."""
+
+    def __init__(
+        self, uow: UnitOfWork, clock: Callable[[], Timestamp], policy: SendPolicy | None = None
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy or SendPolicy()
+
+    async def send_draft(self, actor: Actor, user_key: str | None, message_id: str) -> SendResult:
+        """`POST …/messages/{id}/send`: submit a draft of the addressed mailbox.
+
+        Raises:
+            ItemNotFoundError: no such item in this mailbox (also the old id of a sent draft).
+            InvalidOperationError: the item is not a draft.
+            InvalidRecipientsError, SendAsDeniedError: see `_submit`.
+        """
+
+        async def unit(tx: Tx) -> SendResult:
+            owner = await resolve(tx, actor, user_key)
+            draft = await tx.messages.get(owner.id, message_id)
+            if draft is None:
+                raise ItemNotFoundError()
+            if not draft.is_draft:
+                raise InvalidOperationError(
+                    "Only a draft message can be sent; this item has already been sent."
+                )
+            return await self._submit(tx, owner, draft, stored=True, save_copy=True)
+
+        return await self._uow.write(unit)
+
+    async def send_mail(
+        self, actor: Actor, user_key: str | None, changes: MessageChanges, save_to_sent_items: bool
+    ) -> SendResult:
+        """`POST …/sendMail`: create and submit in one step (spec §2.1).
+
+        Raises:
+            InvalidRecipientsError, SendAsDeniedError, and the property errors of `drafts.apply_changes`.
+        """
+
+        async def unit(tx: Tx) -> SendResult:
+            owner = await resolve(tx, actor, user_key)
+            now = self._clock()
+            draft = drafts.new_draft(owner, await well_known_id(tx, owner, "drafts"), changes, now)
+            return await self._submit(tx, owner, draft, stored=False, save_copy=save_to_sent_items)
+
+        return await self._uow.write(unit)
+
+    async def _submit(
+        self, tx: Tx, owner: User, draft: Message, *, stored: bool, save_copy: bool
+    ) -> SendResult:
+        recipients = draft.recipients
+        check_resolvable(recipients)
+        # Spec §4.4: without send-as/on-behalf rights, `from` must be the mailbox itself.
+        for who in (draft.from_, draft.sender):
+            if who is not None and who.key not in {
+                owner.mail.casefold(),
+                owner.user_principal_name.casefold(),
+            }:
+                raise SendAsDeniedError()
+        now = self._clock()
+        sent = replace(
+            draft,
+            rest_id=ids.message_id(),
+            folder_id=await well_known_id(tx, owner, "sentitems"),
+            change_key=ids.change_key(),
+            is_draft=False,
+            is_read=True,
+            sent_at=now,
+            received_at=now,
+            modified_at=now,
+            from_=owner.address,
+            sender=owner.address,
+        )
+        if stored:
+            await (tx.messages.update(sent) if save_copy else tx.messages.delete(draft.id))
+        elif save_copy:
+            sent.created_at = now
+            await tx.messages.insert(sent)
+        tenant = await tx.directory.get_tenant()
+        assert tenant is not None  # a resolved owner implies a tenant
+        local, unknown, external = await _route(tx, tenant, recipients)
+        copies = await ingest.deliver(tx, sent, local, now)
+        if unknown:
+            await self._report(tx, tenant, owner, sent, unknown, now)
+        if external:
+            await self._enqueue(tx, owner, sent, external, now)
+        return SendResult(sent if save_copy else None, len(copies), len(external), len(unknown))
+
+    async def _report(
+        self, tx: Tx, tenant: Tenant, owner: User, sent: Message, unknown: list[str], now: Timestamp
+    ) -> None:
+        postmaster = EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
+        reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
+        report = ingest.non_delivery_report(sent, owner, postmaster, unknown, reason, now)
+        report.folder_id = await well_known_id(tx, owner, "inbox")
+        await tx.messages.insert(report)
+
+    async def _enqueue(self, tx: Tx, owner: User, sent: Message, external: list[str], now: Timestamp) -> None:
+        outbound_id = ids.queue_id()
+        expires = now + self._policy.queue_expiry_s * SECOND
+        entries = [
+            QueueEntry(
+                id=ids.queue_id(),
+                outbound_id=outbound_id,
+                mailbox_id=owner.id,
+                recipient=address,
+                domain=domain_of(address),
+                status="queued",
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                last_reply_code=None,
+                last_reply_text=None,
+                expires_at=expires,
+                created_at=now,
+            )
+            for address in external
+        ]
+        await tx.outbox.add(outbound_id, sent, entries)
+
+
+async def _route(
+    tx: Tx, tenant: Tenant, recipients: list[EmailAddress]
+) -> tuple[list[User], list[str], list[str]]:
+    """Split recipients: local users (each once), unknown addresses of our domains, external addresses."""
+    users = await tx.directory.find_users_by_address([r.address for r in recipients])
+    local: dict[str, User] = {}
+    unknown: dict[str, str] = {}
+    external: dict[str, str] = {}
+    domains = {d.lower() for d in tenant.domains}
+    for recipient in recipients:
+        user = users.get(recipient.key)
+        if user is not None:
+            local.setdefault(user.id, user)
+        elif domain_of(recipient.address) in domains:
+            unknown.setdefault(recipient.key, recipient.address)
+        else:
+            external.setdefault(recipient.key, recipient.address)
+    return list(local.values()), list(unknown.values()), list(external.values())

@@ -1,0 +1,1 @@
+"""Storage: the only package with SQL or a database driver. Implements `domain.ports`."""

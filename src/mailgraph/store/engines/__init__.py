@@ -1,0 +1,1 @@
+"""Database engines: connection handling and transactions per database; no business SQL."""

@@ -1,0 +1,1 @@
+"""SQL written once, in the portable subset of SQLite and PostgreSQL (`?` placeholders)."""

@@ -1,0 +1,94 @@
+"""Encoding of model values into columns and back: JSON text for lists and small structures.
+
+Uses the stdlib `json` module with compact separators; the columns are plain TEXT on every engine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from mailgraph.domain.model import (
+    DateTimeTimeZone,
+    EmailAddress,
+    FlagStatus,
+    FollowupFlag,
+    InternetMessageHeader,
+)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def dump(value: object) -> str:
+    """Compact JSON text."""
+    return _dumps(value)
+
+
+def load(text: str) -> Any:
+    """Parse JSON text."""
+    return json.loads(text)
+
+
+def addresses_to_json(items: list[EmailAddress]) -> str:
+    """A recipient list as `[[address, name], …]`."""
+    return _dumps([[a.address, a.name] for a in items]) if items else "[]"
+
+
+def addresses_from_json(text: str) -> list[EmailAddress]:
+    """Inverse of `addresses_to_json`."""
+    if text == "[]":
+        return []
+    return [EmailAddress(a, n) for a, n in json.loads(text)]
+
+
+def address_or_none(address: str | None, name: str | None) -> EmailAddress | None:
+    """Two nullable columns back into one optional address."""
+    return None if address is None else EmailAddress(address, name or "")
+
+
+def _dttz(value: DateTimeTimeZone | None) -> list[str] | None:
+    return None if value is None else [value.date_time, value.time_zone]
+
+
+def _dttz_back(value: list[str] | None) -> DateTimeTimeZone | None:
+    return None if value is None else DateTimeTimeZone(value[0], value[1])
+
+
+def flag_to_json(flag: FollowupFlag) -> str:
+    """The flag's dates (its status has a column of its own for filtering)."""
+    if flag.start is None and flag.due is None and flag.completed is None:
+        return "{}"
+    return _dumps({"s": _dttz(flag.start), "d": _dttz(flag.due), "c": _dttz(flag.completed)})
+
+
+def flag_from_columns(status: str, text: str) -> FollowupFlag:
+    """Inverse of `flag_to_json` plus the status column."""
+    parts = json.loads(text) if text != "{}" else {}
+    return FollowupFlag(
+        cast(FlagStatus, status),
+        _dttz_back(parts.get("s")),
+        _dttz_back(parts.get("d")),
+        _dttz_back(parts.get("c")),
+    )
+
+
+def headers_to_json(headers: list[InternetMessageHeader]) -> str:
+    """Header list as `[[name, value], …]`."""
+    return _dumps([[h.name, h.value] for h in headers]) if headers else "[]"
+
+
+def headers_from_json(text: str) -> list[InternetMessageHeader]:
+    """Inverse of `headers_to_json`."""
+    if text == "[]":
+        return []
+    return [InternetMessageHeader(n, v) for n, v in json.loads(text)]
+
+
+def strings_to_json(items: list[str] | tuple[str, ...]) -> str:
+    """A string list."""
+    return _dumps(list(items)) if items else "[]"
+
+
+def strings_from_json(text: str) -> list[str]:
+    """Inverse of `strings_to_json`."""
+    return [] if text == "[]" else [str(s) for s in json.loads(text)]

@@ -1,0 +1,162 @@
+"""Tenant, user and app registration rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mailgraph.domain.model import App, Tenant, User
+from mailgraph.store.sql import codec
+from mailgraph.store.sql.dialect import in_list
+
+if TYPE_CHECKING:
+    from mailgraph.store.base import Conn
+
+_USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
+_APP = (
+    "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
+    " application_permissions_json, delegated_permissions_json FROM apps"
+)
+
+
+def _user(r: Sequence[Any]) -> User:
+    return User(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+
+
+def _app(r: Sequence[Any]) -> App:
+    return App(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        bool(r[5]),
+        tuple(codec.strings_from_json(r[6])),
+        tuple(codec.strings_from_json(r[7])),
+    )
+
+
+class SqlDirectory:
+    """`domain.ports.DirectoryRepo` over one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def get_tenant(self) -> Tenant | None:
+        """The hosted tenant."""
+        row = await self._conn.fetch_one("SELECT id, display_name, domains_json FROM tenants")
+        return None if row is None else Tenant(row[0], row[1], tuple(codec.strings_from_json(row[2])))
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        """Insert or replace the tenant (one per server)."""
+        changed = await self._conn.execute(
+            "UPDATE tenants SET display_name = ?, domains_json = ? WHERE id = ?",
+            (tenant.display_name, codec.strings_to_json(tenant.domains), tenant.id),
+        )
+        if not changed:
+            await self._conn.execute(
+                "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
+                (tenant.id, tenant.display_name, codec.strings_to_json(tenant.domains)),
+            )
+
+    async def get_user(self, user_id: str) -> User | None:
+        """A user by object id."""
+        row = await self._conn.fetch_one(f"{_USER} WHERE id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    async def find_user(self, upn_or_mail: str) -> User | None:
+        """A user by UPN or primary address, case-insensitively."""
+        key = upn_or_mail.casefold()
+        row = await self._conn.fetch_one(f"{_USER} WHERE upn_key = ? OR mail_key = ?", (key, key))
+        return None if row is None else _user(row)
+
+    async def find_users_by_address(self, addresses: Sequence[str]) -> dict[str, User]:
+        """Users by primary address or UPN; keys are casefolded addresses."""
+        keys = sorted({a.casefold() for a in addresses})
+        if not keys:
+            return {}
+        by_mail, args = in_list("mail_key", keys)
+        by_upn, args2 = in_list("upn_key", keys)
+        rows = await self._conn.fetch_all(f"{_USER} WHERE {by_mail} OR {by_upn}", [*args, *args2])
+        found: dict[str, User] = {}
+        for row in rows:
+            user = _user(row)
+            for key in (user.mail.casefold(), user.user_principal_name.casefold()):
+                if key in keys:
+                    found[key] = user
+        return found
+
+    async def list_users(self) -> list[User]:
+        """All users by UPN."""
+        return [_user(r) for r in await self._conn.fetch_all(f"{_USER} ORDER BY upn_key")]
+
+    async def put_user(self, user: User) -> None:
+        """Insert or update a user by id."""
+        values = (
+            user.tenant_id,
+            user.user_principal_name,
+            user.user_principal_name.casefold(),
+            user.mail,
+            user.mail.casefold(),
+            user.display_name,
+            user.password_hash,
+            int(user.account_enabled),
+        )
+        changed = await self._conn.execute(
+            "UPDATE users SET tenant_id = ?, upn = ?, upn_key = ?, mail = ?, mail_key = ?, display_name = ?,"
+            " password_hash = ?, account_enabled = ? WHERE id = ?",
+            (*values, user.id),
+        )
+        if not changed:
+            await self._conn.execute(
+                "INSERT INTO users (tenant_id, upn, upn_key, mail, mail_key, display_name, password_hash,"
+                " account_enabled, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, user.id),
+            )
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Remove a user with their mailbox (folders and messages cascade)."""
+        await self._conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
+        await self._conn.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
+        await self._conn.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
+        return await self._conn.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+
+    async def get_app(self, client_id: str) -> App | None:
+        """An app registration by client id."""
+        row = await self._conn.fetch_one(f"{_APP} WHERE client_id = ?", (client_id,))
+        return None if row is None else _app(row)
+
+    async def list_apps(self) -> list[App]:
+        """All app registrations."""
+        return [_app(r) for r in await self._conn.fetch_all(f"{_APP} ORDER BY client_id")]
+
+    async def put_app(self, app: App) -> None:
+        """Insert or update an app registration by client id."""
+        values = (
+            app.tenant_id,
+            app.object_id,
+            app.display_name,
+            app.secret_hash,
+            int(app.allow_public_client),
+            codec.strings_to_json(app.application_permissions),
+            codec.strings_to_json(app.delegated_permissions),
+        )
+        changed = await self._conn.execute(
+            "UPDATE apps SET tenant_id = ?, object_id = ?, display_name = ?, secret_hash = ?,"
+            " allow_public_client = ?, application_permissions_json = ?, delegated_permissions_json = ?"
+            " WHERE client_id = ?",
+            (*values, app.client_id),
+        )
+        if not changed:
+            await self._conn.execute(
+                "INSERT INTO apps (tenant_id, object_id, display_name, secret_hash, allow_public_client,"
+                " application_permissions_json, delegated_permissions_json, client_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, app.client_id),
+            )
+
+    async def delete_app(self, client_id: str) -> bool:
+        """Remove an app registration."""
+        return await self._conn.execute("DELETE FROM apps WHERE client_id = ?", (client_id,)) > 0

@@ -1,0 +1,246 @@
+"""Filter, order and search trees (odata/ast.py) → portable SQL over the `messages` table.
+
+The SQL runs unchanged on SQLite and PostgreSQL: `?` placeholders (the PostgreSQL engine rewrites
+them), unqualified column names, user values only ever as parameters. Semantics follow Exchange:
+
+- String comparisons and `startswith`/`contains` are case-insensitive: `lower()` on both sides.
+  (SQLite's `lower()` folds ASCII only; PostgreSQL's folds all of Unicode.)
+- Every predicate is two-valued even on the nullable `from_*`/`sender_*` columns, so `not` never
+  meets SQL's NULL: `eq` is guarded with `col IS NOT NULL AND …`, `ne` is `col IS NULL OR …`
+  (a message without a sender is "not equal" to any address).
+- Times are compared at **second** granularity: the columns hold microseconds but Graph renders
+  whole seconds (spec §0.4), and clients page with `receivedDateTime gt {last value seen}`; a stored
+  12:00:00.5 must equal the `12:00:00Z` the client was shown, not be greater than it. Each
+  comparison is a range on the raw column, so indexes still apply.
+- Sorting puts NULLs lowest in both engines (explicit `NULLS FIRST/LAST`) and always ends with the
+  immutable `id` as tie-break, so pages are stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
+from mailgraph.odata.errors import ODataError, invalid_filter
+
+ColumnKind = Literal["text", "enum", "bool", "time"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND: Final = 1_000_000
+_SQL_OPS: Final = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_LIKE: Final = "LIKE lower(?) ESCAPE '\\'"
+DEFAULT_ORDER_SQL: Final = "received_at DESC, id DESC"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A `messages` column a Graph property compiles to."""
+
+    name: str
+    kind: ColumnKind
+    nullable: bool = False
+
+
+def _c(name: str, kind: ColumnKind, nullable: bool = False) -> Column:
+    return Column(name, kind, nullable)
+
+
+# Graph property path → column (migrations/0001_init.sql). `id` is the REST id clients hold.
+MESSAGE_COLUMNS: Final[dict[tuple[str, ...], Column]] = {
+    ("id",): _c("rest_id", "text"),
+    ("receivedDateTime",): _c("received_at", "time"),
+    ("sentDateTime",): _c("sent_at", "time"),
+    ("createdDateTime",): _c("created_at", "time"),
+    ("lastModifiedDateTime",): _c("modified_at", "time"),
+    ("subject",): _c("subject", "text"),
+    ("bodyPreview",): _c("body_preview", "text"),
+    ("internetMessageId",): _c("internet_message_id", "text"),
+    ("conversationId",): _c("conversation_id", "text"),
+    ("parentFolderId",): _c("folder_id", "text"),
+    ("isRead",): _c("is_read", "bool"),
+    ("isDraft",): _c("is_draft", "bool"),
+    ("hasAttachments",): _c("has_attachments", "bool"),
+    ("isDeliveryReceiptRequested",): _c("is_delivery_receipt_requested", "bool"),
+    ("isReadReceiptRequested",): _c("is_read_receipt_requested", "bool"),
+    ("importance",): _c("importance", "enum"),
+    ("inferenceClassification",): _c("inference_classification", "enum"),
+    ("flag", "flagStatus"): _c("flag_status", "enum"),
+    ("from", "emailAddress", "address"): _c("from_address", "text", nullable=True),
+    ("from", "emailAddress", "name"): _c("from_name", "text", nullable=True),
+    ("sender", "emailAddress", "address"): _c("sender_address", "text", nullable=True),
+    ("sender", "emailAddress", "name"): _c("sender_name", "text", nullable=True),
+}
+
+_FROM: Final = (_c("from_address", "text", True), _c("from_name", "text", True))
+_TO, _CC, _BCC = _c("to_json", "text"), _c("cc_json", "text"), _c("bcc_json", "text")
+# KQL field → columns searched. Free text: Graph's default search fields are from, subject and body
+# (spec §2.9). Recipient columns hold JSON text with names and addresses, which `contains` covers.
+_SEARCH_COLUMNS: Final[dict[SearchField | None, tuple[Column, ...]]] = {
+    None: (_c("subject", "text"), _c("body", "text"), *_FROM),
+    "subject": (_c("subject", "text"),),
+    "body": (_c("body", "text"),),
+    "from": _FROM,
+    "to": (_TO,),
+    "cc": (_CC,),
+    "bcc": (_BCC,),
+    "recipients": (_TO, _CC, _BCC),
+    "participants": (*_FROM, _TO, _CC, _BCC),
+}
+
+
+def compile_message_filter(expr: Expr) -> tuple[str, list[object]]:
+    """Compile a `$filter` tree to a WHERE fragment over `messages`.
+
+    Args:
+        expr: A tree from `parse_filter` (or built by the domain).
+
+    Returns:
+        The SQL fragment (parenthesised where composite) and its parameters, in placeholder order.
+
+    Raises:
+        ODataError: `ErrorInvalidUrlQueryFilter` for a property or literal with no column mapping.
+    """
+    params: list[object] = []
+    return _compile(expr, params), params
+
+
+def compile_message_order(order_by: Sequence[OrderBy]) -> str:
+    """Compile `$orderby` keys to an ORDER BY list (without the keywords `ORDER BY`).
+
+    Args:
+        order_by: The keys, most significant first; empty means Graph's assumed default,
+            `receivedDateTime desc` (spec §2.9 [unconfirmed]).
+
+    Returns:
+        The ORDER BY list, always ending with `id` in the direction of the first key.
+
+    Raises:
+        ODataError: `ErrorInvalidUrlQueryFilter` for a property with no column mapping.
+    """
+    if not order_by:
+        return DEFAULT_ORDER_SQL
+    parts = []
+    for key in order_by:
+        column = _column(key.property)
+        direction = "DESC" if key.descending else "ASC"
+        expr = f"lower({column.name})" if column.kind == "text" else column.name
+        # NULL sorts lowest: SQLite's default, PostgreSQL's opposite, so spell it out.
+        nulls = (" NULLS LAST" if key.descending else " NULLS FIRST") if column.nullable else ""
+        parts.append(f"{expr} {direction}{nulls}")
+    parts.append("id DESC" if order_by[0].descending else "id ASC")
+    return ", ".join(parts)
+
+
+def compile_message_search(search: Search) -> tuple[str, list[object]]:
+    """Compile a `$search` to a WHERE fragment: every term must match one of its columns.
+
+    Args:
+        search: The parsed search (at least one term).
+
+    Returns:
+        The SQL fragment and its parameters.
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    for term in search.terms:
+        columns = _SEARCH_COLUMNS[term.field]
+        pattern = "%" + escape_like(term.text) + "%"
+        clauses.append("(" + " OR ".join(_guard(c, f"lower({c.name}) {_LIKE}", "eq") for c in columns) + ")")
+        params.extend([pattern] * len(columns))
+    if not clauses:
+        return "1 = 1", []
+    return " AND ".join(clauses), params
+
+
+def escape_like(text: str) -> str:
+    r"""Escape `\`, `%` and `_` for a LIKE pattern with `ESCAPE '\'`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _compile(expr: Expr, params: list[object]) -> str:
+    if isinstance(expr, And):
+        return f"({_compile(expr.left, params)} AND {_compile(expr.right, params)})"
+    if isinstance(expr, Or):
+        return f"({_compile(expr.left, params)} OR {_compile(expr.right, params)})"
+    if isinstance(expr, Not):
+        return f"NOT ({_compile(expr.operand, params)})"
+    if isinstance(expr, Call):
+        column = _column(expr.property)
+        if column.kind != "text":
+            raise invalid_filter()
+        escaped = escape_like(expr.argument)
+        params.append(escaped + "%" if expr.function == "startswith" else "%" + escaped + "%")
+        return _guard(column, f"lower({column.name}) {_LIKE}", "eq")
+    return _compare(expr, params)
+
+
+def _compare(expr: Compare, params: list[object]) -> str:
+    column = _column(expr.left)
+    value, op = expr.right.value, expr.op
+    if value is None:
+        if op not in ("eq", "ne"):
+            raise invalid_filter()
+        return f"{column.name} IS NULL" if op == "eq" else f"{column.name} IS NOT NULL"
+    if column.kind == "time":
+        return _compare_time(column.name, op, _micros(value), params)
+    if column.kind == "bool":
+        if not isinstance(value, bool) or op not in ("eq", "ne"):
+            raise invalid_filter()
+        params.append(int(value))
+        return f"{column.name} {_SQL_OPS[op]} ?"
+    if not isinstance(value, str):
+        raise invalid_filter()
+    params.append(value)
+    if column.kind == "enum":  # the parser hands on canonical members, stored as such
+        return f"{column.name} {_SQL_OPS[op]} ?"
+    return _guard(column, f"lower({column.name}) {_SQL_OPS[op]} lower(?)", op)
+
+
+def _compare_time(name: str, op: str, micros: int, params: list[object]) -> str:
+    # The stored time T is compared as its whole second S = floor(T). For a literal L:
+    # S >= L ⟺ T >= ceil(L); S > L ⟺ T >= floor(L)+1s; S <= L ⟺ T < floor(L)+1s; S < L ⟺ T < ceil(L).
+    floor = micros - micros % _SECOND
+    ceil = floor if floor == micros else floor + _SECOND
+    if op == "ge":
+        params.append(ceil)
+        return f"{name} >= ?"
+    if op == "gt":
+        params.append(floor + _SECOND)
+        return f"{name} >= ?"
+    if op == "le":
+        params.append(floor + _SECOND)
+        return f"{name} < ?"
+    if op == "lt":
+        params.append(ceil)
+        return f"{name} < ?"
+    params.extend((ceil, floor + _SECOND))
+    if op == "eq":
+        return f"({name} >= ? AND {name} < ?)"
+    return f"({name} < ? OR {name} >= ?)"
+
+
+def _guard(column: Column, predicate: str, op: str) -> str:
+    """Make a predicate on a nullable column two-valued (NULL never reaches `NOT`)."""
+    if not column.nullable:
+        return predicate
+    if op == "ne":
+        return f"({column.name} IS NULL OR {predicate})"
+    return f"({column.name} IS NOT NULL AND {predicate})"
+
+
+def _column(prop: Property) -> Column:
+    column = MESSAGE_COLUMNS.get(prop.path)
+    if column is None:
+        raise invalid_filter()
+    return column
+
+
+def _micros(value: object) -> int:
+    if not isinstance(value, datetime):
+        raise ODataError("ErrorInvalidUrlQueryFilter", "A date/time property needs a date/time literal.")
+    if value.tzinfo is None:  # the parser always attaches a zone; treat a bare one as UTC
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(microseconds=1)

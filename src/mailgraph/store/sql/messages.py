@@ -1,0 +1,173 @@
+"""Message item rows: insert, update, get by REST or immutable id, list a folder or a mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from mailgraph.domain.model import BodyType, Importance, Inference, ItemBody, Message, Page
+from mailgraph.store.sql import codec
+from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
+
+if TYPE_CHECKING:
+    from mailgraph.store.base import Conn
+
+COLUMNS = (
+    "id, rest_id, mailbox_id, folder_id, change_key, created_at, modified_at, received_at, sent_at, "
+    "is_draft, is_read, has_attachments, importance, inference_classification, internet_message_id, "
+    "conversation_id, conversation_index, subject, body_type, body, body_preview, from_address, from_name, "
+    "sender_address, sender_name, to_json, cc_json, bcc_json, reply_to_json, categories_json, flag_status, "
+    "flag_json, headers_json, is_delivery_receipt_requested, is_read_receipt_requested"
+)
+_PLACEHOLDERS = ", ".join("?" * (COLUMNS.count(",") + 1))
+_INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES ({_PLACEHOLDERS})"
+_UPDATE = (
+    "UPDATE messages SET " + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:]) + " WHERE id = ?"
+)
+_SELECT = f"SELECT {COLUMNS} FROM messages"
+
+
+def to_row(m: Message) -> tuple[object, ...]:
+    """The column values of a message, in `COLUMNS` order."""
+    return (
+        m.id,
+        m.rest_id,
+        m.mailbox_id,
+        m.folder_id,
+        m.change_key,
+        m.created_at,
+        m.modified_at,
+        m.received_at,
+        m.sent_at,
+        int(m.is_draft),
+        int(m.is_read),
+        int(m.has_attachments),
+        m.importance,
+        m.inference_classification,
+        m.internet_message_id,
+        m.conversation_id,
+        m.conversation_index,
+        m.subject,
+        m.body.content_type,
+        m.body.content,
+        m.body_preview,
+        m.from_.address if m.from_ else None,
+        m.from_.name if m.from_ else None,
+        m.sender.address if m.sender else None,
+        m.sender.name if m.sender else None,
+        codec.addresses_to_json(m.to),
+        codec.addresses_to_json(m.cc),
+        codec.addresses_to_json(m.bcc),
+        codec.addresses_to_json(m.reply_to),
+        codec.strings_to_json(m.categories),
+        m.flag.flag_status,
+        codec.flag_to_json(m.flag),
+        codec.headers_to_json(m.headers),
+        int(m.is_delivery_receipt_requested),
+        int(m.is_read_receipt_requested),
+    )
+
+
+def from_row(r: Sequence[Any]) -> Message:
+    """Inverse of `to_row`."""
+    return Message(
+        id=r[0],
+        rest_id=r[1],
+        mailbox_id=r[2],
+        folder_id=r[3],
+        change_key=r[4],
+        created_at=r[5],
+        modified_at=r[6],
+        received_at=r[7],
+        sent_at=r[8],
+        is_draft=bool(r[9]),
+        is_read=bool(r[10]),
+        has_attachments=bool(r[11]),
+        importance=cast(Importance, r[12]),
+        inference_classification=cast(Inference, r[13]),
+        internet_message_id=r[14],
+        conversation_id=r[15],
+        conversation_index=r[16],
+        subject=r[17],
+        body=ItemBody(cast(BodyType, r[18]), r[19]),
+        body_preview=r[20],
+        from_=codec.address_or_none(r[21], r[22]),
+        sender=codec.address_or_none(r[23], r[24]),
+        to=codec.addresses_from_json(r[25]),
+        cc=codec.addresses_from_json(r[26]),
+        bcc=codec.addresses_from_json(r[27]),
+        reply_to=codec.addresses_from_json(r[28]),
+        categories=codec.strings_from_json(r[29]),
+        flag=codec.flag_from_columns(r[30], r[31]),
+        headers=codec.headers_from_json(r[32]),
+        is_delivery_receipt_requested=bool(r[33]),
+        is_read_receipt_requested=bool(r[34]),
+    )
+
+
+class SqlMessages:
+    """`domain.ports.MessageRepo` over one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def insert(self, message: Message) -> None:
+        """Add a message item."""
+        await self._conn.execute(_INSERT, to_row(message))
+
+    async def update(self, message: Message) -> None:
+        """Write every field of an existing item."""
+        row = to_row(message)
+        await self._conn.execute(_UPDATE, (*row[1:], row[0]))
+
+    async def delete(self, message_id: str) -> None:
+        """Remove an item by immutable id."""
+        await self._conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    async def get(self, mailbox_id: str, rest_id: str) -> Message | None:
+        """An item of this mailbox by REST id (ids are case-sensitive, spec §0.1)."""
+        row = await self._conn.fetch_one(
+            f"{_SELECT} WHERE rest_id = ? AND mailbox_id = ?", (rest_id, mailbox_id)
+        )
+        return None if row is None else from_row(row)
+
+    async def get_immutable(self, mailbox_id: str, message_id: str) -> Message | None:
+        """An item of this mailbox by immutable id."""
+        row = await self._conn.fetch_one(
+            f"{_SELECT} WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
+        )
+        return None if row is None else from_row(row)
+
+    def _where(self, mailbox_id: str, folder_id: str | None, page: Page) -> tuple[str, list[object]]:
+        if folder_id is None:
+            # The whole mailbox is the visible folder tree (spec §2.9); Recoverable Items stays out.
+            where = "mailbox_id = ? AND folder_id NOT IN (SELECT id FROM folders WHERE mailbox_id = ? AND is_hidden = 1)"
+            params: list[object] = [mailbox_id, mailbox_id]
+        else:
+            where, params = "folder_id = ? AND mailbox_id = ?", [folder_id, mailbox_id]
+        if page.filter is not None:
+            clause, args = compile_message_filter(page.filter)
+            where += f" AND ({clause})"
+            params.extend(args)
+        if page.search is not None:
+            clause, args = compile_message_search(page.search)
+            where += f" AND ({clause})"
+            params.extend(args)
+        return where, params
+
+    async def list(self, mailbox_id: str, folder_id: str | None, page: Page) -> list[Message]:
+        """One page of a folder or of the whole mailbox, in the page's order."""
+        where, params = self._where(mailbox_id, folder_id, page)
+        order = compile_message_order(page.order_by)
+        rows = await self._conn.fetch_all(
+            f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, page.top, page.skip)
+        )
+        return [from_row(r) for r in rows]
+
+    async def count(self, mailbox_id: str, folder_id: str | None, page: Page) -> int:
+        """How many items match, ignoring the window."""
+        where, params = self._where(mailbox_id, folder_id, page)
+        row = await self._conn.fetch_one(f"SELECT COUNT(*) FROM messages WHERE {where}", params)
+        return int(row[0]) if row else 0

@@ -1,0 +1,146 @@
+"""Outbound queue rows: the snapshot of each sent message and one entry per external recipient."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from mailgraph.domain.model import Message, QueueEntry, QueueStatus, Timestamp
+from mailgraph.store.sql import codec
+from mailgraph.store.sql.dialect import in_list
+from mailgraph.store.sql.messages import from_row, to_row
+
+if TYPE_CHECKING:
+    from mailgraph.store.base import Conn
+
+_ENTRY = (
+    "SELECT q.id, q.outbound_id, q.mailbox_id, q.recipient, q.domain, q.status, q.attempts, q.next_attempt_at,"
+    " q.lease_until, q.last_reply_code, q.last_reply_text, q.expires_at, q.created_at,"
+    " o.internet_message_id, o.subject"
+    " FROM outbound_queue q JOIN outbound_messages o ON o.id = q.outbound_id"
+)
+
+
+def _entry(r: Sequence[Any]) -> QueueEntry:
+    return QueueEntry(
+        id=r[0],
+        outbound_id=r[1],
+        mailbox_id=r[2],
+        recipient=r[3],
+        domain=r[4],
+        status=cast(QueueStatus, r[5]),
+        attempts=int(r[6]),
+        next_attempt_at=int(r[7]),
+        lease_until=r[8],
+        last_reply_code=r[9],
+        last_reply_text=r[10],
+        expires_at=int(r[11]),
+        created_at=int(r[12]),
+        internet_message_id=r[13],
+        subject=r[14],
+    )
+
+
+class SqlOutbox:
+    """`domain.ports.OutboxRepo` over one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def add(self, outbound_id: str, message: Message, entries: Sequence[QueueEntry]) -> None:
+        """Store the sent message's snapshot and its recipients' queue entries."""
+        await self._conn.execute(
+            "INSERT INTO outbound_messages (id, mailbox_id, internet_message_id, subject, snapshot_json,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                outbound_id,
+                message.mailbox_id,
+                message.internet_message_id,
+                message.subject,
+                codec.dump(to_row(message)),
+                message.sent_at,
+            ),
+        )
+        await self._conn.execute_many(
+            "INSERT INTO outbound_queue (id, outbound_id, mailbox_id, recipient, domain, status, attempts,"
+            " next_attempt_at, lease_until, last_reply_code, last_reply_text, expires_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.id,
+                    outbound_id,
+                    e.mailbox_id,
+                    e.recipient,
+                    e.domain,
+                    e.status,
+                    e.attempts,
+                    e.next_attempt_at,
+                    e.lease_until,
+                    e.last_reply_code,
+                    e.last_reply_text,
+                    e.expires_at,
+                    e.created_at,
+                )
+                for e in entries
+            ],
+        )
+
+    async def get_message(self, outbound_id: str) -> Message | None:
+        """The snapshot of a queued message."""
+        row = await self._conn.fetch_one(
+            "SELECT snapshot_json FROM outbound_messages WHERE id = ?", (outbound_id,)
+        )
+        return None if row is None else from_row(codec.load(row[0]))
+
+    async def list_entries(
+        self, status: QueueStatus | None = None, limit: int = 100, mailbox_id: str | None = None
+    ) -> list[QueueEntry]:
+        """Entries oldest first, optionally filtered."""
+        where: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            where.append("q.status = ?")
+            params.append(status)
+        if mailbox_id is not None:
+            where.append("q.mailbox_id = ?")
+            params.append(mailbox_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._conn.fetch_all(
+            f"{_ENTRY}{clause} ORDER BY q.created_at, q.id LIMIT ?", [*params, limit]
+        )
+        return [_entry(r) for r in rows]
+
+    async def claim_due(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[QueueEntry]:
+        """Lease due entries: queued/deferred whose time has come, or sending whose lease ran out."""
+        rows = await self._conn.fetch_all(
+            "SELECT id FROM outbound_queue WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= ?)"
+            " OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?",
+            (now, now, limit),
+        )
+        ids = [r[0] for r in rows]
+        if not ids:
+            return []
+        clause, args = in_list("id", ids)
+        await self._conn.execute(
+            f"UPDATE outbound_queue SET status = 'sending', lease_until = ? WHERE {clause}",
+            [lease_until, *args],
+        )
+        clause, args = in_list("q.id", ids)
+        return [_entry(r) for r in await self._conn.fetch_all(f"{_ENTRY} WHERE {clause} ORDER BY q.id", args)]
+
+    async def record(
+        self,
+        entry_id: str,
+        status: QueueStatus,
+        next_attempt_at: Timestamp,
+        reply_code: int | None,
+        reply_text: str | None,
+    ) -> None:
+        """Record an attempt's outcome and release the lease."""
+        await self._conn.execute(
+            "UPDATE outbound_queue SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL,"
+            " last_reply_code = ?, last_reply_text = ? WHERE id = ?",
+            (status, next_attempt_at, reply_code, reply_text, entry_id),
+        )

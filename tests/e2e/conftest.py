@@ -1,0 +1,76 @@
+"""Start `mailgraph serve` as a real process on a free loopback port, and stop it by PID."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+READY = re.compile(r"mailgraph ready: (http://\S+)")
+
+
+@dataclass
+class Server:
+    """A running server process."""
+
+    url: str
+    process: subprocess.Popen[str]
+    data_dir: Path
+
+
+@pytest.fixture
+def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    """`python -m mailgraph serve --port 0` on a copy of the test tenant's data directory."""
+    data = tmp_path / "data"
+    shutil.copytree(template_dir, data)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mailgraph",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data),
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
+    )
+    url = None
+    deadline = time.monotonic() + 30
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = READY.search(line)
+        if found:
+            url = found.group(1)
+            break
+    if url is None:
+        process.kill()
+        output = process.stdout.read()
+        process.wait(5)
+        process.stdout.close()
+        pytest.fail(f"server did not start: {output}")
+    try:
+        yield Server(url, process, data)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        process.stdout.close()
