@@ -116,6 +116,10 @@ class Message:
     has_attachments: bool = False
     is_delivery_receipt_requested: bool = False
     is_read_receipt_requested: bool = False
+    in_reply_to: str = ""
+    """RFC 5322 In-Reply-To (a msg-id), empty when none."""
+    references: str = ""
+    """RFC 5322 References (space-separated msg-ids), empty when none."""
 
     @property
     def recipients(self) -> list[EmailAddress]:

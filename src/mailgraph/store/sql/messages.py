@@ -17,7 +17,7 @@ COLUMNS = (
     "is_draft, is_read, has_attachments, importance, inference_classification, internet_message_id, "
     "conversation_id, conversation_index, subject, body_type, body, body_preview, from_address, from_name, "
     "sender_address, sender_name, to_json, cc_json, bcc_json, reply_to_json, categories_json, flag_status, "
-    "flag_json, headers_json, is_delivery_receipt_requested, is_read_receipt_requested"
+    "flag_json, headers_json, is_delivery_receipt_requested, is_read_receipt_requested, in_reply_to, references_header"
 )
 _PLACEHOLDERS = ", ".join("?" * (COLUMNS.count(",") + 1))
 _INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES ({_PLACEHOLDERS})"
@@ -65,6 +65,8 @@ def to_row(m: Message) -> tuple[object, ...]:
         codec.headers_to_json(m.headers),
         int(m.is_delivery_receipt_requested),
         int(m.is_read_receipt_requested),
+        m.in_reply_to,
+        m.references,
     )
 
 
@@ -102,6 +104,8 @@ def from_row(r: Sequence[Any]) -> Message:
         headers=codec.headers_from_json(r[32]),
         is_delivery_receipt_requested=bool(r[33]),
         is_read_receipt_requested=bool(r[34]),
+        in_reply_to=r[35],
+        references=r[36],
     )
 
 
