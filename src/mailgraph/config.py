@@ -97,18 +97,14 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
         if not isinstance(public, bool):
             problems.append(f"{where}.allowPublicClientFlows must be true or false")
         secret = _text(raw, "clientSecret", where, problems, required=False)
+        display = _text(raw, "displayName", where, problems, required=False)
+        application = _strings(
+            raw.get("applicationPermissions", []), f"{where}.applicationPermissions", problems
+        )
+        delegated = _strings(raw.get("delegatedPermissions", []), f"{where}.delegatedPermissions", problems)
         if client_id:
             apps.append(
-                AppSpec(
-                    client_id,
-                    _text(raw, "displayName", where, problems, required=False) or client_id,
-                    secret,
-                    public is True,
-                    _strings(
-                        raw.get("applicationPermissions", []), f"{where}.applicationPermissions", problems
-                    ),
-                    _strings(raw.get("delegatedPermissions", []), f"{where}.delegatedPermissions", problems),
-                )
+                AppSpec(client_id, display or client_id, secret, public is True, application, delegated)
             )
     if problems:
         raise TenantFileError(source, problems)
