@@ -81,11 +81,14 @@ async def folder(tx: Tx, owner: User, key: str) -> Folder:
 
 
 async def well_known_id(tx: Tx, owner: User, name: str) -> str:
-    """The id of one of the owner's well-known folders (provisioned with the mailbox)."""
-    found = await tx.folders.get_well_known(owner.id, name)
+    """The id of one of the owner's well-known folders (provisioned with the mailbox).
+
+    Reads ids only: the folder read with item counts costs O(items) and sits on the send path.
+    """
+    found = (await tx.folders.well_known_ids(owner.id)).get(name)
     if found is None:  # pragma: no cover - provision() creates them all with the user
         raise ItemNotFoundError()
-    return found.id
+    return found
 
 
 async def provision(tx: Tx, user: User) -> None:
