@@ -11,9 +11,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mailgraph.admin import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.config import Settings, TenantFileError
+from mailgraph.delivery_cli import (
+    add_delivery_commands,
+    add_delivery_options,
+    delivery_banner,
+    delivery_settings,
+    run_delivery,
+)
 from mailgraph.domain.errors import DomainError
-from mailgraph.wiring import Runtime, build, open_engine
+from mailgraph.wiring import Runtime, build
 
 DEFAULTS = Settings()
 
@@ -42,12 +50,30 @@ def _parser() -> argparse.ArgumentParser:
         "--token-lifetime", type=int, default=DEFAULTS.token_lifetime_s, help=_help("token_lifetime_s")
     )
     serve.add_argument("--log-level", default=DEFAULTS.log_level, help=_help("log_level"))
-    queue = sub.add_parser("queue", help="inspect the outbound queue")
-    queue_sub = queue.add_subparsers(dest="queue_command", required=True)
-    listing = queue_sub.add_parser("list", help="list queued external recipients")
-    listing.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
-    listing.add_argument("--status", choices=("queued", "sending", "delivered", "deferred", "failed"))
-    listing.add_argument("--limit", type=int, default=100)
+    serve.add_argument("--no-http", dest="http", action="store_false", help="serve https only (with --tls)")
+    serve.add_argument("--tls", action="store_true", help=_help("tls"))
+    serve.add_argument("--tls-port", type=int, default=DEFAULTS.tls_port, help=_help("tls_port"))
+    serve.add_argument(
+        "--tls-name", action="append", default=[], dest="tls_names", help="extra certificate name (repeat)"
+    )
+    serve.add_argument("--tls-cert", type=Path, default=None, help=_help("tls_cert"))
+    serve.add_argument("--tls-key", type=Path, default=None, help=_help("tls_key"))
+    serve.add_argument("--idp-issuer", default=None, help=_help("idp_issuer"))
+    serve.add_argument("--idp-jwks-url", default=None, help=_help("idp_jwks_url"))
+    serve.add_argument(
+        "--idp-audience", action="append", default=None, dest="idp_audiences", help=_help("idp_audiences")
+    )
+    serve.add_argument("--idp-user-claim", default=DEFAULTS.idp_user_claim, help=_help("idp_user_claim"))
+    serve.add_argument(
+        "--smtp-port", type=int, default=None, help=_help("smtp_port") + "; 0 picks a free port"
+    )
+    serve.add_argument("--smtps-port", type=int, default=None, help=_help("smtps_port"))
+    serve.add_argument(
+        "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
+    )
+    add_delivery_options(serve, serve=True)
+    add_admin_commands(sub)
+    add_delivery_commands(sub)  # worker, queue list|show|retry|purge
     return parser
 
 
@@ -64,6 +90,7 @@ def _banner(runtime: Runtime, url: str) -> str:
             "  Demo tenant seeded: users alice@, bob@, carol@contoso.com (password Passw0rd!),",
             "  app mailgraph-demo / demo-secret (Mail.Send, Mail.ReadWrite, Mail.Read).",
         ]
+    lines += delivery_banner(runtime, url)
     lines += [
         "  Get an app token:",
         f"    curl -s -X POST {url}/{tenant.domains[0]}/oauth2/v2.0/token \\",
@@ -73,46 +100,68 @@ def _banner(runtime: Runtime, url: str) -> str:
     return "\n".join(lines)
 
 
+async def _start_smtp(runtime: Runtime, host: str) -> bool:
+    """Bind the SMTP listeners and print where they are; on failure close the store and say why."""
+    if runtime.smtp is None:
+        return True
+    try:
+        await runtime.smtp.start()
+    except OSError as exc:
+        print(f"mailgraph: cannot listen for SMTP: {exc}", file=sys.stderr)
+        await runtime.engine.close()
+        return False
+    for name, port in runtime.smtp.ports.items():
+        kind = "STARTTLS, AUTH after TLS" if name == "smtp" else "implicit TLS, AUTH"
+        print(f"mailgraph SMTP: {name}://{host}:{port}   ({kind}; mail for the tenant's domains)", flush=True)
+    return True
+
+
 async def _serve(settings: Settings) -> int:
     import uvicorn
 
     runtime = await build(settings)
-    config = uvicorn.Config(
-        runtime.app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_level=settings.log_level,
-        access_log=False,
-        http="httptools",
-        server_header=False,
-        date_header=True,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    if not await _start_smtp(runtime, settings.host):
+        return 1
+    listeners: list[tuple[str, int, dict[str, Any]]] = []
+    if settings.http or not settings.tls:
+        listeners.append(("http", settings.port, {}))
+    if settings.tls:
+        listeners.append(("https", settings.tls_port, tls_options(settings)))
+    servers = []
+    for i, (_, port, extra) in enumerate(listeners):
+        config = uvicorn.Config(
+            runtime.app,
+            host=settings.host,
+            port=port,
+            # One server per socket on the same app; only the first runs the lifespan (store close).
+            lifespan="on" if i == 0 else "off",
+            log_level=settings.log_level,
+            access_log=False,
+            http="httptools",
+            server_header=False,
+            date_header=True,
+            **extra,
+        )
+        servers.append(uvicorn.Server(config))
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
     for _ in range(600):  # bounded: the socket is bound within a few ms normally
-        if server.started or task.done():
+        if all(s.started for s in servers) or any(t.done() for t in tasks):
             break
         await asyncio.sleep(0.05)
-    if server.started:
-        port = server.servers[0].sockets[0].getsockname()[1]
+    started = all(s.started for s in servers)
+    if started:
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        print(_banner(runtime, f"http://{host}:{port}"), flush=True)
-    await task
-    return 0 if server.started else 1
-
-
-async def _queue_list(data_dir: Path, status: Any, limit: int) -> int:
-    engine = open_engine(Settings(data_dir=data_dir))
-    try:
-        entries = await engine.read(lambda tx: tx.outbox.list_entries(status, limit))
-    finally:
-        await engine.close()
-    print(f"{'status':9} {'attempts':>8}  {'recipient':40} {'message-id':44} subject")
-    for e in entries:
-        print(f"{e.status:9} {e.attempts:>8}  {e.recipient:40} {e.internet_message_id:44} {e.subject}")
-    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
-    return 0
+        for i, ((scheme, _, _), server) in enumerate(zip(listeners, servers, strict=True)):
+            port = server.servers[0].sockets[0].getsockname()[1]
+            banner = _banner(runtime, f"{scheme}://{host}:{port}")
+            print(banner if i == 0 else "\n".join(banner.splitlines()[:3]), flush=True)
+            if scheme == "https":
+                print(tls_banner(settings), flush=True)
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server, task in reversed(list(zip(servers, tasks, strict=True))):  # the lifespan server last
+        server.should_exit = True
+        await task
+    return 0 if started else 1
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -140,9 +189,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 durability=args.durability,
                 token_lifetime_s=args.token_lifetime,
                 log_level=args.log_level,
+                http=args.http,
+                tls=args.tls or args.tls_cert is not None,
+                tls_port=args.tls_port,
+                tls_names=tuple(args.tls_names),
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                idp_issuer=args.idp_issuer,
+                idp_jwks_url=args.idp_jwks_url,
+                idp_audiences=tuple(args.idp_audiences or DEFAULTS.idp_audiences),
+                idp_user_claim=args.idp_user_claim,
+                smtp_port=args.smtp_port,
+                smtps_port=args.smtps_port,
+                smtp_max_size=args.smtp_max_size,
+                **delivery_settings(args),
             )
             return _run(_serve(settings))
-        return _run(_queue_list(args.data_dir, args.status, args.limit))
+        if args.command in ("token", "users", "apps", "keys"):
+            return _run(run_admin(args))
+        return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)
         for problem in exc.problems:
@@ -150,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DomainError as exc:
         print(f"mailgraph: {exc.message}", file=sys.stderr)
+        return 2
+    except AdminError as exc:
+        print(f"mailgraph: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

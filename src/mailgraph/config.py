@@ -11,6 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from mailgraph import identity_config
+from mailgraph.delivery.policy import DEFAULT_BACKOFF_S, DEFAULT_EXPIRY_S, DEFAULT_LEASE_S
+from mailgraph.domain.delegation import PolicySpec
 from mailgraph.domain.directory import AppSpec, TenantSpec, UserSpec
 
 
@@ -29,6 +32,53 @@ class Settings:
         metadata={"help": "full: fsync every commit (survives power loss); normal: survives a crash only"},
     )
     token_lifetime_s: int = field(default=3600, metadata={"help": "access token lifetime in seconds"})
+    # TLS (issue 3): https beside or instead of http; certificates from the data dir's local CA.
+    http: bool = field(default=True, metadata={"help": "serve plain http on --port"})
+    tls: bool = field(default=False, metadata={"help": "serve https on --tls-port"})
+    tls_port: int = field(default=5443, metadata={"help": "HTTPS port"})
+    tls_names: tuple[str, ...] = field(
+        default=(), metadata={"help": "extra host names/IPs for the generated server certificate"}
+    )
+    tls_cert: Path | None = field(default=None, metadata={"help": "your own server certificate (PEM)"})
+    tls_key: Path | None = field(default=None, metadata={"help": "the private key of --tls-cert (PEM)"})
+    # Outbound delivery (issue 5, docs/delivery.md).
+    relay: str | None = field(
+        default=None,
+        metadata={"help": "smart host URL (smtp://, smtp+starttls://, smtps://); unset: capture mode"},
+    )
+    worker: bool = field(default=True, metadata={"help": "run the delivery worker inside serve"})
+    worker_concurrency: int = field(default=8, metadata={"help": "SMTP transactions in flight"})
+    queue_poll_s: float = field(default=1.0, metadata={"help": "seconds between looks for due retries"})
+    queue_expiry_s: float = field(
+        default=DEFAULT_EXPIRY_S, metadata={"help": "seconds an external recipient may stay undelivered"}
+    )
+    queue_lease_s: float = field(
+        default=DEFAULT_LEASE_S, metadata={"help": "seconds a worker's claim on an entry holds"}
+    )
+    retry_schedule: tuple[float, ...] = field(
+        default=DEFAULT_BACKOFF_S, metadata={"help": "seconds between retries, the last one repeating"}
+    )
+    admin_token: str | None = field(
+        default=None, metadata={"help": "bearer secret of /admin (default: generated in the data dir)"}
+    )
+    # Inbound SMTP (issue 5, docs/smtp.md): off unless a port is given.
+    smtp_port: int | None = field(
+        default=None, metadata={"help": "SMTP port (STARTTLS, AUTH after TLS); unset: no SMTP listener"}
+    )
+    smtps_port: int | None = field(default=None, metadata={"help": "implicit-TLS SMTP submission port"})
+    smtp_max_size: int = field(
+        default=35 * 1024 * 1024, metadata={"help": "largest message accepted over SMTP, in bytes"}
+    )
+    # External identity provider (issue 3, docs/identity.md): its tokens accepted beside ours.
+    idp_issuer: str | None = field(default=None, metadata={"help": "external token issuer (`iss`)"})
+    idp_jwks_url: str | None = field(default=None, metadata={"help": "the external issuer's JWKS URL"})
+    idp_audiences: tuple[str, ...] = field(
+        default=("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"),
+        metadata={"help": "`aud` values accepted in external tokens"},
+    )
+    idp_user_claim: str = field(
+        default="preferred_username", metadata={"help": "external claim naming the user (UPN or address)"}
+    )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
 
 
@@ -87,6 +137,7 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
                 )
             )
     apps: list[AppSpec] = []
+    policies: list[PolicySpec] = []
     for i, raw in enumerate(data.get("apps", [])):
         where = f"apps[{i}]"
         if not isinstance(raw, dict):
@@ -102,10 +153,17 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
             raw.get("applicationPermissions", []), f"{where}.applicationPermissions", problems
         )
         delegated = _strings(raw.get("delegatedPermissions", []), f"{where}.delegatedPermissions", problems)
+        # Identity (issue 3): certificates for client assertions, application access policies.
+        certs = identity_config.app_certificates(raw, where, Path(source).parent, problems)
+        if policy := identity_config.access_policy(raw, client_id, where, problems):
+            policies.append(policy)
         if client_id:
             apps.append(
-                AppSpec(client_id, display or client_id, secret, public is True, application, delegated)
+                AppSpec(
+                    client_id, display or client_id, secret, public is True, application, delegated, certs
+                )
             )
+    permissions = identity_config.mailbox_permissions(data, problems)
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
@@ -114,6 +172,8 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
         display_name=_text(tenant, "displayName", "tenant", problems, required=False) or "",
         users=tuple(users),
         apps=tuple(apps),
+        permissions=permissions,
+        policies=tuple(policies),
     )
 
 

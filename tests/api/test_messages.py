@@ -302,9 +302,11 @@ async def test_malformed_json_and_empty_patch(api: AsyncClient, token_for: Token
     assert r.status_code == 201  # an empty draft is a valid draft
 
 
-async def test_mime_create_is_refused_until_supported(api: AsyncClient, token_for: TokenFor) -> None:
+async def test_text_plain_create_is_mime_mode(api: AsyncClient, token_for: TokenFor) -> None:
+    # spec §2.2: text/plain means base64 MIME (tests/api/test_mime_api.py covers MIME mode in full).
     alice = token_for("alice", "Mail.ReadWrite")
     r = await api.post(
         "/v1.0/me/messages", content=b"U3ViamVjdDogeA==", headers={**alice, "Content-Type": "text/plain"}
     )
-    assert_graph_error(r, 400, "ErrorInvalidRequest")
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "x"

@@ -144,6 +144,27 @@ async def test_listing_order_window_and_counts(engine: SqliteEngine) -> None:
     assert inbox is not None and (inbox.total_item_count, inbox.unread_item_count) == (4, 4)
 
 
+async def test_find_conversations_by_message_id_per_mailbox(engine: SqliteEngine) -> None:
+    alice, bob = await seed(engine, "alice", "bob")
+    a_inbox = (await engine.read(lambda tx: tx.folders.well_known_ids(alice.id)))["inbox"]
+    b_inbox = (await engine.read(lambda tx: tx.folders.well_known_ids(bob.id)))["inbox"]
+    old, new = message(alice, a_inbox, 1), message(alice, a_inbox, 2)
+    old.internet_message_id, new.internet_message_id = "<root@x>", "<reply@x>"
+    other = replace(message(bob, b_inbox, 3), internet_message_id="<root@x>")
+
+    async def unit(tx: Tx) -> None:
+        for m in (old, new, other):
+            await tx.messages.insert(m)
+
+    await engine.write(unit)
+    found = await engine.read(
+        lambda tx: tx.messages.find_conversations([alice.id, bob.id], ["<root@x>", "<reply@x>", "<none@x>"])
+    )
+    assert found == {alice.id: new.conversation_id, bob.id: other.conversation_id}  # newest match wins
+    assert await engine.read(lambda tx: tx.messages.find_conversations([alice.id], ["<none@x>"])) == {}
+    assert await engine.read(lambda tx: tx.messages.find_conversations([], ["<root@x>"])) == {}
+
+
 async def test_folders_and_provisioning_are_idempotent(engine: SqliteEngine) -> None:
     (alice,) = await seed(engine, "alice")
     before = await engine.read(lambda tx: tx.folders.well_known_ids(alice.id))

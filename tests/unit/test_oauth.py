@@ -84,9 +84,17 @@ class FakeDirectory:
         return self.users.get(upn_or_mail.casefold())
 
 
+class FakeDelegation:
+    """No certificates registered (client assertions are tested through the real store)."""
+
+    async def certificates(self, client_id: str) -> list[str]:
+        return []
+
+
 class FakeTx:
     def __init__(self, directory: FakeDirectory) -> None:
         self.directory = directory
+        self.delegation = FakeDelegation()
 
 
 class FakeUow:
@@ -217,12 +225,27 @@ async def test_extra_fields_are_ignored(oauth: OAuthService) -> None:
         (cc(client_id=FOREIGN.client_id), 400, "unauthorized_client", 700016),
         (
             cc(client_secret="", client_assertion="eyJ.x.y", client_assertion_type="urn:x"),
+            400,
+            "invalid_request",
+            900144,
+        ),
+        (
+            cc(
+                client_secret="",
+                client_assertion="eyJ.x.y",
+                client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
             401,
             "invalid_client",
-            700027,
+            50027,
         ),
-        (cc(grant_type="authorization_code"), 400, "unsupported_grant_type", 70003),
-        (cc(grant_type="refresh_token"), 400, "unsupported_grant_type", 70003),
+        (cc(grant_type="implicit"), 400, "unsupported_grant_type", 70003),
+        (
+            cc(grant_type="urn:ietf:params:oauth:grant-type:saml1_1-bearer"),
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
     ],
 )
 async def test_client_failures(
@@ -284,7 +307,7 @@ async def test_password_public_client(oauth: OAuthService, tokens: TokenService)
     body = await oauth.token(TENANT.id, ropc(client_info="1"))
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
     assert body["scope"] == "https://graph.microsoft.com/Mail.Send openid profile offline_access"
-    assert "refresh_token" not in body
+    assert "refresh_token" in body  # offline_access was asked for
     claims = tokens.verify(str(body["access_token"]))
     assert (claims.kind, claims.object_id, claims.upn) == ("user", ALICE.id, ALICE.user_principal_name)
     assert claims.permissions == frozenset({"Mail.Send"})

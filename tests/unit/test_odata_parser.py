@@ -187,7 +187,8 @@ def test_select_navigation_refused() -> None:
 def test_expand_validated() -> None:
     assert error("$expand=foo").code == "RequestBroker--ParseUri"
     assert "not a navigation property" in error("$expand=subject").message
-    assert error("$expand=attachments").code == "BadRequest"  # not expandable yet
+    assert parse("$expand=Attachments").expand == ("attachments",)  # the one expandable navigation
+    assert error("$expand=extensions").code == "BadRequest"  # a navigation, not expandable here
     assert error("$expand=attachments($select=name)").code == "BadRequest"
 
 

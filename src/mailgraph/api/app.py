@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import unquote
 
 from mailgraph.api.context import Ctx, Services
@@ -24,7 +25,7 @@ from mailgraph.api.http import (
     read_request,
     write_response,
 )
-from mailgraph.api.resources import oauth_token
+from mailgraph.api.resources import identity, oauth_token, upload_sessions
 from mailgraph.api.router import PathError, Router
 from mailgraph.api.routes import ROUTES
 from mailgraph.auth.permissions import allows, hides_body
@@ -48,6 +49,9 @@ class GraphApp:
         self.services = services
         self._router = Router(ROUTES)
         self._on_shutdown = on_shutdown
+        # Set by wiring: run at lifespan start (the delivery worker), and the `/admin` handler.
+        self.on_startup: Callable[[], Awaitable[None]] | None = None
+        self.admin: Callable[[Request], Awaitable[Response]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +94,14 @@ class GraphApp:
         parts = [unquote(p) for p in path.split("/") if p]
         if len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "token"]:
             return await oauth_token.token(req, self.services.oauth, parts[0])
+        if parts and parts[0] == "upload":  # upload-session chunks: the URL's own token, no bearer (§2.12)
+            return await upload_sessions.handle_upload(req, self.services, parts)
+        if parts and parts[0] == "admin" and self.admin is not None:
+            return await self.admin(req)  # outside Graph, its own credential (api/admin.py)
+        if parts and parts[0].lower() not in ("v1.0", "beta"):  # the identity platform (spec §4.1)
+            found = await identity.dispatch(req, self.services.oauth, self.services.tokens, parts)
+            if found is not None:
+                return found
         try:
             match, route = self._router.match(req.raw_path)
         except PathError as exc:
@@ -110,23 +122,35 @@ class GraphApp:
                 [(b"allow", allowed)],
             )
         handler, operation = entry
-        actor = self._authenticate(req)
+        actor = await self._authenticate(req)
         if not allows(actor.kind, actor.permissions, operation):
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        # Whether a .Shared scope covers the operation in another user's mailbox (domain/delegation.py).
+        actor = replace(
+            actor, reach_shared=allows(actor.kind, actor.permissions, operation, other_mailbox=True)
+        )
         ctx = Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
-        return await handler(req, ctx, match)
+        response = await handler(req, ctx, match)
+        if ctx.applied:  # RFC 7240 §3: echo the preferences that were honoured (spec §0.2)
+            response.headers.append((b"preference-applied", ", ".join(ctx.applied).encode()))
+        return response
 
-    def _authenticate(self, req: Request) -> Actor:
+    async def _authenticate(self, req: Request) -> Actor:
         header = req.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             token = ""
-        return self.services.tokens.verify(token.strip()).actor()
+        tokens = self.services.tokens
+        if tokens.external is not None and tokens.external.claims_issuer(token.strip()):
+            return await tokens.external.authenticate(token.strip())  # external IdP mode (docs/identity.md)
+        return tokens.verify(token.strip()).actor()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.on_startup is not None:
+                    await self.on_startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._on_shutdown is not None:

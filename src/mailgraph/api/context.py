@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 import orjson
 
 from mailgraph.api.http import JSON_TYPE, Request, Response
+from mailgraph.api.prefer import Preferences, parse_prefer
 from mailgraph.api.router import Match
 from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
+from mailgraph.domain import quoting
+from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.messages import MessageService
-from mailgraph.domain.model import Actor
+from mailgraph.domain.mime_items import MimeService
+from mailgraph.domain.model import Actor, Message
+from mailgraph.domain.moves import MoveService
+from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendService
+from mailgraph.domain.uploads import UploadService
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,11 @@ class Services:
     sending: SendService
     tokens: TokenService
     oauth: OAuthService
+    replies: ReplyService
+    moves: MoveService
+    attachments: AttachmentService
+    uploads: UploadService
+    mime: MimeService
 
 
 @dataclass(slots=True)
@@ -37,6 +49,33 @@ class Ctx:
     actor: Actor
     match: Match
     hide_body: bool = False
+    applied: list[str] = field(default_factory=list)
+    """The `Preference-Applied` values of this response (RFC 7240 §3); app.py writes the header."""
+    _prefer: Preferences | None = None
+
+    @property
+    def prefer(self) -> Preferences:
+        """The request's `Prefer` preferences (spec §0.2), parsed once."""
+        if self._prefer is None:
+            self._prefer = parse_prefer(self.req.headers.get("prefer", ""))
+        return self._prefer
+
+    def apply(self, preference: str) -> None:
+        """Record a preference as honoured (echoed once in `Preference-Applied`)."""
+        if preference not in self.applied:
+            self.applied.append(preference)
+
+    def present(self, message: Message) -> Message:
+        """The message as this request asked to see it: immutable ids, body format (spec §0.2, §3.5)."""
+        prefer = self.prefer
+        if prefer.immutable_ids:
+            message = replace(message, rest_id=message.id)
+            self.apply('IdType="ImmutableId"')
+        if prefer.body_type is not None and self.req.method == "GET":
+            # outlook.body-content-type governs reads only (message-get.md).
+            message = replace(message, body=quoting.convert(message.body, prefer.body_type))
+            self.apply(f'outlook.body-content-type="{prefer.body_type}"')
+        return message
 
     @property
     def root(self) -> str:

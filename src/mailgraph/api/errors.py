@@ -52,6 +52,17 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     d.InvalidInternetMessageHeaderError: (400, "InvalidInternetMessageHeader"),
     d.InvalidInternetMessageHeaderCollectionError: (400, "InvalidInternetMessageHeaderCollection"),
     d.CannotDeleteObjectError: (400, "ErrorCannotDeleteObject"),
+    d.InvalidMimeBase64Error: (400, "ErrorMimeContentInvalidBase64String"),
+    d.MimeContentError: (400, "ErrorMimeContentConversionFailed"),  # EWS code; Graph's is unconfirmed
+    # Attachments and upload sessions (spec §2.11, §2.12); statuses not in the spec: docs/graph-coverage.md.
+    d.AttachmentSizeError: (400, "ErrorAttachmentSizeLimitExceeded"),
+    d.AttachmentCountError: (400, "ErrorInvalidRequest"),
+    d.UploadRangeError: (416, "invalidRange"),
+    d.FragmentOverlapError: (416, "fragmentOverlap"),
+    d.FragmentOutOfOrderError: (416, "fragmentOutOfOrder"),
+    d.UploadSessionNotFoundError: (404, "uploadSessionNotFound"),
+    d.UploadSessionIncompleteError: (400, "uploadSessionIncomplete"),
+    d.UploadTokenError: (401, "InvalidAuthenticationToken"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

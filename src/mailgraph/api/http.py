@@ -7,7 +7,7 @@ names, `name('key')` keys, percent-encoded ids) needs a router of its own anyway
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 4 * 1024 * 1024  # spec §6: requests above ~4 MB get 413 "Maximum request length exceeded."
+# Upload-session chunks (spec §2.12: "≤ 4 MB recommended"); msgraph-core's LargeFileUploadTask sends
+# 5 MiB (+1 byte) chunks by default, so the upload path allows 8 MiB: still bounded per request.
+UPLOAD_PATH = b"/upload/"
+MAX_UPLOAD_BODY = 8 * 1024 * 1024
 
 JSON_TYPE = (
     b"application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -64,6 +68,9 @@ class Response:
     body: bytes = b""
     content_type: bytes | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+    """A body sent in pieces instead of `body` (large attachments); `length` is its exact size."""
+    length: int = 0
 
 
 async def read_request(scope: Scope, receive: Receive) -> Request:
@@ -74,7 +81,9 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    limit = MAX_UPLOAD_BODY if raw_path.startswith(UPLOAD_PATH) else MAX_BODY
+    if declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError
     chunks: list[bytes] = []
     size = 0
@@ -85,7 +94,7 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise BodyTooLargeError
         chunks.append(chunk)
         more = message.get("more_body", False)
@@ -93,7 +102,7 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
     host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
     return Request(
         method=scope["method"],
-        raw_path=scope.get("raw_path") or scope["path"].encode("utf-8"),
+        raw_path=raw_path,
         query=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
         body=b"".join(chunks),
@@ -107,6 +116,12 @@ async def write_response(send: Send, response: Response, common: list[tuple[byte
     headers = [*common, *response.headers]
     if response.content_type is not None:
         headers.append((b"content-type", response.content_type))
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    length = response.length if response.stream is not None else len(response.body)
+    headers.append((b"content-length", str(length).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    if response.stream is None:
+        await send({"type": "http.response.body", "body": response.body})
+        return
+    async for piece in response.stream:  # bounded memory: one piece at a time
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})

@@ -117,4 +117,10 @@ class Router:
         raise PathError(failing)
 
 
-_KNOWN = frozenset({"messages", "mailfolders", "childfolders", "send", "sendmail"})
+_KNOWN = frozenset(
+    {"messages", "mailfolders", "childfolders", "send", "sendmail"}
+    # message actions of issue 4 (api/routes.py MESSAGE_ACTIONS)
+    | {"createreply", "createreplyall", "createforward", "reply", "replyall", "forward", "move", "copy"}
+    | {"attachments", "createuploadsession"}
+    | {"$value"}  # raw content: a message's MIME, an attachment's bytes
+)

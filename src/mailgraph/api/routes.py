@@ -6,8 +6,17 @@ handler runs (spec §4.3); handlers never look at scopes themselves.
 
 from __future__ import annotations
 
-from mailgraph.api.resources import mail_folders, messages, send_mail
-from mailgraph.api.router import KEY, Route
+from mailgraph.api.resources import (
+    attachments,
+    mail_folders,
+    messages,
+    mime_content,
+    moves,
+    replies,
+    send_mail,
+    upload_sessions,
+)
+from mailgraph.api.router import KEY, Handler, Operation, Route
 
 ROUTES: list[Route] = [
     Route(("mailfolders",), {"GET": (mail_folders.list_folders, "read")}),
@@ -39,4 +48,46 @@ ROUTES: list[Route] = [
     ),
     Route(("messages", KEY, "send"), {"POST": (send_mail.send, "send")}),
     Route(("sendmail",), {"POST": (send_mail.send_mail, "send")}),
+    # The item's MIME (spec §2.4); `$value` is a segment name like any other.
+    Route(("messages", KEY, "$value"), {"GET": (mime_content.message_value, "read")}),
+    Route(("mailfolders", KEY, "messages", KEY, "$value"), {"GET": (mime_content.message_value, "read")}),
+]
+
+# Message actions (spec §2.6–§2.8), each under `…/messages/{id}/` and `…/mailFolders/{f}/messages/{id}/`.
+# The direct sends need Mail.Send only, like `send` (spec §2.8); the drafts and moves Mail.ReadWrite.
+MESSAGE_ACTIONS: list[tuple[str, Handler, Operation]] = [
+    ("createreply", replies.create_reply, "write"),
+    ("createreplyall", replies.create_reply_all, "write"),
+    ("createforward", replies.create_forward, "write"),
+    ("reply", replies.reply, "send"),
+    ("replyall", replies.reply_all, "send"),
+    ("forward", replies.forward, "send"),
+    ("move", moves.move, "write"),
+    ("copy", moves.copy, "write"),
+]
+ROUTES += [
+    Route((*prefix, name), {"POST": (handler, operation)})
+    for prefix in (("messages", KEY), ("mailfolders", KEY, "messages", KEY))
+    for name, handler, operation in MESSAGE_ACTIONS
+]
+
+# Attachments (spec §2.11, §2.12). `createUploadSession` comes before `{aid}`: the first match wins.
+ROUTES += [
+    route
+    for prefix in (("messages", KEY), ("mailfolders", KEY, "messages", KEY))
+    for route in (
+        Route(
+            (*prefix, "attachments"),
+            {"GET": (attachments.list_attachments, "read"), "POST": (attachments.add_attachment, "write")},
+        ),
+        Route(
+            (*prefix, "attachments", "createuploadsession"),
+            {"POST": (upload_sessions.create_upload_session, "write")},
+        ),
+        Route(
+            (*prefix, "attachments", KEY),
+            {"GET": (attachments.get_attachment, "read"), "DELETE": (attachments.delete_attachment, "write")},
+        ),
+        Route((*prefix, "attachments", KEY, "$value"), {"GET": (attachments.attachment_value, "read")}),
+    )
 ]

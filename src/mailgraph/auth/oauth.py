@@ -1,9 +1,9 @@
 """The token endpoint (`POST /{tenant}/oauth2/v2.0/token`) without transport: form in, JSON out.
 
-Grants: `client_credentials` (client secret) and `password` (ROPC, confidential or public client),
-the two flows the client libraries can run against a self-hosted authority (client-wire facts 8-10).
-Failures raise `OAuthError`, which renders Microsoft's error body (spec §4.1). No refresh tokens are
-issued yet: MSAL and azure-identity work without one, re-running the grant when the token expires.
+Grants (spec §4.1): `client_credentials` (client secret or certificate assertion), `password` (ROPC,
+confidential or public client), `refresh_token`, `authorization_code` (+PKCE) and the device code
+grant; the interactive halves of the last two live in `interactive`. Failures raise `OAuthError`,
+which renders Microsoft's error body. Refresh tokens are issued when `offline_access` is asked for.
 
 Secrets and passwords are never logged; their scrypt checks run in a worker thread (~50 ms each).
 """
@@ -11,157 +11,42 @@ Secrets and passwords are never logged; their scrypt checks run in a worker thre
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
+from cryptography import x509
+
+from mailgraph.auth.assertions import ASSERTION_TYPE, AssertionVerifier
+from mailgraph.auth.flows import Grant, PendingFlows, pkce_matches
+from mailgraph.auth.interactive import InteractiveFlows
+from mailgraph.auth.oauth_errors import OAuthError as OAuthError
+from mailgraph.auth.oauth_errors import oauth_error as _error
 from mailgraph.auth.passwords import hash_secret, verify_secret
-from mailgraph.auth.tokens import GRAPH_APP_ID, GRAPH_RESOURCE, TokenService
+from mailgraph.auth.scopes import Scopes, required
+from mailgraph.auth.scopes import resolve_tenant as resolve_tenant
+from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenError, TokenService
 from mailgraph.domain.model import App, Tenant, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 _log = logging.getLogger(__name__)
 
 TenantLookup = Callable[[], Awaitable[Tenant | None]]
-# OpenID Connect scopes MSAL adds to every user flow; they never reach the Graph token's `scp`.
-_OIDC_SCOPES: Final = ("openid", "profile", "offline_access", "email")
-_GRAPH_RESOURCES: Final = frozenset({GRAPH_RESOURCE.casefold(), GRAPH_APP_ID})
-_NOT_INSTALLED: Final = (
-    "This can happen if the application has not been installed by the administrator of the tenant or "
-    "consented to by any user in the tenant. You may have sent your authentication request to the wrong "
-    "tenant."
+# The grants the token endpoint runs (advertised as `grant_types_supported`).
+GRANT_TYPES: Final = (
+    "client_credentials",
+    "password",
+    "refresh_token",
+    "authorization_code",
+    "urn:ietf:params:oauth:grant-type:device_code",
 )
-# Entra's texts (AADSTS error reference), by code: (HTTP status, RFC 6749 §5.2 error, description).
-_ERRORS: Final[dict[int, tuple[int, str, str]]] = {
-    900144: (400, "invalid_request", "The request body must contain the following parameter: '{name}'."),
-    70003: (400, "unsupported_grant_type", "The app requested an unsupported grant type '{grant}'."),
-    90002: (
-        400,
-        "invalid_request",
-        "Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are signing "
-        "into the correct cloud. Check with your subscription administrator, this may happen if there are "
-        "no active subscriptions for the tenant.",
-    ),
-    9002331: (
-        400,
-        "invalid_request",
-        "The application is configured for use by Azure Active Directory users only. Please do not use the "
-        "/consumers endpoint to serve this request.",
-    ),
-    700016: (
-        400,
-        "unauthorized_client",
-        "Application with identifier '{client_id}' was not found in the directory '{tenant}'. "
-        + _NOT_INSTALLED,
-    ),
-    500011: (
-        400,
-        "invalid_resource",
-        "The resource principal named {resource} was not found in the tenant named {tenant}. "
-        + _NOT_INSTALLED,
-    ),
-    1002012: (
-        400,
-        "invalid_scope",
-        "The provided value for scope {scope} is not valid. Client credential flows must have a scope "
-        "value with /.default suffixed to the resource identifier (application ID URI).",
-    ),
-    7000215: (
-        401,
-        "invalid_client",
-        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-        "value, not the client secret ID, for a secret added to app '{client_id}'.",
-    ),
-    7000218: (
-        401,
-        "invalid_client",
-        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-    ),
-    # Entra's code for a rejected assertion, with our reason: assertions are not implemented yet.
-    700027: (
-        401,
-        "invalid_client",
-        "Client assertion is not supported by this server; authenticate with a client_secret.",
-    ),
-    50126: (400, "invalid_grant", "Error validating credentials due to invalid username or password."),
-    50057: (400, "invalid_grant", "The user account is disabled."),
-}
 
 
-class OAuthError(Exception):
-    """A refused token request, as the identity platform reports it."""
-
-    def __init__(self, status: int, error: str, description: str, codes: list[int]) -> None:
-        """Describe the failure.
-
-        Args:
-            status: HTTP status (400, or 401 for failed client authentication).
-            error: The OAuth 2.0 error code (RFC 6749 §5.2), e.g. `invalid_client`.
-            description: Entra's text without the `AADSTSnnnn: ` prefix.
-            codes: The AADSTS numbers; the first one prefixes the description.
-        """
-        super().__init__(f"AADSTS{codes[0]}: {description}")
-        self.status = status
-        self.error = error
-        self.description = description
-        self.codes = codes
-
-    def body(
-        self, trace_id: str, correlation_id: str, *, now: dt.datetime | None = None
-    ) -> dict[str, object]:
-        """The JSON error body Entra sends (spec §4.1), with the ids the HTTP layer chose."""
-        stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%SZ")
-        return {
-            "error": self.error,
-            "error_description": (
-                f"AADSTS{self.codes[0]}: {self.description}\r\nTrace ID: {trace_id}\r\n"
-                f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
-            ),
-            "error_codes": list(self.codes),
-            "timestamp": stamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": f"https://login.microsoftonline.com/error?code={self.codes[0]}",
-        }
-
-
-def _error(code: int, **args: str) -> OAuthError:
-    status, error, text = _ERRORS[code]
-    return OAuthError(status, error, text.format(**args), [code])
-
-
-def resolve_tenant(tenant: Tenant | None, segment: str) -> Tenant:
-    """Match the `{tenant}` path segment: tenant id, verified domain, `common` or `organizations`.
-
-    Args:
-        tenant: The hosted tenant (None before the first start).
-        segment: The path segment as sent; matched case-insensitively.
-
-    Returns:
-        The tenant.
-
-    Raises:
-        OAuthError: `consumers` (no personal accounts here, AADSTS9002331) or an unknown tenant
-            (AADSTS90002).
-    """
-    key = segment.casefold()
-    if key == "consumers":
-        raise _error(9002331)
-    if tenant is not None and (
-        key in ("common", "organizations", tenant.id.casefold())
-        or key in (d.casefold() for d in tenant.domains)
-    ):
-        return tenant
-    raise _error(90002, segment=segment)
-
-
-def _required(form: Mapping[str, str], name: str) -> str:
-    value = form.get(name, "")
-    if not value.strip():  # returned unstripped: a password may begin or end with a space
-        raise _error(900144, name=name)
-    return value
+@functools.lru_cache(maxsize=256)
+def _certificate(pem: str) -> x509.Certificate:
+    """A registered certificate, parsed once (stored PEMs were validated when registered)."""
+    return x509.load_pem_x509_certificate(pem.encode("ascii"))
 
 
 @functools.cache
@@ -175,41 +60,6 @@ def _verify_dummy(password: str) -> bool:
     return False
 
 
-class _Scopes:
-    """A requested `scope` parameter, split into Graph permissions and OpenID Connect scopes."""
-
-    def __init__(self, raw: str, tenant: Tenant) -> None:
-        self.default = False  # `{graph}/.default` was requested
-        self.only_default = True  # ... and nothing else
-        self.names: list[str] = []
-        self.oidc: list[str] = []
-        for scope in raw.split():
-            if scope.casefold() in _OIDC_SCOPES:
-                self.oidc.append(scope.casefold())
-                self.only_default = False
-                continue
-            resource, slash, name = scope.rpartition("/")
-            if not slash:  # a bare permission name means Graph, Entra's default resource
-                resource, name = GRAPH_RESOURCE, scope
-            # rstrip: Entra tolerates the common `https://graph.microsoft.com//.default` typo.
-            if resource.rstrip("/").casefold() not in _GRAPH_RESOURCES:
-                raise _error(500011, resource=resource, tenant=tenant.display_name)
-            if name == ".default":
-                self.default = True
-            else:
-                self.names.append(name)
-                self.only_default = False
-
-    def granted(self, app: App) -> list[str]:
-        """Requested permissions the app holds (all of them for `.default`), in the app's order.
-
-        Entra grants only consented permissions; asking for others is not an error.
-        """
-        wanted = {n.casefold() for n in self.names}
-        perms = [p for p in app.delegated_permissions if p.casefold() not in _OIDC_SCOPES]
-        return [p for p in perms if self.default or p.casefold() in wanted]
-
-
 class OAuthService:
     """Runs token requests against the directory."""
 
@@ -220,6 +70,7 @@ class OAuthService:
         *,
         tenant_lookup: TenantLookup | None = None,
         issuer_base: str = "https://login.microsoftonline.com",
+        flows: PendingFlows | None = None,
     ) -> None:
         """Create the service.
 
@@ -229,11 +80,35 @@ class OAuthService:
             tenant_lookup: Returns the hosted tenant (e.g. cached); by default it is read from the
                 directory in the same read transaction as the app and user.
             issuer_base: Default `scheme://host[:port]` of id tokens' `iss` (see `token`).
+            flows: Pending authorization and device codes (in memory).
         """
         self._uow = uow
         self._tokens = tokens
         self._tenant_lookup = tenant_lookup
         self._issuer_base = issuer_base
+        self._flows = flows or PendingFlows()
+        self._assertions = AssertionVerifier()
+        self.interactive = InteractiveFlows(self)
+
+    @property
+    def flows(self) -> PendingFlows:
+        """Pending authorization and device codes."""
+        return self._flows
+
+    async def check_password(self, tenant: Tenant, username: str, password: str) -> User:
+        """Sign a user of `tenant` in with a password (raises OAuthError AADSTS50126/50057)."""
+        user = await self._uow.read(lambda tx: tx.directory.find_user(username)) if username else None
+        try:
+            return await self._authenticate_user(user, tenant, password)
+        except OAuthError as err:
+            _log.info("sign-in refused: AADSTS%d (user=%s)", err.codes[0], username)
+            raise
+
+    async def tenant_for(self, segment: str) -> Tenant:
+        """The hosted tenant named by a `{tenant}` path segment (raises OAuthError AADSTS90002)."""
+        if self._tenant_lookup is not None:
+            return resolve_tenant(await self._tenant_lookup(), segment)
+        return resolve_tenant(await self._uow.read(lambda tx: tx.directory.get_tenant()), segment)
 
     async def token(
         self, tenant_segment: str, form: Mapping[str, str], *, issuer_base: str | None = None
@@ -266,61 +141,171 @@ class OAuthService:
             )
             raise
 
-    async def _token(self, segment: str, form: Mapping[str, str], issuer_base: str) -> dict[str, object]:
-        grant = _required(form, "grant_type")
-        if grant not in ("client_credentials", "password"):
-            raise _error(70003, grant=grant)
-        client_id = _required(form, "client_id")
-        raw_scope = _required(form, "scope")
-        username = _required(form, "username") if grant == "password" else ""
-        password = _required(form, "password") if grant == "password" else ""
+    async def load(
+        self, segment: str, client_id: str, *, username: str = "", user_id: str = ""
+    ) -> tuple[Tenant, App, User | None]:
+        """One snapshot read of the tenant, the client and (by UPN or id) the user; client checked."""
 
         async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None]:
             tenant = None if self._tenant_lookup else await tx.directory.get_tenant()
             app = await tx.directory.get_app(client_id)
             user = await tx.directory.find_user(username) if username else None
+            if user_id:
+                user = await tx.directory.get_user(user_id)
             return tenant, app, user
 
-        # One snapshot for the reads; the slow secret checks run after it is released.
         tenant, app, user = await self._uow.read(load)
         if self._tenant_lookup is not None:
             tenant = await self._tenant_lookup()
         tenant = resolve_tenant(tenant, segment)
         if app is None or app.tenant_id != tenant.id:
             raise _error(700016, client_id=client_id, tenant=tenant.display_name)
-        scopes = _Scopes(raw_scope, tenant)
-        authenticated = await self._authenticate_client(app, form, public_ok=grant == "password")
-        expires = self._tokens.lifetime_s
-        body: dict[str, object] = {"token_type": "Bearer"}
+        return tenant, app, user
+
+    async def _token(self, segment: str, form: Mapping[str, str], issuer_base: str) -> dict[str, object]:
+        grant = required(form, "grant_type")
+        if grant not in GRANT_TYPES:
+            raise _error(70003, grant=grant)
+        client_id = required(form, "client_id")
         if grant == "client_credentials":
+            raw_scope = required(form, "scope")
+            tenant, app, _ = await self.load(segment, client_id)
+            scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
+            await self._authenticate_client(app, form, public_ok=False, tenant=tenant, base=issuer_base)
             # Entra requires `{resource}/.default` here: an app gets its granted roles, never named scopes.
             if not scopes.only_default:
                 raise _error(1002012, scope=raw_scope)
+            expires = self._tokens.lifetime_s
             access = self._tokens.issue_app_token(tenant, app)
-            return body | {"expires_in": expires, "ext_expires_in": expires, "access_token": access}
+            return {
+                "token_type": "Bearer",
+                "expires_in": expires,
+                "ext_expires_in": expires,
+                "access_token": access,
+            }
+        if grant == "password":
+            raw_scope = required(form, "scope")
+            username, password = required(form, "username"), required(form, "password")
+            tenant, app, user = await self.load(segment, client_id, username=username)
+            scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
+            authenticated = await self._authenticate_client(
+                app, form, public_ok=True, tenant=tenant, base=issuer_base
+            )
+            user = await self._authenticate_user(user, tenant, password)
+            grant_ = Grant(tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc))
+            return self._user_body(tenant, app, user, grant_, authenticated, issuer_base, form)
+        return await self._redeem(grant, segment, client_id, form, issuer_base)
 
-        user = await self._authenticate_user(user, tenant, password)
-        granted = scopes.granted(app)
-        body |= {
-            "scope": " ".join([*(f"{GRAPH_RESOURCE}/{p}" for p in granted), *scopes.oidc]),
+    async def _redeem(
+        self, grant: str, segment: str, client_id: str, form: Mapping[str, str], issuer_base: str
+    ) -> dict[str, object]:
+        """refresh_token, authorization_code and device_code: a grant recorded earlier, redeemed now."""
+        if grant == "refresh_token":
+            try:
+                claims = self._tokens.verify_refresh_token(required(form, "refresh_token"))
+            except TokenError:
+                raise _error(70008) from None
+            earlier = Grant(
+                str(claims.get("tid")),
+                str(claims.get("appid")),
+                str(claims.get("oid")),
+                tuple(str(claims.get("scp", "")).split()),
+                tuple(str(claims.get("oidc", "")).split()),
+            )
+        elif grant == "authorization_code":
+            code = self._flows.take_code(required(form, "code"))
+            if code is None:  # unknown, expired or already redeemed: never usable twice
+                raise _error(54005)
+            if form.get("redirect_uri", "") != code.redirect_uri:
+                raise _error(50011, uri=form.get("redirect_uri", ""), client_id=client_id)
+            if code.challenge is not None and not pkce_matches(
+                required(form, "code_verifier"), code.challenge, code.method
+            ):
+                raise _error(50148)
+            earlier = code.grant
+        else:
+            device_code = required(form, "device_code")
+            device = self._flows.device(device_code)
+            if device is None or device.client_id != client_id:
+                raise _error(70000)
+            if device.expires_at <= self._flows.now():
+                self._flows.finish_device(device_code)
+                raise _error(70019)
+            if device.denied:
+                self._flows.finish_device(device_code)
+                raise _error(70020)
+            if device.grant is None:
+                raise _error(70016)
+            self._flows.finish_device(device_code)
+            earlier = device.grant
+        tenant, app, user = await self.load(segment, client_id, user_id=earlier.user_id)
+        # A grant only works for the client and tenant it was issued to (RFC 6749 §10.4, §4.1.3).
+        if earlier.client_id != app.client_id or earlier.tenant_id != tenant.id:
+            raise _error(70000)
+        authenticated = await self._authenticate_client(
+            app, form, public_ok=True, tenant=tenant, base=issuer_base
+        )
+        if user is None or not user.account_enabled:
+            raise _error(70000)
+        scopes = earlier.scopes
+        if form.get("scope", "").strip():  # narrower scopes may be asked for; never more (RFC 6749 §6)
+            wanted = {n.casefold() for n in Scopes(form["scope"], tenant, own_base=issuer_base).names}
+            if wanted:
+                scopes = tuple(p for p in scopes if p.casefold() in wanted)
+        consented = {p.casefold() for p in app.delegated_permissions}  # consent withdrawn since?
+        scopes = tuple(p for p in scopes if p.casefold() in consented)
+        current = Grant(tenant.id, app.client_id, user.id, scopes, earlier.oidc, earlier.nonce)
+        return self._user_body(tenant, app, user, current, authenticated, issuer_base, form)
+
+    def _user_body(
+        self,
+        tenant: Tenant,
+        app: App,
+        user: User,
+        grant: Grant,
+        authenticated: bool,
+        issuer_base: str,
+        form: Mapping[str, str],
+    ) -> dict[str, object]:
+        """The success body of a user flow: access token, and id/refresh tokens when asked for."""
+        expires = self._tokens.lifetime_s
+        granted = list(grant.scopes)
+        body: dict[str, object] = {
+            "token_type": "Bearer",
+            "scope": " ".join([*(f"{GRAPH_RESOURCE}/{p}" for p in granted), *grant.oidc]),
             "expires_in": expires,
             "ext_expires_in": expires,
             "access_token": self._tokens.issue_user_token(
                 tenant, app, user, granted, client_authenticated=authenticated
             ),
         }
-        if "openid" in scopes.oidc:  # OpenID Connect Core §3.1.3.3: an id token answers the openid scope
-            body["id_token"] = self._tokens.id_token(tenant, app, user, issuer_base=issuer_base)
+        if "offline_access" in grant.oidc:  # Entra issues a refresh token only for offline_access
+            body["refresh_token"] = self._tokens.issue_refresh_token(
+                tenant, app, user, granted, list(grant.oidc)
+            )
+        if "openid" in grant.oidc:  # OpenID Connect Core §3.1.3.3: an id token answers the openid scope
+            body["id_token"] = self._tokens.id_token(tenant, app, user, grant.nonce, issuer_base=issuer_base)
         if form.get("client_info") == "1":  # MSAL's home account id (client-wire fact 10)
             body["client_info"] = self._tokens.client_info(user, tenant)
         return body
 
-    async def _authenticate_client(self, app: App, form: Mapping[str, str], *, public_ok: bool) -> bool:
-        """Check the client secret; True if the client authenticated, False for a public client."""
+    async def _authenticate_client(
+        self, app: App, form: Mapping[str, str], *, public_ok: bool, tenant: Tenant, base: str
+    ) -> bool:
+        """Check the secret or the certificate assertion; True if it authenticated, False if public."""
         secret = form.get("client_secret", "")
+        assertion = form.get("client_assertion", "")
+        if assertion:
+            if form.get("client_assertion_type") != ASSERTION_TYPE:
+                raise _error(900144, name="client_assertion_type")
+            # aud: this tenant's token endpoint, under any name of the tenant (RFC 7523 §3 item 3).
+            names = (tenant.id, *tenant.domains, "common", "organizations")
+            audiences = {f"{base}/{n}/oauth2/v2.0/token" for n in names} | {f"{base}/{tenant.id}/v2.0"}
+            pems = await self._uow.read(lambda tx: tx.delegation.certificates(app.client_id))
+            certs = [_certificate(pem) for pem in pems]
+            self._assertions.verify(assertion, app.client_id, certs, audiences)
+            return True
         if not secret:
-            if form.get("client_assertion"):
-                raise _error(700027)
             if public_ok and app.allow_public_client:  # client-wire fact 9: O365's ROPC sends no secret
                 return False
             raise _error(7000218)

@@ -16,64 +16,38 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal, TypeGuard
+from typing import TYPE_CHECKING, Final
 
 import orjson
 from joserfc import jws
 from joserfc.errors import JoseError
 
+from mailgraph.auth.claims import CLOCK_SKEW_S as CLOCK_SKEW_S
+from mailgraph.auth.claims import EMPTY as EMPTY
+from mailgraph.auth.claims import EXPIRED as EXPIRED
+from mailgraph.auth.claims import GRAPH_APP_ID as GRAPH_APP_ID
+from mailgraph.auth.claims import GRAPH_AUDIENCES as GRAPH_AUDIENCES
+from mailgraph.auth.claims import GRAPH_RESOURCE as GRAPH_RESOURCE
+from mailgraph.auth.claims import INVALID as INVALID
+from mailgraph.auth.claims import MALFORMED as MALFORMED
+from mailgraph.auth.claims import Claims as Claims
+from mailgraph.auth.claims import TokenError as TokenError
+from mailgraph.auth.claims import check_access_claims, is_time
+from mailgraph.auth.claims import v1_issuer as v1_issuer
 from mailgraph.auth.keys import KeyRing
-from mailgraph.domain.model import Actor, App, Tenant, User
+from mailgraph.domain.model import App, Tenant, User
 
-GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"
-GRAPH_RESOURCE: Final = "https://graph.microsoft.com"
-# Spec §4.2: Graph accepts its URI (with or without the trailing slash) and its app id as audience.
-GRAPH_AUDIENCES: Final = frozenset({GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID})
-CLOCK_SKEW_S: Final = 300  # the 5 minutes of clock skew Entra-protected APIs tolerate
+if TYPE_CHECKING:
+    from mailgraph.auth.external import ExternalIssuer
 
-EMPTY: Final = "Access token is empty."
-MALFORMED: Final = "CompactToken parsing failed with error code: 80049217"
-EXPIRED: Final = "Access token has expired or is not yet valid."
-INVALID: Final = "Access token validation failure."
+REFRESH_AUDIENCE: Final = "urn:mailgraph:token-endpoint"
+REFRESH_LIFETIME_S: Final = 90 * 24 * 3600  # Entra's default refresh token lifetime (90 days)
 
 _ALG: Final = "RS256"
 # Only RS256: `alg` comes from the attacker, so `none` and HS256 (the "public key as HMAC secret"
 # attack, RFC 8725 §2.1) must never reach a verifier.
 _REGISTRY: Final = jws.JWSRegistry(algorithms=[_ALG])
 _CACHE_SIZE: Final = 10_000
-
-
-class TokenError(Exception):
-    """An access token that must be refused; `message` is Graph's text for the 401 response."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """What a verified access token says about its caller."""
-
-    tenant_id: str
-    object_id: str
-    app_id: str
-    kind: Literal["user", "app"]
-    permissions: frozenset[str]
-    upn: str | None
-    expires_at: int
-    """The `exp` claim: seconds since the epoch."""
-
-    def actor(self) -> Actor:
-        """The domain's view of the caller."""
-        user_id = self.object_id if self.kind == "user" else None
-        return Actor(self.kind, self.tenant_id, self.app_id, user_id, self.permissions)
-
-
-def v1_issuer(tenant_id: str) -> str:
-    """The `iss` of the v1.0-format tokens Graph accepts (spec §4.2)."""
-    return f"https://sts.windows.net/{tenant_id}/"
 
 
 def _b64url(raw: bytes) -> str:
@@ -112,11 +86,17 @@ class TokenService:
         self._tenant_id = tenant_id
         self._cache_size = cache_size
         self._cache: dict[str, Claims] = {}
+        # External identity provider mode (auth/external.py): its tokens are verified there instead.
+        self.external: ExternalIssuer | None = None
 
     @property
     def lifetime_s(self) -> int:
         """Lifetime of issued tokens, for the token endpoint's `expires_in`."""
         return self._lifetime
+
+    def jwks(self) -> dict[str, list[dict[str, object]]]:
+        """The public keys that verify this server's tokens (the `jwks_uri` document)."""
+        return self._keyring.jwks()
 
     def _sign(self, claims: dict[str, object]) -> str:
         key = self._keyring.current
@@ -260,12 +240,41 @@ class TokenService:
         self._cache[token] = claims
         return claims
 
-    def _verify(self, token: str, now: float) -> Claims:
+    def issue_refresh_token(
+        self, tenant: Tenant, app: App, user: User, scopes: list[str], oidc: list[str]
+    ) -> str:
+        """A refresh token: signed by our keys, audience this server's token endpoint only.
+
+        Its `aud` is not a Graph audience, so Graph refuses it as an access token. It stays valid for
+        `REFRESH_LIFETIME_S` or until its signing key retires after a rotation (the user signs in again).
+        """
+        claims = self._common(tenant, REFRESH_AUDIENCE, v1_issuer(tenant.id)) | {
+            "exp": int(self._clock()) + REFRESH_LIFETIME_S,
+            "appid": app.client_id,
+            "oid": user.id,
+            "scp": " ".join(scopes),
+            "oidc": " ".join(oidc),
+            "ver": "refresh",
+        }
+        return self._sign(claims)
+
+    def verify_refresh_token(self, token: str) -> dict[str, object]:
+        """The claims of a refresh token this server issued; TokenError if invalid or expired."""
+        payload = self._signed_payload(token)
+        exp = payload.get("exp")
+        if payload.get("aud") != REFRESH_AUDIENCE or payload.get("ver") != "refresh" or not is_time(exp):
+            raise TokenError(INVALID)
+        if self._clock() > exp:
+            raise TokenError(EXPIRED)
+        return payload
+
+    def _signed_payload(self, token: str) -> dict[str, object]:
+        """Parse a compact JWS and check its signature with our keys; the payload, unchecked."""
         try:
             obj = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
             header = obj.headers()
             payload = orjson.loads(obj.payload)
-        except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (JoseError, ValueError, TypeError, KeyError, AttributeError, UnicodeError) as exc:
             raise TokenError(MALFORMED) from exc
         if not isinstance(payload, dict):
             raise TokenError(MALFORMED)
@@ -280,42 +289,7 @@ class TokenService:
                 raise TokenError(INVALID)
         except (JoseError, ValueError, TypeError) as exc:
             raise TokenError(INVALID) from exc
-        return self._check_claims(payload, now)
+        return payload
 
-    def _check_claims(self, c: dict[str, object], now: float) -> Claims:
-        exp, nbf = c.get("exp"), c.get("nbf")
-        if not _is_time(exp) or not _is_time(nbf):
-            raise TokenError(INVALID)
-        if now > exp + CLOCK_SKEW_S or now < nbf - CLOCK_SKEW_S:
-            raise TokenError(EXPIRED)
-        tid, oid, appid = c.get("tid"), c.get("oid"), c.get("appid")
-        if not (isinstance(tid, str) and isinstance(oid, str) and isinstance(appid, str)):
-            raise TokenError(INVALID)
-        if c.get("aud") not in GRAPH_AUDIENCES or c.get("iss") != v1_issuer(tid) or c.get("ver") != "1.0":
-            raise TokenError(INVALID)
-        if self._tenant_id is not None and tid != self._tenant_id:
-            raise TokenError(INVALID)
-        roles, scp = c.get("roles"), c.get("scp")
-        # Spec §4.2: `idtyp` is optional; a token with roles and no scp is app-only.
-        idtyp = c.get("idtyp") or ("app" if roles is not None and scp is None else "user")
-        kind: Literal["user", "app"]
-        if idtyp == "app" and isinstance(roles, list) and all(isinstance(r, str) for r in roles):
-            kind, permissions = "app", frozenset(roles)
-        elif idtyp == "user" and isinstance(scp, str):
-            kind, permissions = "user", frozenset(scp.split())
-        else:
-            raise TokenError(INVALID)
-        upn = c.get("upn") or c.get("unique_name")
-        return Claims(
-            tenant_id=tid,
-            object_id=oid,
-            app_id=appid,
-            kind=kind,
-            permissions=permissions,
-            upn=upn if isinstance(upn, str) else None,
-            expires_at=int(exp),
-        )
-
-
-def _is_time(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    def _verify(self, token: str, now: float) -> Claims:
+        return check_access_claims(self._signed_payload(token), now, self._tenant_id)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailgraph.domain import ids
+from mailgraph.domain import delegation, ids
 from mailgraph.domain.addresses import is_mailbox
+from mailgraph.domain.delegation import PermissionSpec, PolicySpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import App, Tenant, User
@@ -42,6 +43,7 @@ class AppSpec:
     allow_public_client: bool = False
     application_permissions: tuple[str, ...] = ()
     delegated_permissions: tuple[str, ...] = ()
+    certificates: tuple[tuple[str, str], ...] = ()  # (thumbprint, PEM) for client assertions
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class TenantSpec:
     display_name: str = ""
     users: tuple[UserSpec, ...] = field(default_factory=tuple)
     apps: tuple[AppSpec, ...] = field(default_factory=tuple)
+    permissions: tuple[PermissionSpec, ...] = ()  # mailbox delegation (domain/delegation.py)
+    policies: tuple[PolicySpec, ...] = ()  # application access policies
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +98,51 @@ class DirectoryService:
                 await self._put_user(tx, tenant, user_spec)
             for app_spec in spec.apps:
                 await self._put_app(tx, tenant, app_spec)
+            await delegation.apply(tx, spec.permissions, spec.policies, [a.client_id for a in spec.apps])
             return tenant
 
         return await self._uow.write(unit)
+
+    async def add_user(self, spec: UserSpec) -> User:
+        """Create or update one user (with a mailbox), as `mailgraph users add` does.
+
+        Raises:
+            BadRequestError: no tenant yet, or an address outside the tenant's domains.
+            ConflictError: the UPN or mail belongs to another user.
+        """
+
+        async def unit(tx: Tx) -> User:
+            tenant = await tx.directory.get_tenant()
+            if tenant is None:
+                raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
+            _check(TenantSpec(tenant.domains, users=(spec,)))
+            return await self._put_user(tx, tenant, spec)
+
+        return await self._uow.write(unit)
+
+    async def add_app(self, spec: AppSpec) -> App:
+        """Create or update one app registration (`mailgraph apps add`)."""
+
+        async def unit(tx: Tx) -> App:
+            tenant = await tx.directory.get_tenant()
+            if tenant is None:
+                raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
+            return await self._put_app(tx, tenant, spec)
+
+        return await self._uow.write(unit)
+
+    async def remove_user(self, upn_or_id: str) -> bool:
+        """Delete a user and their mailbox; False if no such user."""
+
+        async def unit(tx: Tx) -> bool:
+            user = await tx.directory.find_user(upn_or_id) or await tx.directory.get_user(upn_or_id)
+            return user is not None and await tx.directory.delete_user(user.id)
+
+        return await self._uow.write(unit)
+
+    async def remove_app(self, client_id: str) -> bool:
+        """Delete an app registration; False if no such app."""
+        return await self._uow.write(lambda tx: tx.directory.delete_app(client_id))
 
     def _keep_or_hash(self, secret: str | None, stored: str | None) -> str | None:
         if secret is None:
@@ -132,6 +178,7 @@ class DirectoryService:
             delegated_permissions=spec.delegated_permissions,
         )
         await tx.directory.put_app(app)
+        await tx.delegation.replace_certificates(app.client_id, spec.certificates)
         return app
 
 

@@ -100,3 +100,62 @@ class CannotDeleteObjectError(DomainError):
 
     def __init__(self) -> None:
         super().__init__("Object cannot be deleted.")
+
+
+class MimeContentError(DomainError):
+    """MIME content that cannot be read as an RFC 5322 message, or that exceeds the parser's bounds."""
+
+
+class InvalidMimeBase64Error(MimeContentError):
+    """A MIME-mode request body that is not base64 (spec §2.1, §5)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid base64 string for MIME content.")
+
+
+class RecipientNotFoundError(InvalidRecipientsError):
+    """An address of one of the tenant's domains that names no mailbox (SMTP 550 5.1.1)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"The recipient '{address}' was not found in this organization.")
+        self.address = address
+
+
+class RelayDeniedError(AccessDeniedError):
+    """Mail for a domain the tenant does not host, from a session that has not authenticated (5.7.1)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"Relaying to '{address}' is denied; authenticate to send to other domains.")
+        self.address = address
+
+
+class AttachmentSizeError(DomainError):
+    """An attachment over the size its route allows (spec §6: < 3 MB by POST, ≤ 150 MB by upload)."""
+
+
+class AttachmentCountError(DomainError):
+    """More attachments on one message than allowed (spec §6: 250)."""
+
+
+class UploadRangeError(DomainError):
+    """A chunk whose Content-Range is malformed or does not fit the session (Graph: invalidRange, 416)."""
+
+
+class FragmentOverlapError(DomainError):
+    """A chunk that starts before the next expected byte (Graph: fragmentOverlap)."""
+
+
+class FragmentOutOfOrderError(DomainError):
+    """A chunk that starts after the next expected byte (Graph: fragmentOutOfOrder)."""
+
+
+class UploadSessionNotFoundError(DomainError):
+    """An unknown, finished, cancelled or expired upload session (Graph: uploadSessionNotFound)."""
+
+
+class UploadSessionIncompleteError(DomainError):
+    """A draft sent while one of its attachment uploads is unfinished (Graph: uploadSessionIncomplete)."""
+
+
+class UploadTokenError(DomainError):
+    """An upload URL whose token does not match its session."""

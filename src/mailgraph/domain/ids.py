@@ -43,7 +43,8 @@ def change_key() -> str:
 
 def conversation_index(now_us: int) -> str:
     """A 22-byte conversation index header block (MS-OXOMSG 2.2.1.3): reserved byte, FILETIME, GUID."""
-    filetime = (now_us * 10 + 116444736000000000) >> 16  # 100 ns ticks since 1601, high 40 bits kept
+    # 100 ns ticks since 1601; the block keeps FILETIME's high 40 bits (dwHighDateTime + top byte of dwLow).
+    filetime = (now_us * 10 + 116444736000000000) >> 24
     head = b"\x01" + filetime.to_bytes(8, "big")[3:]
     return base64.b64encode(head + uuid.uuid4().bytes).decode("ascii")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mailgraph.domain import drafts
+from mailgraph.domain import attachments, drafts
 from mailgraph.domain.mailboxes import well_known_id
 from mailgraph.domain.model import EmailAddress, ItemBody, Message, Timestamp, User
 from mailgraph.domain.ports import Tx
@@ -25,6 +25,7 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         copy.received_at = now
         copy.bcc = []
         await tx.messages.insert(copy)
+        await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
         delivered.append(copy)
     return delivered
 
@@ -60,4 +61,29 @@ def non_delivery_report(
         sent_at=now,
         has_attachments=False,
         importance="normal",
+    )
+
+
+def delivery_receipt(
+    original: Message, owner: User, postmaster: EmailAddress, delivered: list[str], now: Timestamp
+) -> Message:
+    """A delivery receipt for the sender's Inbox (`isDeliveryReceiptRequested`, subject `Delivered: …`).
+
+    Like Exchange, it reports delivery to the recipients' mailboxes (not that they read it, RFC 8098's
+    business); it is written only for recipients of this organization, whose delivery is final at commit.
+    """
+    report = non_delivery_report(original, owner, postmaster, delivered, "", now)
+    lines = "\n".join(f"  {address}" for address in delivered)
+    text = (
+        "Your message has been delivered to the following recipients:\n\n"
+        f"{lines}\n\nOriginal message: {original.internet_message_id}\nSubject: {original.subject}\n"
+    )
+    return replace(
+        report,
+        subject=f"Delivered: {original.subject}",
+        body=ItemBody("text", text),
+        body_preview=text[:255].replace("\n", " ").strip(),
+        internet_message_id=f"<dr-{report.id[:16]}{original.internet_message_id[1:]}",
+        is_delivery_receipt_requested=False,
+        is_read_receipt_requested=False,
     )

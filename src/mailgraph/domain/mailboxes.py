@@ -1,8 +1,8 @@
 """Whose mailbox a request addresses, whether the caller may reach it, and its well-known folders.
 
 Spec §4.2/§4.6: `/me` is the token's user and needs a delegated token; `/users/{id|upn}` resolves the
-object id or the UPN case-insensitively. A delegated caller reaches only its own mailbox (delegation
-between mailboxes arrives with the identity issue).
+object id or the UPN case-insensitively. A delegated caller reaches another user's mailbox only
+through delegation (domain/delegation.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from mailgraph.domain import ids
-from mailgraph.domain.errors import AccessDeniedError, BadRequestError, ItemNotFoundError, UserNotFoundError
+from mailgraph.domain.delegation import check_mailbox_access
+from mailgraph.domain.errors import BadRequestError, ItemNotFoundError, UserNotFoundError
 from mailgraph.domain.model import Actor, Folder, User
 from mailgraph.domain.ports import Tx
 
@@ -41,7 +42,8 @@ async def resolve(tx: Tx, actor: Actor, user_key: str | None) -> User:
     Raises:
         BadRequestError: `/me` with an app-only token.
         UserNotFoundError: no such user.
-        AccessDeniedError: a delegated caller addressing another user's mailbox.
+        AccessDeniedError: a delegated caller addressing another user's mailbox without FullAccess and
+            a `.Shared` permission, or an app outside its access policy.
     """
     if user_key is None:
         if actor.user_id is None:
@@ -59,8 +61,8 @@ async def resolve(tx: Tx, actor: Actor, user_key: str | None) -> User:
             raise UserNotFoundError(user_key)
     if user.tenant_id != actor.tenant_id or not user.account_enabled:
         raise UserNotFoundError(user_key or user.id)
-    if not actor.is_app and actor.user_id != user.id:
-        raise AccessDeniedError()
+    # Delegation (FullAccess + .Shared scope) and application access policies (spec §4.3-§4.5).
+    await check_mailbox_access(tx, actor, user)
     return user
 
 

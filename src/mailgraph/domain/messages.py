@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailgraph.domain import drafts, ids
-from mailgraph.domain.errors import ItemNotFoundError
+from mailgraph.domain import attachments, drafts, ids
 from mailgraph.domain.mailboxes import folder, resolve, well_known_id
 from mailgraph.domain.model import Actor, Message, MessageChanges, Page, Timestamp, User
+from mailgraph.domain.moves import find_item
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 
@@ -45,7 +45,9 @@ class MessageService:
                 if folder_key
                 else await well_known_id(tx, owner, "drafts")
             )
-            draft = drafts.new_draft(owner, target, changes, self._clock())
+            now = self._clock()
+            draft = drafts.new_draft(owner, target, changes, now)
+            await attachments.attach_new(tx, draft, changes, now)  # bytes staged before the unit
             await tx.messages.insert(draft)
             return draft
 
@@ -127,6 +129,7 @@ class MessageService:
             message = await _item(tx, owner, message_id, folder_key)
             deletions = await well_known_id(tx, owner, "recoverableitemsdeletions")
             if message.folder_id == deletions:
+                await attachments.release(tx, message.id, self._clock())  # blob references go too
                 await tx.messages.delete(message.id)
                 return
             message.folder_id = deletions
@@ -139,9 +142,5 @@ class MessageService:
 
 
 async def _item(tx: Tx, owner: User, message_id: str, folder_key: str | None) -> Message:
-    message = await tx.messages.get(owner.id, message_id)
-    if message is None:
-        raise ItemNotFoundError()
-    if folder_key is not None and (await folder(tx, owner, folder_key)).id != message.folder_id:
-        raise ItemNotFoundError()
-    return message
+    # Both id forms are accepted everywhere (spec §3.5): see moves.find_item.
+    return await find_item(tx, owner, message_id, folder_key)

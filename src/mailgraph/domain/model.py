@@ -151,6 +151,87 @@ class MessageChanges:
     is_read: bool | Unset = UNSET
     is_delivery_receipt_requested: bool | Unset = UNSET
     is_read_receipt_requested: bool | Unset = UNSET
+    attachments: list[NewAttachment] | Unset = UNSET
+    """Attachments given inline at creation (create, sendMail); staged by domain/attachments.py."""
+
+
+AttachmentKind = Literal["file", "item", "reference"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceInfo:
+    """referenceAttachment's beta properties (spec §7); v1.0 has none of them."""
+
+    source_url: str | None = None
+    provider_type: str | None = None
+    permission: str | None = None
+    is_folder: bool | None = None
+    preview_url: str | None = None
+    thumbnail_url: str | None = None
+
+
+@dataclass(slots=True)
+class NewAttachment:
+    """An attachment as a caller sent it (spec §2.11, §3.4), before its bytes are stored.
+
+    `data` holds the decoded bytes (file content, or an item attachment's MIME); staging writes them to
+    the blob store and replaces them with `blob_hash`/`size`.
+    """
+
+    kind: AttachmentKind
+    name: str
+    content_type: str | None = None
+    is_inline: bool = False
+    content_id: str | None = None
+    content_location: str | None = None
+    data: bytes | None = None
+    reference: ReferenceInfo | None = None
+    blob_hash: str | None = None
+    size: int = 0
+
+
+@dataclass(slots=True)
+class Attachment:
+    """One attachment of one item (`item_id`: a message's immutable id, or an outbound snapshot's id).
+
+    The bytes live once in the blob store under `blob_hash` (sha256); each attachment row holds one
+    reference to them, so copies made on send share the bytes.
+    """
+
+    id: str
+    item_id: str
+    position: int
+    kind: AttachmentKind
+    name: str
+    content_type: str
+    size: int
+    is_inline: bool
+    content_id: str | None
+    content_location: str | None
+    modified_at: Timestamp
+    blob_hash: str | None
+    reference: ReferenceInfo | None = None
+
+
+@dataclass(slots=True)
+class UploadSession:
+    """A large-attachment upload in progress (spec §2.12); its bytes so far are a partial file on disk.
+
+    `token_hash` is the sha256 of the URL's capability token (the token itself is never stored).
+    """
+
+    id: str
+    token_hash: str
+    mailbox_id: str
+    item_id: str
+    name: str
+    content_type: str | None
+    size: int
+    is_inline: bool
+    content_id: str | None
+    received: int
+    expires_at: Timestamp
+    created_at: Timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +302,9 @@ class Actor:
     app_id: str
     user_id: str | None
     permissions: frozenset[str]
+    # Whether a `.Shared` permission covers this request's operation, so a delegated caller may use
+    # it in another user's mailbox given FullAccess there (spec §4.3; set per request by the API).
+    reach_shared: bool = False
 
     @property
     def is_app(self) -> bool:
@@ -228,7 +312,8 @@ class Actor:
         return self.kind == "app"
 
 
-QueueStatus = Literal["queued", "sending", "delivered", "deferred", "failed"]
+# `captured`: kept for inspection instead of relayed (capture mode, no relay configured).
+QueueStatus = Literal["queued", "sending", "delivered", "deferred", "failed", "captured"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,13 @@ Units must not do network I/O: delivery goes through the outbox and a worker aft
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Protocol, TypeVar
 
+from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.model import (
     App,
+    Attachment,
     Folder,
     Message,
     Page,
@@ -19,6 +22,7 @@ from mailgraph.domain.model import (
     QueueStatus,
     Tenant,
     Timestamp,
+    UploadSession,
     User,
 )
 
@@ -132,6 +136,13 @@ class MessageRepo(Protocol):
         """How many items match the page's filter, ignoring `top`/`skip` (for `$count`)."""
         ...
 
+    async def find_conversations(
+        self, mailbox_ids: Sequence[str], internet_message_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Threading of received mail: per mailbox holding an item with one of these Message-IDs, the
+        conversationId of the most recently received such item (mailboxes without one are absent)."""
+        ...
+
 
 class OutboxRepo(Protocol):
     """The durable outbound queue: one snapshot per sent message, one entry per external recipient."""
@@ -145,9 +156,14 @@ class OutboxRepo(Protocol):
         ...
 
     async def list_entries(
-        self, status: QueueStatus | None = None, limit: int = 100, mailbox_id: str | None = None
+        self,
+        status: QueueStatus | None = None,
+        limit: int = 100,
+        mailbox_id: str | None = None,
+        outbound_id: str | None = None,
     ) -> list[QueueEntry]:
-        """Queue entries, oldest first, optionally of one status or one sender mailbox."""
+        """Queue entries, oldest first, optionally of one status, one sender mailbox, or one message
+        (`outbound_id` matches the queue's message id or the message's internetMessageId)."""
         ...
 
     async def claim_due(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[QueueEntry]:
@@ -161,8 +177,148 @@ class OutboxRepo(Protocol):
         next_attempt_at: Timestamp,
         reply_code: int | None,
         reply_text: str | None,
-    ) -> None:
-        """Record one attempt's outcome and release the lease."""
+        lease: Timestamp | None = None,
+    ) -> bool:
+        """Record one attempt's outcome and release the lease.
+
+        With `lease` (the `lease_until` the claim set), nothing changes unless the entry is still
+        `sending` under that lease: a worker whose lease ran out and was re-claimed must not overwrite
+        the newer attempt. Returns whether the entry changed.
+        """
+        ...
+
+    async def retry(
+        self, now: Timestamp, expires_at: Timestamp, statuses: Sequence[QueueStatus], entry_ids: Sequence[str]
+    ) -> int:
+        """Make entries of `statuses` (only `entry_ids` when non-empty) due at `now` with a new expiry."""
+        ...
+
+    async def purge(self, statuses: Sequence[QueueStatus]) -> int:
+        """Delete entries of `statuses` and the snapshots left without entries; returns entries deleted."""
+        ...
+
+
+class AttachmentRepo(Protocol):
+    """Attachment rows of items, and the reference counts of the blobs they point at."""
+
+    async def insert(self, attachment: Attachment) -> None:
+        """Add an attachment; its blob (if any) gains one reference (the row is created at need)."""
+        ...
+
+    async def get(self, item_id: str, attachment_id: str) -> Attachment | None:
+        """One attachment of an item."""
+        ...
+
+    async def for_item(self, item_id: str) -> list[Attachment]:
+        """The attachments of an item, in the order they were added."""
+        ...
+
+    async def counts(self, item_id: str) -> tuple[int, int]:
+        """(all attachments, non-inline attachments) of an item."""
+        ...
+
+    async def delete(self, item_id: str, attachment_id: str, now: Timestamp) -> bool:
+        """Remove one attachment and drop its blob reference; False if there was none."""
+        ...
+
+    async def release_item(self, item_id: str, now: Timestamp) -> int:
+        """Remove every attachment of an item, dropping their blob references; returns how many."""
+        ...
+
+    async def put_session(self, session: UploadSession) -> None:
+        """Insert or replace an upload session."""
+        ...
+
+    async def get_session(self, session_id: str) -> UploadSession | None:
+        """An upload session by id."""
+        ...
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Remove an upload session; False if there was none."""
+        ...
+
+    async def open_sessions(self, item_id: str, now: Timestamp) -> int:
+        """How many unexpired upload sessions target this item."""
+        ...
+
+    async def expired_sessions(self, now: Timestamp, limit: int) -> list[str]:
+        """Ids of upload sessions that expired before `now`."""
+        ...
+
+    async def collect(self, before: Timestamp, reconcile: bool) -> list[str]:
+        """Forget blobs unreferenced since before `before`; returns their hashes (their files may go).
+
+        With `reconcile`, first drop attachment rows whose item no longer exists and recount every blob
+        (repairs counts after deletions that bypassed the domain, e.g. a deleted user).
+        """
+        ...
+
+    async def known_blobs(self, hashes: Sequence[str]) -> set[str]:
+        """Which of `hashes` have a blob row."""
+        ...
+
+
+class BlobStorage(Protocol):
+    """Content-addressed bytes on disk (sha256 hex names). Used outside units of work only."""
+
+    async def put(self, data: bytes) -> str:
+        """Store bytes durably (temp file, fsync, rename); returns their hash. Idempotent by hash."""
+        ...
+
+    def path(self, blob_hash: str) -> Path:
+        """Where a stored blob's bytes are."""
+        ...
+
+    async def write_part(self, name: str, offset: int, data: bytes) -> int:
+        """Write `data` at `offset` of the partial upload `name` (truncating after); returns the new size."""
+        ...
+
+    async def adopt_part(self, name: str) -> tuple[str, int]:
+        """Move a finished partial upload into the store, hashing it in bounded memory: (hash, size)."""
+        ...
+
+    async def drop_part(self, name: str) -> None:
+        """Remove a partial upload (no error if absent)."""
+        ...
+
+    async def remove(self, hashes: Sequence[str], older_than_s: float) -> int:
+        """Delete the files of these blobs unless written in the last `older_than_s` seconds."""
+        ...
+
+    async def stray(self, older_than_s: float) -> list[str]:
+        """Hashes of blob files older than `older_than_s` seconds (for orphan collection)."""
+        ...
+
+
+class DelegationRepo(Protocol):
+    """Mailbox permissions, application access policies and app certificates (issue 3)."""
+
+    async def rights(self, mailbox_id: str, delegate_id: str) -> frozenset[str]:
+        """The rights (FullAccess, SendAs, SendOnBehalf) `delegate_id` holds on `mailbox_id`."""
+        ...
+
+    async def list_permissions(self) -> list[MailboxPermission]:
+        """Every grant, ordered by mailbox, delegate and right."""
+        ...
+
+    async def replace_permissions(self, permissions: Sequence[MailboxPermission]) -> None:
+        """Replace all grants."""
+        ...
+
+    async def access_policy(self, client_id: str) -> AccessPolicy | None:
+        """The app's access policy; None when it reaches every mailbox."""
+        ...
+
+    async def replace_access_policy(self, client_id: str, policy: AccessPolicy | None) -> None:
+        """Set or (None) remove the app's access policy."""
+        ...
+
+    async def certificates(self, client_id: str) -> list[str]:
+        """PEM certificates registered on the app."""
+        ...
+
+    async def replace_certificates(self, client_id: str, certificates: Sequence[tuple[str, str]]) -> None:
+        """Replace the app's certificates with `(thumbprint, pem)` pairs."""
         ...
 
 
@@ -180,6 +336,12 @@ class Tx(Protocol):
 
     @property
     def outbox(self) -> OutboxRepo: ...
+
+    @property
+    def attachments(self) -> AttachmentRepo: ...
+
+    @property
+    def delegation(self) -> DelegationRepo: ...
 
 
 class UnitOfWork(Protocol):

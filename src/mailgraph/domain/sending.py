@@ -11,20 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mailgraph.domain import drafts, ids, ingest
+from mailgraph.domain import attachments, drafts, ids, ingest
 from mailgraph.domain.addresses import check_resolvable, domain_of
-from mailgraph.domain.errors import InvalidOperationError, ItemNotFoundError, SendAsDeniedError
+from mailgraph.domain.delegation import sending_identity
+from mailgraph.domain.errors import (
+    InvalidOperationError,
+    UserNotFoundError,
+)
 from mailgraph.domain.mailboxes import resolve, well_known_id
 from mailgraph.domain.model import (
     Actor,
     EmailAddress,
     Message,
     MessageChanges,
+    NewAttachment,
     QueueEntry,
     Tenant,
     Timestamp,
     User,
 )
+from mailgraph.domain.moves import find_item
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 SECOND = 1_000_000
@@ -56,6 +62,13 @@ class SendService:
         self._uow = uow
         self._clock = clock
         self._policy = policy or SendPolicy()
+        # Called after a send that queued external recipients has committed (wakes the delivery worker).
+        self.on_queued: Callable[[], None] | None = None
+
+    def _queued(self, result: SendResult) -> SendResult:
+        if result.queued and self.on_queued is not None:
+            self.on_queued()
+        return result
 
     async def send_draft(self, actor: Actor, user_key: str | None, message_id: str) -> SendResult:
         """`POST …/messages/{id}/send`: submit a draft of the addressed mailbox.
@@ -68,16 +81,29 @@ class SendService:
 
         async def unit(tx: Tx) -> SendResult:
             owner = await resolve(tx, actor, user_key)
-            draft = await tx.messages.get(owner.id, message_id)
-            if draft is None:
-                raise ItemNotFoundError()
+            draft = await find_item(tx, owner, message_id)  # REST or immutable id (spec §3.5)
             if not draft.is_draft:
                 raise InvalidOperationError(
                     "Only a draft message can be sent; this item has already been sent."
                 )
-            return await self._submit(tx, owner, draft, stored=True, save_copy=True)
+            return await self._submit(tx, owner, draft, stored=True, save_copy=True, actor=actor)
 
-        return await self._uow.write(unit)
+        return self._queued(await self._uow.write(unit))
+
+    async def submit_stored(
+        self, tx: Tx, owner: User, draft: Message, *, save_copy: bool = True
+    ) -> SendResult:
+        """Submit a draft already stored in this unit of work (reply/replyAll/forward, spec §2.8; MIME
+        sendMail, whose `save_copy=False` removes the draft instead of keeping a Sent Items copy).
+
+        Raises:
+            InvalidRecipientsError, SendAsDeniedError: see `_submit`.
+        """
+        return await self._submit(tx, owner, draft, stored=True, save_copy=save_copy)
+
+    def wake(self, result: SendResult) -> SendResult:
+        """After the commit of a unit that called `submit_stored`: wake the delivery worker if queued."""
+        return self._queued(result)
 
     async def send_mail(
         self, actor: Actor, user_key: str | None, changes: MessageChanges, save_to_sent_items: bool
@@ -92,23 +118,61 @@ class SendService:
             owner = await resolve(tx, actor, user_key)
             now = self._clock()
             draft = drafts.new_draft(owner, await well_known_id(tx, owner, "drafts"), changes, now)
-            return await self._submit(tx, owner, draft, stored=False, save_copy=save_to_sent_items)
+            await attachments.attach_new(tx, draft, changes, now)  # staged before the unit
+            return await self._submit(
+                tx, owner, draft, stored=False, save_copy=save_to_sent_items, actor=actor
+            )
 
-        return await self._uow.write(unit)
+        return self._queued(await self._uow.write(unit))
+
+    async def submit_message(
+        self,
+        user_id: str,
+        message: Message,
+        envelope: list[EmailAddress],
+        staged: list[NewAttachment] | None = None,
+    ) -> SendResult:
+        """SMTP submission (`AUTH` then `DATA`): submit a message built from MIME, routed by the envelope.
+
+        Exactly the send path of `sendMail` (Sent Items copy, local delivery, NDRs, outbound queue), except
+        that the RCPT TO addresses, not the To/Cc/Bcc headers, say who receives it (RFC 5321 §3.3).
+
+        `staged`: its attachments, bytes already in the blob store (`inbound.stage_attachments`).
+
+        Raises:
+            UserNotFoundError: the authenticated user was removed meanwhile.
+            InvalidRecipientsError, SendAsDeniedError: see `_submit`.
+        """
+
+        async def unit(tx: Tx) -> SendResult:
+            owner = await tx.directory.get_user(user_id)
+            if owner is None:
+                raise UserNotFoundError(user_id)
+            if staged:
+                changes = MessageChanges(attachments=staged)
+                await attachments.attach_new(tx, message, changes, self._clock())
+            return await self._submit(tx, owner, message, stored=False, save_copy=True, envelope=envelope)
+
+        return self._queued(await self._uow.write(unit))
 
     async def _submit(
-        self, tx: Tx, owner: User, draft: Message, *, stored: bool, save_copy: bool
+        self,
+        tx: Tx,
+        owner: User,
+        draft: Message,
+        *,
+        stored: bool,
+        save_copy: bool,
+        envelope: list[EmailAddress] | None = None,
+        actor: Actor | None = None,
     ) -> SendResult:
-        recipients = draft.recipients
+        recipients = draft.recipients if envelope is None else envelope
         check_resolvable(recipients)
-        # Spec §4.4: without send-as/on-behalf rights, `from` must be the mailbox itself.
-        for who in (draft.from_, draft.sender):
-            if who is not None and who.key not in {
-                owner.mail.casefold(),
-                owner.user_principal_name.casefold(),
-            }:
-                raise SendAsDeniedError()
+        # Spec §4.4: `from` other than the mailbox needs SendAs (from = sender = it) or SendOnBehalf
+        # (from = it, sender = the real user); a delegate in another's mailbox is the real sender.
+        from_, sender = await sending_identity(tx, actor, owner, draft.from_)
         now = self._clock()
+        await attachments.check_uploads_complete(tx, draft.id, now)
         sent = replace(
             draft,
             rest_id=ids.message_id(),
@@ -119,11 +183,11 @@ class SendService:
             sent_at=now,
             received_at=now,
             modified_at=now,
-            from_=owner.address,
-            sender=owner.address,
+            from_=from_,
+            sender=sender,
         )
-        if stored:
-            await (tx.messages.update(sent) if save_copy else tx.messages.delete(draft.id))
+        if stored and save_copy:
+            await tx.messages.update(sent)
         elif save_copy:
             sent.created_at = now
             await tx.messages.insert(sent)
@@ -131,10 +195,20 @@ class SendService:
         assert tenant is not None  # a resolved owner implies a tenant
         local, unknown, external = await _route(tx, tenant, recipients)
         copies = await ingest.deliver(tx, sent, local, now)
+        if copies and sent.is_delivery_receipt_requested:
+            # Local delivery is final at commit, so the receipt is written in the same unit.
+            postmaster = EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
+            receipt = ingest.delivery_receipt(sent, owner, postmaster, [u.mail for u in local], now)
+            receipt.folder_id = await well_known_id(tx, owner, "inbox")
+            await tx.messages.insert(receipt)
         if unknown:
             await self._report(tx, tenant, owner, sent, unknown, now)
         if external:
             await self._enqueue(tx, owner, sent, external, now)
+        if not save_copy:  # no Sent Items copy: the draft goes, after its attachments were copied
+            await attachments.release(tx, draft.id, now)
+            if stored:
+                await tx.messages.delete(draft.id)
         return SendResult(sent if save_copy else None, len(copies), len(external), len(unknown))
 
     async def _report(
@@ -168,6 +242,9 @@ class SendService:
             for address in external
         ]
         await tx.outbox.add(outbound_id, sent, entries)
+        # The snapshot keeps its own attachment references: the relay composes MIME from them even if
+        # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, blobs, outbound_id)).
+        await attachments.copy_all(tx, sent.id, outbound_id, now)
 
 
 async def _route(

@@ -181,8 +181,7 @@ MESSAGE = _resource(
             values="notFlagged flagged complete",
         ),
     ],
-    # `attachments` joins once the attachment store exists; the mechanism is in place.
-    expandable=(),
+    expandable=("attachments",),
     unknown_property_code="RequestBroker--ParseUri",
 )
 

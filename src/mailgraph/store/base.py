@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from mailgraph.store.sql.attachments import SqlAttachments
+from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
@@ -40,10 +42,12 @@ class Conn(Protocol):
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("directory", "folders", "messages", "outbox")
+    __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
 
     def __init__(self, conn: Conn) -> None:
         self.directory = SqlDirectory(conn)
         self.folders = SqlFolders(conn)
         self.messages = SqlMessages(conn)
         self.outbox = SqlOutbox(conn)
+        self.attachments = SqlAttachments(conn)
+        self.delegation = SqlDelegation(conn)

@@ -12,15 +12,16 @@ from mailgraph.api.context import Ctx, json_response, no_content
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
+from mailgraph.api.resources import attachments, mime_content
 from mailgraph.api.router import Match
 from mailgraph.api.serialize.messages import message_json, parse_message
 from mailgraph.api.serialize.values import read_json
-from mailgraph.domain.model import DEFAULT_ORDER, Message, Page
+from mailgraph.domain.model import DEFAULT_ORDER, Message, Page, Unset
 from mailgraph.odata.parser import parse_query
 from mailgraph.odata.resources import MESSAGE
 
-LIST_OPTIONS = frozenset({"$select", "$top", "$skip", "$orderby", "$filter", "$count", "$search"})
-ITEM_OPTIONS = frozenset({"$select"})
+LIST_OPTIONS = frozenset({"$select", "$top", "$skip", "$orderby", "$filter", "$count", "$search", "$expand"})
+ITEM_OPTIONS = frozenset({"$select", "$expand"})
 
 
 def _folder_key(m: Match, with_item: bool) -> str | None:
@@ -32,18 +33,13 @@ def _message_key(m: Match) -> str:
     return m.keys[-1]
 
 
-def _json_only(req: Request) -> None:
-    # spec §0.2: text/plain switches create to MIME mode, which arrives with the MIME issue.
-    if req.content_type == "text/plain":
-        raise GraphError(400, "ErrorInvalidRequest", "MIME content is not supported by this server yet.")
-
-
 def _entity(
     ctx: Ctx, message: Message, select: tuple[str, ...] | None, owner_segment: str
 ) -> dict[str, object]:
     shape = f"messages({','.join(select)})" if select else "messages"
     body: dict[str, object] = {"@odata.context": ctx.context(f"{owner_segment}/{shape}/$entity")}
-    body.update(message_json(message, ctx.req.base_url, ctx.match.version, select, ctx.hide_body))
+    shown = ctx.present(message)  # Prefer: IdType / outlook.body-content-type (spec §0.2)
+    body.update(message_json(shown, ctx.req.base_url, ctx.match.version, select, ctx.hide_body))
     return body
 
 
@@ -61,7 +57,11 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     if listing.count is not None:
         payload["@odata.count"] = listing.count
     base, version = req.base_url, m.version
-    payload["value"] = [message_json(x, base, version, options.select, ctx.hide_body) for x in listing.items]
+    shown = [ctx.present(x) for x in listing.items]
+    value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
+    if "attachments" in options.expand:  # the only expandable navigation (odata/resources.py)
+        await attachments.expand(ctx, listing.items, value)
+    payload["value"] = value
     if listing.more:
         payload["@odata.nextLink"] = next_link(req, options.skip + top)
     return json_response(payload)
@@ -69,14 +69,19 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
 
 async def create_message(req: Request, ctx: Ctx, m: Match) -> Response:
     """POST …/messages and …/mailFolders/{id}/messages: 201 with the new draft (spec §2.2)."""
-    _json_only(req)
     parse_query(req.query, MESSAGE, allow=frozenset())
-    data = read_json(req, required=False) or {}
-    changes = parse_message(data, m.version)
-    message = await ctx.services.messages.create(
-        ctx.actor, m.user_key, changes, _folder_key(m, with_item=False)
-    )
-    location = f"{ctx.root}/users('{message.mailbox_id}')/messages('{quote(message.rest_id, safe='')}')"
+    if mime_content.is_mime_mode(req):  # spec §2.2: base64 MIME (api/resources/mime_content.py)
+        raw = mime_content.mime_body(req)
+        message = await ctx.services.mime.create(ctx.actor, m.user_key, raw, _folder_key(m, with_item=False))
+    else:
+        data = read_json(req, required=False) or {}
+        changes = parse_message(data, m.version)
+        await ctx.services.attachments.stage(changes)  # blob files first, then the unit (spec §2.2)
+        message = await ctx.services.messages.create(
+            ctx.actor, m.user_key, changes, _folder_key(m, with_item=False)
+        )
+    shown_id = ctx.present(message).rest_id  # the immutable id under Prefer: IdType="ImmutableId"
+    location = f"{ctx.root}/users('{message.mailbox_id}')/messages('{quote(shown_id, safe='')}')"
     body = _entity(ctx, message, None, ctx.user_segment(message.mailbox_id))
     return json_response(body, 201, [(b"location", location.encode())])
 
@@ -87,7 +92,10 @@ async def get_message(req: Request, ctx: Ctx, m: Match) -> Response:
     message = await ctx.services.messages.get(
         ctx.actor, m.user_key, _message_key(m), _folder_key(m, with_item=True)
     )
-    return json_response(_entity(ctx, message, options.select, ctx.user_segment(message.mailbox_id)))
+    body = _entity(ctx, message, options.select, ctx.user_segment(message.mailbox_id))
+    if "attachments" in options.expand:
+        await attachments.expand(ctx, [message], [body])
+    return json_response(body)
 
 
 async def update_message(req: Request, ctx: Ctx, m: Match) -> Response:
@@ -95,6 +103,10 @@ async def update_message(req: Request, ctx: Ctx, m: Match) -> Response:
     parse_query(req.query, MESSAGE, allow=frozenset())
     data = read_json(req, required=True) or {}
     changes = parse_message(data, m.version)
+    if not isinstance(changes.attachments, Unset):
+        raise GraphError(
+            400, "ErrorInvalidRequest", "Attachments are added with POST …/attachments, not by PATCH."
+        )
     message = await ctx.services.messages.update(
         ctx.actor, m.user_key, _message_key(m), changes, _folder_key(m, with_item=True)
     )

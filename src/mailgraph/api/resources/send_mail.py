@@ -11,6 +11,7 @@ from typing import Any
 from mailgraph.api.context import Ctx, accepted
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
+from mailgraph.api.resources import mime_content
 from mailgraph.api.router import Match
 from mailgraph.api.serialize.messages import parse_message
 from mailgraph.api.serialize.values import bad_value, read_json, unknown_property
@@ -47,8 +48,9 @@ async def send_mail(req: Request, ctx: Ctx, m: Match) -> Response:
     others camelCase (client-wire fact 3). An omitted saveToSentItems means true (Graph's default).
     """
     parse_query(req.query, MESSAGE, allow=frozenset())
-    if req.content_type == "text/plain":
-        raise GraphError(400, "ErrorInvalidRequest", "MIME content is not supported by this server yet.")
+    if mime_content.is_mime_mode(req):  # spec §2.1 MIME mode: no saveToSentItems, so Graph's default
+        await ctx.services.mime.send(ctx.actor, m.user_key, mime_content.mime_body(req), True)
+        return accepted()
     data = read_json(req, required=True) or {}
     message: dict[str, Any] | None = None
     save = True
@@ -65,5 +67,6 @@ async def send_mail(req: Request, ctx: Ctx, m: Match) -> Response:
     if message is None:
         raise GraphError(400, "ErrorInvalidRequest", "The 'message' parameter is required.")
     changes = parse_message(message, m.version)
+    await ctx.services.attachments.stage(changes)  # blob files first, then the send unit
     await ctx.services.sending.send_mail(ctx.actor, m.user_key, changes, save)
     return accepted()

@@ -28,6 +28,7 @@ from mailgraph.domain.model import (
     Message,
     MessageChanges,
 )
+from mailgraph.mime.compose import transport_headers
 
 _BODY_HIDDEN = frozenset({"body", "bodyPreview", "uniqueBody"})
 
@@ -105,7 +106,10 @@ def message_json(
             elif name == "uniqueBody":
                 out[name] = full["body"]
             elif name == "internetMessageHeaders":
-                out[name] = [{"name": h.name, "value": h.value} for h in m.headers]
+                # Spec §3.1: a draft shows its custom x- headers; a sent or received item the full
+                # header block of its MIME (mime.compose; Bcc never shown here).
+                shown = m.headers if m.is_draft else transport_headers(m)
+                out[name] = [{"name": h.name, "value": h.value} for h in shown]
     if hide_body:
         # Mail.ReadBasic hides body, bodyPreview and uniqueBody (spec §2.4).
         for name in _BODY_HIDDEN:
@@ -154,7 +158,7 @@ _READ_ONLY = frozenset(
 _BETA_READ_ONLY = frozenset({"mentionsPreview", "unsubscribeData", "unsubscribeEnabled"})
 # Real message properties this server does not store yet: refused loudly, never accepted and dropped.
 _NOT_YET = frozenset(
-    {"attachments", "extensions", "singleValueExtendedProperties", "multiValueExtendedProperties", "mentions"}
+    {"extensions", "singleValueExtendedProperties", "multiValueExtendedProperties", "mentions"}
 )
 _IMPORTANCE = {"low": "low", "normal": "normal", "high": "high"}
 _INFERENCE = {"focused": "focused", "other": "other"}
@@ -271,6 +275,11 @@ def parse_message(data: dict[str, Any], version: str) -> MessageChanges:
             raise GraphError(
                 400, "ErrorInvalidPropertySet", f"The property '{prop}' is read-only and cannot be set."
             )
+        elif prop == "attachments":
+            # Inline attachments of create/sendMail (spec §2.2); the handler stages their bytes.
+            from mailgraph.api.serialize.attachments import parse_attachments  # imports this module
+
+            changes.attachments = parse_attachments(value, version)
         elif prop in _NOT_YET:
             raise GraphError(
                 400, "ErrorInvalidRequest", f"The property '{prop}' is not supported by this server yet."

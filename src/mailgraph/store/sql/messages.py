@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import BodyType, Importance, Inference, ItemBody, Message, Page
 from mailgraph.store.sql import codec
+from mailgraph.store.sql.dialect import in_list
 from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
 
 if TYPE_CHECKING:
@@ -175,3 +176,19 @@ class SqlMessages:
         where, params = self._where(mailbox_id, folder_id, page)
         row = await self._conn.fetch_one(f"SELECT COUNT(*) FROM messages WHERE {where}", params)
         return int(row[0]) if row else 0
+
+    async def find_conversations(
+        self, mailbox_ids: Sequence[str], internet_message_ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Per mailbox, the conversation of its newest item with one of these Message-IDs."""
+        if not mailbox_ids or not internet_message_ids:
+            return {}
+        boxes, box_args = in_list("mailbox_id", mailbox_ids)
+        msg_ids, id_args = in_list("internet_message_id", internet_message_ids)
+        # Oldest first, so the newest match of each mailbox is the one left in the dict. No index on
+        # internet_message_id yet: this reads the mailboxes' rows (only for mail that is a reply).
+        rows = await self._conn.fetch_all(
+            f"SELECT mailbox_id, conversation_id FROM messages WHERE {boxes} AND {msg_ids} ORDER BY received_at, id",
+            (*box_args, *id_args),
+        )
+        return {str(r[0]): str(r[1]) for r in rows}

@@ -95,11 +95,18 @@ class SqlOutbox:
         return None if row is None else from_row(codec.load(row[0]))
 
     async def list_entries(
-        self, status: QueueStatus | None = None, limit: int = 100, mailbox_id: str | None = None
+        self,
+        status: QueueStatus | None = None,
+        limit: int = 100,
+        mailbox_id: str | None = None,
+        outbound_id: str | None = None,
     ) -> list[QueueEntry]:
         """Entries oldest first, optionally filtered."""
         where: list[str] = []
         params: list[object] = []
+        if outbound_id is not None:
+            where.append("(q.outbound_id = ? OR o.internet_message_id = ?)")
+            params += [outbound_id, outbound_id]
         if status is not None:
             where.append("q.status = ?")
             params.append(status)
@@ -137,10 +144,36 @@ class SqlOutbox:
         next_attempt_at: Timestamp,
         reply_code: int | None,
         reply_text: str | None,
-    ) -> None:
-        """Record an attempt's outcome and release the lease."""
-        await self._conn.execute(
+        lease: Timestamp | None = None,
+    ) -> bool:
+        """Record an attempt's outcome and release the lease; with `lease`, only if that lease still holds."""
+        guard, args = ("", []) if lease is None else (" AND status = 'sending' AND lease_until = ?", [lease])
+        changed = await self._conn.execute(
             "UPDATE outbound_queue SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL,"
-            " last_reply_code = ?, last_reply_text = ? WHERE id = ?",
-            (status, next_attempt_at, reply_code, reply_text, entry_id),
+            f" last_reply_code = ?, last_reply_text = ? WHERE id = ?{guard}",
+            [status, next_attempt_at, reply_code, reply_text, entry_id, *args],
         )
+        return changed > 0
+
+    async def retry(
+        self, now: Timestamp, expires_at: Timestamp, statuses: Sequence[QueueStatus], entry_ids: Sequence[str]
+    ) -> int:
+        """Make entries of `statuses` (all of them, or only `entry_ids` when given) due now again."""
+        st_clause, st_args = in_list("status", list(statuses))
+        id_clause, id_args = in_list("id", list(entry_ids)) if entry_ids else ("1 = 1", [])
+        return await self._conn.execute(
+            "UPDATE outbound_queue SET status = 'queued', next_attempt_at = ?, lease_until = NULL, expires_at = ?"
+            f" WHERE {st_clause} AND {id_clause}",
+            [now, expires_at, *st_args, *id_args],
+        )
+
+    async def purge(self, statuses: Sequence[QueueStatus]) -> int:
+        """Delete entries of `statuses`, then the snapshots no entry refers to any more."""
+        clause, args = in_list("status", list(statuses))
+        removed = await self._conn.execute(f"DELETE FROM outbound_queue WHERE {clause}", args)
+        await self._conn.execute(
+            "DELETE FROM outbound_messages WHERE NOT EXISTS"
+            " (SELECT 1 FROM outbound_queue q WHERE q.outbound_id = outbound_messages.id)",
+            (),
+        )
+        return removed

@@ -1,0 +1,245 @@
+"""The delivery worker: claims due queue entries after commit, relays them, records every outcome.
+
+A cycle is three steps, and only the middle one touches the network (ARCHITECTURE.md, outbox pattern):
+
+1. one unit of work leases a batch of due entries (`claim_due`: queued/deferred whose time has come, or
+   sending whose lease ran out — a crashed worker's) and loads their messages' snapshots;
+2. entries are grouped by message and recipient domain; each group is one SMTP transaction (MAIL, one
+   RCPT per recipient, one DATA), at most `concurrency` at a time;
+3. one unit of work per group records each recipient's outcome (`policy.decide`) under the lease it
+   holds, and writes one non-delivery report for the recipients that failed.
+
+Without a relay the worker runs in capture mode: entries are marked `captured` and nothing leaves the
+machine; `mailgraph queue list` and the admin endpoint show them and their MIME.
+
+The worker wakes when a send queued something (`wake()`, called after the send's commit) and
+otherwise polls every `poll_s` for deferred entries that have become due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailgraph.delivery import dsn
+from mailgraph.delivery.policy import SECOND, Outcome, Reply, RetryPolicy, decide
+from mailgraph.delivery.relay import RelayClient
+from mailgraph.domain import attachments
+from mailgraph.domain.mime_items import load_attachments
+from mailgraph.domain.model import Attachment, Message, QueueEntry, Timestamp
+from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
+from mailgraph.mime.compose import compose
+
+log = logging.getLogger("mailgraph.delivery")
+
+Parts = list[tuple[Attachment, Path | None]]  # a snapshot's attachments and their files
+CAPTURED = Reply(250, "captured: kept on this server (capture mode, no relay configured)")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Tuning of one worker."""
+
+    concurrency: int = 8  # SMTP transactions in flight
+    batch: int = 0  # entries leased per claim; 0: 16 per transaction slot (well within one lease)
+    poll_s: float = 1.0  # how often to look for deferred entries that became due
+    hostname: str = "localhost"  # this server's name in the Received trace header
+
+
+def wire_message(message: Message, parts: Parts, outbound_id: str, hostname: str, now: Timestamp) -> bytes:
+    """The message as relayed: the project's MIME without Bcc, Message-ID kept, a Received trace on top.
+
+    RFC 5321 §4.4: a relaying SMTP server prepends a Received line; the item came in over HTTP.
+    Reads the attachments' files: call it outside units of work (a thread when there are any).
+    """
+    date = datetime.fromtimestamp(now / SECOND, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    trace = f"Received: from graph-api by {hostname} (mailgraph) with HTTP id {outbound_id};\r\n\t{date}\r\n"
+    attached = load_attachments(parts) if parts else []
+    return trace.encode("ascii", "replace") + compose(message, attached, include_bcc=False)
+
+
+async def wire_message_async(
+    message: Message, parts: Parts, outbound_id: str, hostname: str, now: Timestamp
+) -> bytes:
+    """`wire_message`, in a thread when attachment files must be read."""
+    if not parts:
+        return wire_message(message, parts, outbound_id, hostname, now)
+    return await asyncio.to_thread(wire_message, message, parts, outbound_id, hostname, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    message: Message | None
+    parts: Parts
+    entries: list[QueueEntry]
+
+
+class DeliveryWorker:
+    """Drains the outbound queue to a relay (or captures it when `relay` is None)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Callable[[], Timestamp],
+        relay: RelayClient | None,
+        policy: RetryPolicy | None = None,
+        config: WorkerConfig | None = None,
+        blobs: BlobStorage | None = None,
+    ) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._clock = clock
+        self._relay = relay
+        self.policy = policy or RetryPolicy()
+        self.config = config or WorkerConfig()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+
+    @property
+    def mode(self) -> str:
+        """`relay to smtp://…` or `capture`, for the start-up banner."""
+        return "capture" if self._relay is None else f"relay to {self._relay.config.display()}"
+
+    def wake(self) -> None:
+        """Look at the queue now (a send just committed new entries); safe from any thread."""
+        loop = self._home
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or loop is here or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        """Run the loop in the background until `stop()`."""
+        if self._task is None:
+            self._stopping = False
+            self._home = asyncio.get_running_loop()
+            self._task = asyncio.create_task(self._loop(), name="mailgraph-delivery")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Finish the transactions in flight (up to `grace_s`), then stop; unfinished leases expire."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, grace_s)
+            except TimeoutError:
+                log.warning("delivery worker stopped with transactions in flight; their leases will expire")
+        if self._relay is not None:
+            await self._relay.close()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()  # before the claim: a send committed during the cycle wakes the next one
+            try:
+                handled = await self.run_once()
+            except Exception:  # a store failure must not end delivery for good; retried after a poll
+                log.exception("delivery cycle failed")
+                handled = 0
+            if handled == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.config.poll_s)
+
+    async def run_once(self) -> int:
+        """One cycle: lease a batch, deliver it, record the outcomes. Returns how many entries it handled."""
+        now = self._clock()
+        lease = now + round(self.policy.lease_s * SECOND)
+
+        async def claim(tx: Tx) -> tuple[list[QueueEntry], dict[str, tuple[Message | None, Parts]]]:
+            entries = await tx.outbox.claim_due(now, lease, self.config.batch or 16 * self.config.concurrency)
+            snapshots: dict[str, tuple[Message | None, Parts]] = {}
+            for outbound_id in {e.outbound_id for e in entries}:
+                message = await tx.outbox.get_message(outbound_id)
+                parts: Parts = []
+                if message is not None and message.has_attachments and self._blobs is not None:
+                    parts = await attachments.attachment_parts(tx, self._blobs, outbound_id)
+                snapshots[outbound_id] = (message, parts)
+            return entries, snapshots
+
+        entries, snapshots = await self._uow.write(claim)
+        groups: dict[tuple[str, str], _Group] = {}
+        for e in entries:
+            key = (e.outbound_id, e.domain.lower())
+            groups.setdefault(key, _Group(*snapshots[e.outbound_id], [])).entries.append(e)
+        down: list[Reply] = []  # set by the first group that cannot reach the relay
+        await asyncio.gather(*(self._deliver(key[0], g, lease, down) for key, g in groups.items()))
+        return len(entries)
+
+    async def _deliver(self, outbound_id: str, group: _Group, lease: Timestamp, down: list[Reply]) -> None:
+        async with self._slots:
+            message = group.message
+            rcpts = [e.recipient for e in group.entries]
+            data = b""
+            if message is None:  # cannot happen through the store's cascade; fail rather than loop
+                replies = dict.fromkeys(rcpts, Reply(554, "5.6.0 the queued message is missing"))
+            elif self._relay is None:
+                replies = dict.fromkeys(rcpts, CAPTURED)
+            else:
+                sender = message.sender or message.from_
+                host = self.config.hostname
+                try:
+                    data = await wire_message_async(message, group.parts, outbound_id, host, self._clock())
+                except Exception as exc:  # a message that cannot be built fails now, not every lease
+                    log.exception("cannot compose queued message %s", outbound_id)
+                    data = b""
+                    replies = dict.fromkeys(
+                        rcpts, Reply(554, f"5.6.0 the message could not be composed: {exc}")
+                    )
+                else:
+                    if down:  # unreachable a moment ago: defer now instead of waiting on a timeout per group
+                        replies = dict.fromkeys(
+                            rcpts, Reply(None, f"not attempted this cycle: {down[0].text}")
+                        )
+                    else:
+                        replies = await self._relay.send(sender.address if sender else "", rcpts, data)
+                        if self._relay.unreachable is not None:
+                            down.append(self._relay.unreachable)
+            await self._record(message, group.entries, replies, lease, data)
+
+    async def _record(
+        self,
+        message: Message | None,
+        entries: list[QueueEntry],
+        replies: dict[str, Reply],
+        lease: Timestamp,
+        data: bytes,
+    ) -> None:
+        now = self._clock()
+        outcomes: list[tuple[QueueEntry, Outcome]] = []
+        for e in entries:
+            outcome = decide(self.policy, replies[e.recipient], e.attempts, e.expires_at, now)
+            if self._relay is None and outcome.status == "delivered":
+                outcome = Outcome("captured", now, outcome.reply)
+            outcomes.append((e, outcome))
+        original = None
+        if data and self._blobs is not None and any(o.status == "failed" for _, o in outcomes):
+            # The report carries the original as sent (message/rfc822); its bytes go to the blob store
+            # before the unit, like any staged attachment (unreferenced if the unit reports nothing).
+            original = await dsn.stage_original(self._blobs, message, data)
+
+        async def unit(tx: Tx) -> None:
+            failures: list[dsn.Failure] = []
+            for e, o in outcomes:
+                code, text = o.reply.code, o.reply.text[:1000]
+                changed = await tx.outbox.record(e.id, o.status, o.next_attempt_at, code, text, lease=lease)
+                if changed and o.status == "failed":  # a stale lease reports nothing: another worker owns it
+                    failures.append(dsn.Failure(e.recipient, o.reply, o.reason))
+            if message is not None:
+                await dsn.report(tx, message, failures, now, original)
+
+        await self._uow.write(unit)
+        for e, o in outcomes:
+            level = logging.DEBUG if o.status in ("delivered", "captured") else logging.INFO
+            log.log(level, "%s %s %s: %s", e.internet_message_id, e.recipient, o.status, o.reply.describe())

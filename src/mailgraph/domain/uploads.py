@@ -1,0 +1,239 @@
+"""Upload sessions for large attachments (spec §2.12): create, PUT chunks in order, finish, cancel.
+
+The upload URL carries its own capability token (32 random bytes; only its sha256 is stored), so the
+chunk PUTs need no Authorization header, as in Graph. Chunks are appended to a partial file in the
+data directory (never held whole in memory); each accepted chunk is written and fsynced *before* the
+unit that advances the session's `received` offset, so a crash between the two only leaves bytes past
+`received`, which the next chunk overwrites. The last chunk hashes the file in bounded blocks, moves
+it into the blob store and adds the attachment in one unit.
+
+Chunks of one session are serialised by a per-session lock (a client retrying in parallel cannot
+interleave writes); the session lives `SESSION_LIFETIME_S` and every accepted chunk extends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailgraph.domain import ids
+from mailgraph.domain.attachments import (
+    MAX_ATTACHMENTS,
+    MAX_UPLOAD_BYTES,
+    SECOND,
+    AttachmentService,
+    attachment_id,
+    check_name,
+    find_message,
+    require_draft,
+    sniff,
+    touch,
+)
+from mailgraph.domain.errors import (
+    AttachmentCountError,
+    AttachmentSizeError,
+    FragmentOutOfOrderError,
+    FragmentOverlapError,
+    ItemNotFoundError,
+    UploadRangeError,
+    UploadSessionNotFoundError,
+    UploadTokenError,
+)
+from mailgraph.domain.mailboxes import resolve
+from mailgraph.domain.model import Actor, Attachment, AttachmentKind, Timestamp, UploadSession, User
+from mailgraph.domain.ports import Tx, UnitOfWork
+
+SESSION_LIFETIME_S = 30 * 60  # short-lived URL; each accepted chunk extends it by this much
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSpec:
+    """Graph `attachmentItem` (spec §3.4): what the session will create."""
+
+    attachment_type: AttachmentKind
+    name: str
+    size: int
+    content_type: str | None = None
+    is_inline: bool = False
+    content_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new session and the token its URL carries."""
+
+    session: UploadSession
+    token: str
+    owner: User
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """After a chunk: the session still open (`session`), or the finished attachment."""
+
+    session: UploadSession | None
+    attachment: Attachment | None
+    mailbox_id: str
+    message_rest_id: str
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class UploadService:
+    """The upload-session use cases."""
+
+    def __init__(
+        self, uow: UnitOfWork, attachments: AttachmentService, clock: Callable[[], Timestamp]
+    ) -> None:
+        self._uow = uow
+        self._attachments = attachments
+        self._blobs = attachments.blobs
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def create(
+        self, actor: Actor, user_key: str | None, message_id: str, folder_key: str | None, spec: UploadSpec
+    ) -> Created:
+        """`POST …/attachments/createUploadSession`: 201 with the session.
+
+        Raises:
+            ItemNotFoundError, InvalidPropertySetError (not a draft), AttachmentSizeError,
+            AttachmentCountError, InvalidPropertyValueError.
+        """
+        if spec.attachment_type != "file":
+            raise AttachmentSizeError("Upload sessions create file attachments only (attachmentType 'file').")
+        check_name(spec.name, ("contentType", spec.content_type), ("contentId", spec.content_id))
+        if not 0 < spec.size <= MAX_UPLOAD_BYTES:
+            raise AttachmentSizeError(
+                f"The attachment size must be between 1 byte and {MAX_UPLOAD_BYTES} bytes (150 MB)."
+            )
+        token = secrets.token_urlsafe(32)
+
+        async def unit(tx: Tx) -> Created:
+            owner = await resolve(tx, actor, user_key)
+            message = await find_message(tx, owner, message_id, folder_key)
+            require_draft(message)
+            total, _ = await tx.attachments.counts(message.id)
+            if total >= MAX_ATTACHMENTS:
+                raise AttachmentCountError(f"A message can have at most {MAX_ATTACHMENTS} attachments.")
+            now = self._clock()
+            session = UploadSession(
+                id=ids.queue_id(),
+                token_hash=_token_hash(token),
+                mailbox_id=owner.id,
+                item_id=message.id,
+                name=spec.name,
+                content_type=spec.content_type,
+                size=spec.size,
+                is_inline=spec.is_inline,
+                content_id=spec.content_id,
+                received=0,
+                expires_at=now + SESSION_LIFETIME_S * SECOND,
+                created_at=now,
+            )
+            await tx.attachments.put_session(session)
+            return Created(session, token, owner)
+
+        return await self._uow.write(unit)
+
+    async def _open(self, session_id: str, token: str) -> UploadSession:
+        session = await self._uow.read(lambda tx: tx.attachments.get_session(session_id))
+        if session is None:
+            raise UploadSessionNotFoundError(
+                "The upload session was not found; it may be finished or cancelled."
+            )
+        if not hmac.compare_digest(session.token_hash, _token_hash(token)):
+            raise UploadTokenError("The upload URL's token is not valid for this upload session.")
+        if session.expires_at < self._clock():
+            raise UploadSessionNotFoundError("The upload session has expired.")
+        return session
+
+    async def put_chunk(
+        self, session_id: str, token: str, start: int, end: int, total: int, data: bytes
+    ) -> ChunkResult:
+        """`PUT {uploadUrl}` with `Content-Range: bytes start-end/total`.
+
+        Raises:
+            UploadSessionNotFoundError (unknown, finished, cancelled or expired), UploadTokenError,
+            UploadRangeError (416), FragmentOverlapError, FragmentOutOfOrderError.
+        """
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            session = await self._open(session_id, token)
+            if total != session.size or end >= session.size or end < start or len(data) != end - start + 1:
+                raise UploadRangeError(
+                    f"The Content-Range 'bytes {start}-{end}/{total}' does not fit this upload of"
+                    f" {session.size} bytes and a body of {len(data)} bytes."
+                )
+            if start < session.received:
+                raise FragmentOverlapError(
+                    f"The fragment overlaps bytes already received; next expected: {session.received}."
+                )
+            if start > session.received:
+                raise FragmentOutOfOrderError(
+                    f"The fragment is out of order; next expected byte: {session.received}."
+                )
+            await self._blobs.write_part(session.id, start, data)
+            if end + 1 < session.size:
+                return await self._advance(session, end + 1)
+            result = await self._finish(session)
+            self._locks.pop(session_id, None)
+            return result
+
+    async def _advance(self, session: UploadSession, received: int) -> ChunkResult:
+        async def unit(tx: Tx) -> ChunkResult:
+            current = await tx.attachments.get_session(session.id)
+            if current is None:
+                raise UploadSessionNotFoundError("The upload session was cancelled.")
+            current.received = received
+            current.expires_at = self._clock() + SESSION_LIFETIME_S * SECOND
+            await tx.attachments.put_session(current)
+            return ChunkResult(current, None, current.mailbox_id, "")
+
+        return await self._uow.write(unit)
+
+    async def _finish(self, session: UploadSession) -> ChunkResult:
+        blob_hash, size = await self._blobs.adopt_part(session.id)
+
+        async def unit(tx: Tx) -> ChunkResult:
+            if not await tx.attachments.delete_session(session.id):
+                raise UploadSessionNotFoundError("The upload session was cancelled.")
+            message = await tx.messages.get_immutable(session.mailbox_id, session.item_id)
+            if message is None or not message.is_draft:
+                raise ItemNotFoundError("The draft of this upload session no longer exists.")
+            total, _ = await tx.attachments.counts(message.id)
+            now = self._clock()
+            row = Attachment(
+                id=attachment_id(),
+                item_id=message.id,
+                position=total,
+                kind="file",
+                name=session.name,
+                content_type=session.content_type or sniff(session.name, None),
+                size=size,
+                is_inline=session.is_inline,
+                content_id=session.content_id,
+                content_location=None,
+                modified_at=now,
+                blob_hash=blob_hash,
+            )
+            await tx.attachments.insert(row)
+            await touch(tx, message, now)
+            return ChunkResult(None, row, message.mailbox_id, message.rest_id)
+
+        return await self._uow.write(unit)
+
+    async def cancel(self, session_id: str, token: str) -> None:
+        """`DELETE {uploadUrl}`: 204; the partial file is removed."""
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            await self._open(session_id, token)
+            await self._uow.write(lambda tx: tx.attachments.delete_session(session_id))
+            await self._blobs.drop_part(session_id)
+        self._locks.pop(session_id, None)

@@ -1,0 +1,158 @@
+"""Content-addressed blob files: attachment bytes stored once under their sha256, plus partial uploads.
+
+Layout under the data directory: `blobs/ab/abcdef…` (two-character fan-out keeps directories small)
+and `uploads/{session}.part`. Writes are crash-safe (temp file, fsync, rename, fsync of the directory)
+and idempotent by hash. Everything here runs in a worker thread (`asyncio.to_thread`), never inside
+the SQLite writer's units of work: a blob is written *before* the unit that references it, and a
+collector removes files that no row references (domain/attachments.py decides when).
+
+`put` and `remove` share a lock: `put` of an existing blob refreshes its mtime under the lock, and
+`remove` re-checks the mtime under the lock, so a blob about to be referenced again is never deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_PART = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_READ = 1024 * 1024  # streaming hash block: memory stays bounded whatever the blob size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """`domain.ports.BlobStorage` on a local directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self._blobs = directory / "blobs"
+        self._uploads = directory / "uploads"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def path(self, blob_hash: str) -> Path:
+        """The file of a blob (the hash is validated: it comes from our rows, never from a URL)."""
+        if not _HASH.match(blob_hash):
+            raise ValueError(f"not a sha256 hex digest: {blob_hash!r}")
+        return self._blobs / blob_hash[:2] / blob_hash
+
+    def _part(self, name: str) -> Path:
+        if not _PART.match(name):
+            raise ValueError(f"bad upload name: {name!r}")
+        return self._uploads / f"{name}.part"
+
+    def _install(self, temp: Path, blob_hash: str) -> None:
+        target = self.path(blob_hash)
+        with self._lock:
+            if target.exists():
+                os.utime(target)  # refresh: the collector spares recently written blobs
+                temp.unlink()
+                return
+            target.parent.mkdir(exist_ok=True)
+            os.replace(temp, target)
+        _fsync_dir(target.parent)
+
+    def _put(self, data: bytes) -> str:
+        blob_hash = hashlib.sha256(data).hexdigest()
+        temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self._install(temp, blob_hash)
+        return blob_hash
+
+    async def put(self, data: bytes) -> str:
+        """Store bytes; returns their sha256 (hex)."""
+        return await asyncio.to_thread(self._put, data)
+
+    def _write_part(self, name: str, offset: int, data: bytes) -> int:
+        path = self._part(name)
+        mode = "r+b" if path.exists() else "w+b"
+        with open(path, mode) as f:
+            f.seek(offset)
+            f.write(data)
+            f.truncate()  # bytes past this chunk (from a write whose commit failed) are dropped
+            f.flush()
+            os.fsync(f.fileno())
+            return f.tell()
+
+    async def write_part(self, name: str, offset: int, data: bytes) -> int:
+        """Write a chunk of a partial upload at `offset`; returns the partial file's new size."""
+        return await asyncio.to_thread(self._write_part, name, offset, data)
+
+    def _adopt_part(self, name: str) -> tuple[str, int]:
+        path = self._part(name)
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while block := f.read(_READ):
+                digest.update(block)
+                size += len(block)
+        blob_hash = digest.hexdigest()
+        self._install(path, blob_hash)
+        return blob_hash, size
+
+    async def adopt_part(self, name: str) -> tuple[str, int]:
+        """Hash a finished upload in 1 MiB blocks and move it into the store: (hash, size)."""
+        return await asyncio.to_thread(self._adopt_part, name)
+
+    async def drop_part(self, name: str) -> None:
+        """Remove a partial upload."""
+        await asyncio.to_thread(self._part(name).unlink, True)
+
+    def _remove(self, hashes: Sequence[str], older_than_s: float) -> int:
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for blob_hash in hashes:
+            target = self.path(blob_hash)
+            with self._lock:
+                try:
+                    if target.stat().st_mtime < cutoff:
+                        target.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    async def remove(self, hashes: Sequence[str], older_than_s: float) -> int:
+        """Delete these blobs' files unless written within `older_than_s` seconds; returns how many."""
+        return await asyncio.to_thread(self._remove, hashes, older_than_s)
+
+    def _stray(self, older_than_s: float) -> list[str]:
+        cutoff = time.time() - older_than_s
+        found: list[str] = []
+        for entry in self._blobs.rglob("*"):
+            try:
+                old = entry.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if entry.name.startswith(".tmp-") and old:
+                entry.unlink(missing_ok=True)  # a put interrupted by a crash
+            elif entry.is_file() and _HASH.match(entry.name) and old:
+                found.append(entry.name)
+        return found
+
+    async def stray(self, older_than_s: float) -> list[str]:
+        """Hashes of blob files older than `older_than_s` seconds; also removes stale temp files."""
+        return await asyncio.to_thread(self._stray, older_than_s)
+
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) in the blob directory, for tests and operations."""
+        files = [p for p in self._blobs.rglob("*") if p.is_file() and _HASH.match(p.name)]
+        return len(files), sum(p.stat().st_size for p in files)

@@ -1,0 +1,3 @@
+"""Credentials of the test tenant (tests/tenant.toml) used by the SMTP AUTH tests."""
+
+ALICE_PASSWORD = "alice-Passw0rd"

@@ -1,0 +1,82 @@
+"""Store contract of the outbound queue's delivery methods: guarded record, retry, purge, per-message listing.
+
+Uses the engine fixture of `test_contract.py`, so every engine that joins it runs these too.
+"""
+
+from __future__ import annotations
+
+from mailgraph.domain import ids
+from mailgraph.domain.model import QueueEntry
+from mailgraph.domain.ports import Tx
+from mailgraph.store.engines.sqlite import SqliteEngine
+from tests.store.test_contract import engine, message, seed
+
+__all__ = ["engine"]  # the fixture, re-exported for pytest
+
+
+async def _queue(engine: SqliteEngine, outbound_id: str, *recipients: str) -> list[QueueEntry]:
+    if outbound_id == "o1":
+        await seed(engine, "alice")
+    users = await engine.read(lambda tx: tx.directory.list_users())
+    owner = users[0]
+    folders = await engine.read(lambda tx: tx.folders.well_known_ids(owner.id))
+    m = message(owner, folders["sentitems"], 10)
+    m.internet_message_id = f"<{outbound_id}@x.test>"
+    entries = [
+        QueueEntry(
+            ids.queue_id(), outbound_id, owner.id, r, "x.test", "queued", 0, 10, None, None, None, 99, 10
+        )
+        for r in recipients
+    ]
+    await engine.write(lambda tx: tx.outbox.add(outbound_id, m, entries))
+    return entries
+
+
+async def test_record_under_a_lease_only_while_that_lease_holds(engine: SqliteEngine) -> None:
+    await _queue(engine, "o1", "a@x.test")
+    (first,) = await engine.write(lambda tx: tx.outbox.claim_due(20, 50, 10))
+    (second,) = await engine.write(lambda tx: tx.outbox.claim_due(60, 90, 10))  # the first lease ran out
+    assert first.id == second.id
+    stale = await engine.write(lambda tx: tx.outbox.record(first.id, "failed", 60, 550, "no", lease=50))
+    assert stale is False
+    ok = await engine.write(lambda tx: tx.outbox.record(first.id, "delivered", 70, 250, "ok", lease=90))
+    assert ok is True
+    (entry,) = await engine.read(lambda tx: tx.outbox.list_entries())
+    assert (entry.status, entry.attempts, entry.last_reply_code, entry.lease_until) == (
+        "delivered",
+        1,
+        250,
+        None,
+    )
+    again = await engine.write(lambda tx: tx.outbox.record(first.id, "failed", 80, 550, "no", lease=90))
+    assert again is False  # no longer sending: a late duplicate outcome changes nothing
+
+
+async def test_list_by_message_retry_and_purge(engine: SqliteEngine) -> None:
+    await _queue(engine, "o1", "a@x.test", "b@x.test")
+    await _queue(engine, "o2", "c@x.test")
+    by_id = await engine.read(lambda tx: tx.outbox.list_entries(None, 100, None, "o1"))
+    by_mid = await engine.read(lambda tx: tx.outbox.list_entries(None, 100, None, "<o1@x.test>"))
+    assert {e.recipient for e in by_id} == {e.recipient for e in by_mid} == {"a@x.test", "b@x.test"}
+    claimed = await engine.write(lambda tx: tx.outbox.claim_due(20, 50, 10))
+
+    async def settle(tx: Tx) -> None:
+        for e in claimed:
+            await tx.outbox.record(
+                e.id, "failed" if e.recipient == "a@x.test" else "delivered", 30, 250, "x", lease=50
+            )
+
+    await engine.write(settle)
+    assert await engine.write(lambda tx: tx.outbox.retry(100, 200, ["deferred"], [])) == 0
+    revived = await engine.write(lambda tx: tx.outbox.retry(100, 200, ["failed"], []))
+    assert revived == 1
+    (entry,) = await engine.read(lambda tx: tx.outbox.list_entries("queued"))
+    assert (entry.recipient, entry.next_attempt_at, entry.expires_at) == ("a@x.test", 100, 200)
+    only_c = [e.id for e in claimed if e.recipient == "c@x.test"]
+    assert await engine.write(lambda tx: tx.outbox.retry(100, 200, ["delivered"], only_c)) == 1
+    assert await engine.write(lambda tx: tx.outbox.purge(["delivered"])) == 1  # b
+    assert await engine.read(lambda tx: tx.outbox.get_message("o1")) is not None  # a still refers to it
+    assert await engine.write(lambda tx: tx.outbox.purge(["queued"])) == 2
+    assert await engine.read(lambda tx: tx.outbox.list_entries()) == []
+    assert await engine.read(lambda tx: tx.outbox.get_message("o1")) is None
+    assert await engine.read(lambda tx: tx.outbox.get_message("o2")) is None
