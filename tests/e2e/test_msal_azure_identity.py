@@ -36,7 +36,7 @@ from msgraph.generated.models.recipient import Recipient
 from msgraph.graph_request_adapter import options as SDK_OPTIONS
 from msgraph_core import GraphClientFactory
 
-from mailgraph.identity_config import certificate
+from mailgraph.config.identity import certificate
 from mailgraph.store.engines.sqlite import SqliteEngine
 from tests.e2e.tls_server import TlsServer, start_tls_server, stop, tls_server
 

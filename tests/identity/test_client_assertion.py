@@ -21,7 +21,7 @@ from joserfc import jws
 from joserfc.jwk import OctKey, RSAKey
 
 from mailgraph.config import TenantFileError, parse_tenant
-from mailgraph.identity_config import certificate
+from mailgraph.config.identity import certificate
 from mailgraph.wiring import Runtime
 
 TOKEN = "/fabrikam.test/oauth2/v2.0/token"

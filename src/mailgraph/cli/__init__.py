@@ -1,4 +1,4 @@
-"""The `mailgraph` command line: `serve`, and `queue list` to see what waits for delivery."""
+"""The `mailgraph` command line: `serve`; identity (cli/identity.py) and delivery (cli/delivery.py) commands."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from mailgraph.admin import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
-from mailgraph.config import Settings, TenantFileError
-from mailgraph.delivery_cli import (
+from mailgraph.cli.delivery import (
     add_delivery_commands,
     add_delivery_options,
     delivery_banner,
     delivery_settings,
     run_delivery,
 )
+from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
+from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
 

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from mailgraph import identity_config
+from mailgraph.config import identity as identity_config
 from mailgraph.delivery.policy import DEFAULT_BACKOFF_S, DEFAULT_EXPIRY_S, DEFAULT_LEASE_S
 from mailgraph.domain.delegation import PolicySpec
 from mailgraph.domain.directory import AppSpec, TenantSpec, UserSpec
