@@ -103,8 +103,15 @@ class Sink:
 
     def start(self) -> None:
         """Bring it back on the same port."""
+        # ready_timeout: aiosmtpd waits 1 s by default for its thread to accept a probe connection,
+        # too short on a loaded 2-core machine; a healthy start takes milliseconds either way.
         self._controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, decode_data=False, **self._options
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            decode_data=False,
+            ready_timeout=30.0,
+            **self._options,
         )
         self._controller.start()
 

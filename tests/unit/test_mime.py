@@ -11,7 +11,7 @@ import pytest
 from mailgraph.domain.model import EmailAddress, InternetMessageHeader, ItemBody, Message
 from mailgraph.mime.compose import MimeAttachment, compose, transport_headers
 from mailgraph.mime.errors import InvalidMimeBase64Error, MimeError
-from mailgraph.mime.parse import decode_base64, parse
+from mailgraph.mime.parse import MAX_COMMENT_DEPTH, comment_depth, decode_base64, parse
 
 ALICE = EmailAddress("alice@contoso.com", "Alice")
 BOB = EmailAddress("bob@fabrikam.test", "Bob")
@@ -252,6 +252,49 @@ def test_limits_are_parameters() -> None:
     with pytest.raises(MimeError):
         parse(nested(5), max_depth=3)
     assert parse(nested(5)).changes.body == ItemBody("text", "x")
+
+
+def _at_stack_depth(frames: int, raw: bytes) -> str:
+    """parse(raw) called `frames` frames deeper than here: 'ok' or the MimeError's message."""
+    if frames:
+        return _at_stack_depth(frames - 1, raw)
+    try:
+        parse(raw)
+    except MimeError as exc:
+        return str(exc)
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(nested(21), id="21 deep"),
+        pytest.param(nested(20_000), id="20000 deep"),
+        pytest.param(
+            b"Subject: s\r\n" + b"Content-Type: message/rfc822\r\n\r\n" * 3000 + b"\r\nx", id="messages"
+        ),
+        pytest.param(b"To: " + b"(" * 60_000 + b"\r\n\r\nx", id="comments"),
+        pytest.param(b"To: " + b"(\\)" * 5_000 + b"\r\n\r\nx", id="escaped comments"),
+        pytest.param(nested(19), id="19 deep (valid)"),
+    ],
+)
+def test_the_outcome_does_not_depend_on_the_callers_stack(raw: bytes) -> None:
+    """The depth limits are counted, not left to RecursionError, whose point depends on the stack."""
+    outcomes = {_at_stack_depth(frames, raw) for frames in (0, 300, 600, 850)}
+    assert len(outcomes) == 1, outcomes
+    assert "too deeply" not in outcomes.pop()  # the counted limit spoke, not the RecursionError fallback
+
+
+def test_comment_depth_is_an_upper_bound_of_real_nesting() -> None:
+    assert comment_depth("Ann (work (desk)) <a@x.test>") == 2
+    assert comment_depth('"((((" <a@x.test>') == 4  # quoted: overestimated, never under
+    deep = "(" * (MAX_COMMENT_DEPTH + 1) + ")" * (MAX_COMMENT_DEPTH + 1)
+    assert comment_depth(deep + " <a@x.test>") == MAX_COMMENT_DEPTH + 1
+    assert comment_depth("((\\)" * 40) >= 40  # an escaped ")" inside a comment closes nothing
+    assert comment_depth("()" * 100) == 1
+    nested_ok = b"To: Ann (a (b (c))) <a@x.test>\r\nSubject: s\r\n\r\nx"
+    to = parse(nested_ok).changes.to
+    assert isinstance(to, list) and [a.address for a in to] == ["a@x.test"]
 
 
 def test_many_addresses_parse_fast() -> None:

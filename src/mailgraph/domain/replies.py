@@ -232,6 +232,7 @@ class ReplyService:
         async def unit(tx: Tx) -> SendResult:
             owner = await resolve(tx, actor, user_key)
             draft = await self._draft(tx, owner, message_id, folder_key, request, zone)
-            return await self._sending.submit_stored(tx, owner, draft)
+            return await self._sending.submit_stored(tx, owner, draft, actor=actor)
 
-        return await self._uow.write(unit)
+        # After the commit, like send: external recipients are relayed now, not at the next idle poll.
+        return self._sending.wake(await self._uow.write(unit))

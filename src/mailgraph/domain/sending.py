@@ -91,15 +91,19 @@ class SendService:
         return self._queued(await self._uow.write(unit))
 
     async def submit_stored(
-        self, tx: Tx, owner: User, draft: Message, *, save_copy: bool = True
+        self, tx: Tx, owner: User, draft: Message, *, actor: Actor, save_copy: bool = True
     ) -> SendResult:
         """Submit a draft already stored in this unit of work (reply/replyAll/forward, spec §2.8; MIME
         sendMail, whose `save_copy=False` removes the draft instead of keeping a Sent Items copy).
 
+        `actor` is the caller: a delegate replying in another's mailbox is held to the same send-as /
+        send-on-behalf rules as `send_draft` and `send_mail` (spec §4.4). The caller must pass the
+        result through `wake` after the commit.
+
         Raises:
             InvalidRecipientsError, SendAsDeniedError: see `_submit`.
         """
-        return await self._submit(tx, owner, draft, stored=True, save_copy=save_copy)
+        return await self._submit(tx, owner, draft, stored=True, save_copy=save_copy, actor=actor)
 
     def wake(self, result: SendResult) -> SendResult:
         """After the commit of a unit that called `submit_stored`: wake the delivery worker if queued."""

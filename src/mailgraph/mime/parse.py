@@ -5,8 +5,12 @@ The inverse of `compose`, used by MIME-mode requests (create, sendMail) and for 
 
 - parts: the parser's message factory counts every part it creates and stops the parse past
   `max_parts`, so a body of 100,000 tiny parts never becomes 100,000 objects;
-- depth: nesting past `max_depth` is refused after the parse; nesting so deep that the parser itself
-  recurses too far (RecursionError) is refused too;
+- depth: the factory also refuses a part nested deeper than `max_depth` while the parser builds it,
+  and address fields with comments nested deeper than `MAX_COMMENT_DEPTH` are refused before
+  `getaddresses` reads them. Both parsers recurse once per level, so these limits are what makes the
+  outcome independent of how deep the caller's stack already is: a RecursionError (still caught, as a
+  last resort) would otherwise refuse a valid message called from a deep stack and let a hostile one
+  through from a shallow one;
 - headers: at most `MAX_FIELDS` fields per part, each at most `MAX_FIELD_CHARS`, checked on the raw
   values before any structured (address, date) parsing;
 - charsets: unknown or non-text charsets decode as UTF-8 with replacement characters (best effort,
@@ -31,6 +35,8 @@ from mailgraph.mime.reading import attachments, body, envelope, raw_headers, sub
 
 MAX_FIELDS = 1000  # header fields in one part; real mail has tens (Received chains included)
 MAX_FIELD_CHARS = 64 * 1024  # one field, folded; 500 recipients of ~100 characters fit in half
+MAX_COMMENT_DEPTH = 32  # nested comments (RFC 5322 §3.2.2) in an address field; real mail nests one or two
+_ADDRESS_FIELDS = ("From", "Sender", "To", "Cc", "Bcc", "Reply-To")  # the ones `reading` parses
 _WHITESPACE = re.compile(rb"\s+")
 
 
@@ -87,26 +93,34 @@ _POLICY = _RawHeaders()
 
 
 class _Limit(Exception):
-    """Raised inside the parser's factory when a message has too many parts."""
+    """Raised inside the parser's factory when a message has too many parts or is nested too deep."""
 
 
-def _parse_tree(raw: bytes, max_parts: int) -> Message:
+def _parse_tree(raw: bytes, max_parts: int, max_depth: int) -> Message:
     created = 0
+    open_parts: list[Message] = []  # the parser's stack of parts being built: its length is the depth
 
     def factory(policy: Policy = _POLICY) -> Message:
         nonlocal created
         created += 1
         if created > max_parts + 1:  # +1: the parser builds one probe instance up front
-            raise _Limit
+            raise _Limit(f"The MIME content has more than {max_parts} parts.")
+        if len(open_parts) > max_depth:  # the new part's depth (the root's is 0), as `_check_tree` counts
+            raise _Limit(f"The MIME content is nested deeper than {max_depth} levels.")
         return Message(policy=policy)
 
     # compat32: header access is string splitting, not the recursive structured parser (reading.py).
     parser = BytesFeedParser(_factory=factory, policy=_POLICY)
+    # FeedParser keeps the open parts in `_msgstack` (every CPython since 3.3; not public API). Should
+    # that ever change, `_check_tree` still enforces the depth, after the parse.
+    stack = getattr(parser, "_msgstack", None)
+    if isinstance(stack, list):
+        open_parts = stack
     try:
         parser.feed(raw)
         root = parser.close()
-    except _Limit:
-        raise MimeError(f"The MIME content has more than {max_parts} parts.") from None
+    except _Limit as exc:
+        raise MimeError(str(exc)) from None
     except RecursionError:
         raise MimeError("The MIME content is nested too deeply (parts or header comments).") from None
     return root
@@ -127,6 +141,36 @@ def _check_tree(root: Message, max_depth: int) -> None:
                     f"The header field '{name[:64]}' is longer than {MAX_FIELD_CHARS} characters."
                 )
         stack.extend((child, depth + 1) for child in subparts(part))
+    for name in _ADDRESS_FIELDS:
+        for value in root.get_all(name, []):
+            if comment_depth(str(value)) > MAX_COMMENT_DEPTH:
+                raise MimeError(
+                    f"The header field '{name}' has comments nested deeper than {MAX_COMMENT_DEPTH} levels."
+                )
+
+
+def comment_depth(value: str) -> int:
+    """An upper bound of how deep comments nest in an address field, i.e. of how deep
+    `email.utils.getaddresses` recurses on it (RFC 5322 §3.2.2: comments nest; `\\` quotes a character).
+
+    Quoted strings are not tracked (a `(` in a display name counts: it can only overestimate), and a
+    backslash escapes only inside a comment, as the address parser reads it.
+    """
+    if value.count("(") <= MAX_COMMENT_DEPTH:  # the common case, at C speed
+        return value.count("(")
+    depth = deepest = 0
+    escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and depth:
+            escaped = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    return deepest
 
 
 def parse(raw: bytes, *, max_parts: int = 1000, max_depth: int = 20) -> ParsedMail:
@@ -136,7 +180,7 @@ def parse(raw: bytes, *, max_parts: int = 1000, max_depth: int = 20) -> ParsedMa
         MimeError: no header fields at all, too many parts, too deep, oversized headers, or a header
             the parser cannot read.
     """
-    root = _parse_tree(raw, max_parts)
+    root = _parse_tree(raw, max_parts, max_depth)
     if not root.keys():
         raise MimeError("The MIME content is not an RFC 5322 message: it has no header fields.")
     _check_tree(root, max_depth)
