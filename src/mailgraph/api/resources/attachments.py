@@ -147,6 +147,9 @@ async def expand(ctx: Ctx, messages: list[Message], shown: list[dict[str, Any]])
     contentBytes is included for files under 3 MB (the POST limit); larger ones are read through
     GET …/attachments/{aid} or `$value`, which stream (docs/graph-coverage.md).
     """
+    if ctx.hide_body:
+        # Mail.ReadBasic reads no attachments (spec §2.4), like the read_content routes.
+        raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
     found = await ctx.services.attachments.expand(messages)
     for message, out in zip(messages, shown, strict=True):
         out["attachments"] = [await _json(ctx, a, small_only=True) for a in found.get(message.id, [])]

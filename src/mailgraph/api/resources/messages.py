@@ -6,14 +6,12 @@ Routes (v1.0 and beta; `/me` or `/users/{id|upn}`; optionally below `/mailFolder
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from mailgraph.api.context import Ctx, json_response, no_content
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
 from mailgraph.api.resources import attachments, mime_content
-from mailgraph.api.router import Match
+from mailgraph.api.router import Match, quote_key
 from mailgraph.api.serialize.messages import message_json, parse_message
 from mailgraph.api.serialize.values import read_json
 from mailgraph.domain.model import DEFAULT_ORDER, Message, Page, Unset
@@ -81,7 +79,7 @@ async def create_message(req: Request, ctx: Ctx, m: Match) -> Response:
             ctx.actor, m.user_key, changes, _folder_key(m, with_item=False)
         )
     shown_id = ctx.present(message).rest_id  # the immutable id under Prefer: IdType="ImmutableId"
-    location = f"{ctx.root}/users('{message.mailbox_id}')/messages('{quote(shown_id, safe='')}')"
+    location = f"{ctx.root}/users('{message.mailbox_id}')/messages('{quote_key(shown_id)}')"
     body = _entity(ctx, message, None, ctx.user_segment(message.mailbox_id))
     return json_response(body, 201, [(b"location", location.encode())])
 

