@@ -26,7 +26,7 @@ from mailgraph.domain.errors import (
     ItemNotFoundError,
     UploadSessionIncompleteError,
 )
-from mailgraph.domain.mailboxes import folder, resolve
+from mailgraph.domain.mailboxes import find_item, resolve
 from mailgraph.domain.model import (
     Actor,
     Attachment,
@@ -183,18 +183,6 @@ async def attachment_parts(tx: Tx, blobs: BlobStorage, item_id: str) -> list[tup
     ]
 
 
-async def find_message(tx: Tx, owner: User, message_id: str, folder_key: str | None) -> Message:
-    """A message of the mailbox by REST id (or immutable id), optionally inside the named folder."""
-    message = await tx.messages.get(owner.id, message_id)
-    if message is None:
-        message = await tx.messages.get_immutable(owner.id, message_id)
-    if message is None:
-        raise ItemNotFoundError()
-    if folder_key is not None and (await folder(tx, owner, folder_key)).id != message.folder_id:
-        raise ItemNotFoundError()
-    return message
-
-
 def require_draft(message: Message) -> None:
     """Attachments change on drafts only."""
     if not message.is_draft:
@@ -238,14 +226,14 @@ class AttachmentService(BlobCollector):
         """
 
         async def check(tx: Tx) -> None:  # before writing any bytes: no blob for a request that fails
-            require_draft(await find_message(tx, await resolve(tx, actor, user_key), message_id, folder_key))
+            require_draft(await find_item(tx, await resolve(tx, actor, user_key), message_id, folder_key))
 
         await self._uow.read(check)
         await stage(self.blobs, [new])
 
         async def unit(tx: Tx) -> tuple[User, Attachment]:
             owner = await resolve(tx, actor, user_key)
-            message = await find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             require_draft(message)
             total, _ = await tx.attachments.counts(message.id)
             if total >= MAX_ATTACHMENTS:
@@ -265,7 +253,7 @@ class AttachmentService(BlobCollector):
 
         async def unit(tx: Tx) -> Listed:
             owner = await resolve(tx, actor, user_key)
-            message = await find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             return Listed(owner, message, await tx.attachments.for_item(message.id))
 
         return await self._uow.read(unit)
@@ -277,7 +265,7 @@ class AttachmentService(BlobCollector):
 
         async def unit(tx: Tx) -> tuple[User, Attachment]:
             owner = await resolve(tx, actor, user_key)
-            message = await find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             found = await tx.attachments.get(message.id, attachment_id)
             if found is None:
                 raise ItemNotFoundError()
@@ -300,7 +288,7 @@ class AttachmentService(BlobCollector):
 
         async def unit(tx: Tx) -> None:
             owner = await resolve(tx, actor, user_key)
-            message = await find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             require_draft(message)
             now = self._clock()
             if not await tx.attachments.delete(message.id, attachment_id, now):

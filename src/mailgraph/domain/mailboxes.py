@@ -12,7 +12,7 @@ import re
 from mailgraph.domain import ids
 from mailgraph.domain.delegation import check_mailbox_access
 from mailgraph.domain.errors import BadRequestError, ItemNotFoundError, UserNotFoundError
-from mailgraph.domain.model import Actor, Folder, User
+from mailgraph.domain.model import Actor, Folder, Message, User
 from mailgraph.domain.ports import Tx
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -80,6 +80,25 @@ async def folder(tx: Tx, owner: User, key: str) -> Folder:
     if found is None:
         raise ItemNotFoundError()
     return found
+
+
+async def find_item(tx: Tx, owner: User, message_id: str, folder_key: str | None = None) -> Message:
+    """An item of the owner's mailbox by REST id or immutable id, optionally only in one folder.
+
+    Both id forms are accepted everywhere a message id is taken (spec §3.5); the REST id is tried
+    first because it is the common case.
+
+    Raises:
+        ItemNotFoundError: neither form names an item here (or it is not in the named folder).
+    """
+    message = await tx.messages.get(owner.id, message_id)
+    if message is None:
+        message = await tx.messages.get_immutable(owner.id, message_id)
+    if message is None:
+        raise ItemNotFoundError()
+    if folder_key is not None and (await folder(tx, owner, folder_key)).id != message.folder_id:
+        raise ItemNotFoundError()
+    return message
 
 
 async def well_known_id(tx: Tx, owner: User, name: str) -> str:

@@ -6,9 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailgraph.domain import attachments, drafts, ids
-from mailgraph.domain.mailboxes import folder, resolve, well_known_id
+from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
 from mailgraph.domain.model import Actor, Message, MessageChanges, Page, Timestamp, User
-from mailgraph.domain.moves import find_item
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 
@@ -142,5 +141,5 @@ class MessageService:
 
 
 async def _item(tx: Tx, owner: User, message_id: str, folder_key: str | None) -> Message:
-    # Both id forms are accepted everywhere (spec §3.5): see moves.find_item.
+    # Both id forms are accepted everywhere (spec §3.5): see mailboxes.find_item.
     return await find_item(tx, owner, message_id, folder_key)

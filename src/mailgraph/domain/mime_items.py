@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mailgraph.domain import attachments, drafts
-from mailgraph.domain.mailboxes import folder, resolve, well_known_id
+from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
 from mailgraph.domain.model import (
     UNSET,
     Actor,
@@ -117,7 +117,7 @@ class MimeService:
 
         async def unit(tx: Tx) -> tuple[Message, bool, list[tuple[Attachment, Path | None]]]:
             owner = await resolve(tx, actor, user_key)
-            message = await attachments.find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             own = message.is_draft or message.folder_id == await well_known_id(tx, owner, "sentitems")
             if message.is_draft and message.from_ is None:
                 message = replace(message, from_=owner.address)

@@ -2,7 +2,7 @@
 
 Every item has one stable key, its immutable id (`Message.id`), and a REST id (`Message.rest_id`)
 that is replaced whenever the item changes folder. Spec §3.5 recommends accepting both forms
-everywhere a message id is taken: `find_item` looks the key up as a REST id first (the common case,
+everywhere a message id is taken: `mailboxes.find_item` looks the key up as a REST id first (the common case,
 one indexed query), then as an immutable id. The two forms never collide (distinct prefixes, random).
 
 `move` gives the item a new REST id in the destination (the old one answers 404); the immutable id
@@ -16,27 +16,10 @@ import re
 from collections.abc import Callable
 
 from mailgraph.domain import attachments, drafts, ids
-from mailgraph.domain.errors import ItemNotFoundError, MalformedIdError
-from mailgraph.domain.mailboxes import WELL_KNOWN_NAMES, folder, resolve
+from mailgraph.domain.errors import MalformedIdError
+from mailgraph.domain.mailboxes import WELL_KNOWN_NAMES, find_item, folder, resolve
 from mailgraph.domain.model import Actor, Folder, Message, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
-
-
-async def find_item(tx: Tx, owner: User, message_id: str, folder_key: str | None = None) -> Message:
-    """An item of the owner's mailbox by REST id or immutable id, optionally only in one folder.
-
-    Raises:
-        ItemNotFoundError: neither form names an item here (or it is not in the named folder).
-    """
-    message = await tx.messages.get(owner.id, message_id)
-    if message is None:
-        message = await tx.messages.get_immutable(owner.id, message_id)
-    if message is None:
-        raise ItemNotFoundError()
-    if folder_key is not None and (await folder(tx, owner, folder_key)).id != message.folder_id:
-        raise ItemNotFoundError()
-    return message
-
 
 # Folder ids are base64 text (spec §3.5); anything else that is not a well-known name cannot be one.
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_\-+/]+={0,2}")

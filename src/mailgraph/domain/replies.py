@@ -21,7 +21,7 @@ from datetime import tzinfo
 from typing import Literal
 
 from mailgraph.domain import attachments, bodies, drafts, ids, quoting
-from mailgraph.domain.mailboxes import resolve, well_known_id
+from mailgraph.domain.mailboxes import find_item, resolve, well_known_id
 from mailgraph.domain.model import (
     UNSET,
     Actor,
@@ -33,7 +33,7 @@ from mailgraph.domain.model import (
     Unset,
     User,
 )
-from mailgraph.domain.moves import copy_attachments, find_item
+from mailgraph.domain.moves import copy_attachments
 from mailgraph.domain.ports import Tx, UnitOfWork
 from mailgraph.domain.sending import SendResult, SendService
 

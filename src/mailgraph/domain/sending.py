@@ -18,7 +18,7 @@ from mailgraph.domain.errors import (
     InvalidOperationError,
     UserNotFoundError,
 )
-from mailgraph.domain.mailboxes import resolve, well_known_id
+from mailgraph.domain.mailboxes import find_item, resolve, well_known_id
 from mailgraph.domain.model import (
     Actor,
     EmailAddress,
@@ -30,7 +30,6 @@ from mailgraph.domain.model import (
     Timestamp,
     User,
 )
-from mailgraph.domain.moves import find_item
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 SECOND = 1_000_000

@@ -28,7 +28,6 @@ from mailgraph.domain.attachments import (
     AttachmentService,
     attachment_id,
     check_name,
-    find_message,
     require_draft,
     sniff,
     touch,
@@ -43,7 +42,7 @@ from mailgraph.domain.errors import (
     UploadSessionNotFoundError,
     UploadTokenError,
 )
-from mailgraph.domain.mailboxes import resolve
+from mailgraph.domain.mailboxes import find_item, resolve
 from mailgraph.domain.model import Actor, Attachment, AttachmentKind, Timestamp, UploadSession, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
@@ -117,7 +116,7 @@ class UploadService:
 
         async def unit(tx: Tx) -> Created:
             owner = await resolve(tx, actor, user_key)
-            message = await find_message(tx, owner, message_id, folder_key)
+            message = await find_item(tx, owner, message_id, folder_key)
             require_draft(message)
             total, _ = await tx.attachments.counts(message.id)
             if total >= MAX_ATTACHMENTS:
