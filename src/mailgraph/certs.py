@@ -16,12 +16,10 @@ The SMTP listener's STARTTLS uses `server_context` with the same files.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
 import ssl
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mailgraph.files import write_atomic
 
 DEFAULT_NAMES: Final = ("localhost", "127.0.0.1", "::1")
 _CA_DAYS: Final = 3650
@@ -53,20 +53,6 @@ class TlsFiles:
 def tls_dir(data_dir: Path) -> Path:
     """The directory holding the local CA and the server certificate."""
     return data_dir / "tls"
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically (temporary file + rename) so a crash never leaves half a key."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -117,8 +103,8 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write(key_path, _pem_key(key), 0o600)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(key_path, _pem_key(key), 0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
 
 
@@ -161,8 +147,8 @@ def _issue_server(
         .sign(ca_key, hashes.SHA256())
     )
     # Key first, then certificate: a reader that sees the new certificate also finds its key.
-    _write(directory / "server.key.pem", _pem_key(key), 0o600)
-    _write(directory / "server.crt.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(directory / "server.key.pem", _pem_key(key), 0o600)
+    write_atomic(directory / "server.crt.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def ensure_server_cert(data_dir: Path, names: Iterable[str] = ()) -> TlsFiles:

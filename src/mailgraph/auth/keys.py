@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import RSAKey
+
+from mailgraph.files import write_atomic
 
 # Longest token lifetime Entra uses (90 min, spec §4.2) plus the 5 min clock skew verifiers allow.
 DEFAULT_RETIRE_AFTER_S: Final = 90 * 60 + 5 * 60
@@ -118,28 +118,6 @@ def _new_key() -> SigningKey:
         .sign(private_key, hashes.SHA256())
     )
     return SigningKey.build(private_key, cert.public_bytes(serialization.Encoding.DER))
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created with mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX; not possible on Windows)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 class KeyRing:
@@ -255,14 +233,14 @@ class KeyRing:
                     serialization.PrivateFormat.PKCS8,
                     serialization.NoEncryption(),
                 )
-                _write_atomic(key_path, pem, 0o600)
+                write_atomic(key_path, pem, 0o600)
                 crt = x509.load_der_x509_certificate(key.certificate_der)
-                _write_atomic(
+                write_atomic(
                     self._dir / f"{key.kid}.crt.pem", crt.public_bytes(serialization.Encoding.PEM), 0o644
                 )
         keys = {k.kid: {"retire_at": k.retire_at} for k in self._keys.values()}
         state = {"current": self._current, "keys": keys}
-        _write_atomic(self._dir / _STATE, orjson.dumps(state, option=orjson.OPT_INDENT_2), 0o600)
+        write_atomic(self._dir / _STATE, orjson.dumps(state, option=orjson.OPT_INDENT_2), 0o600)
 
     def _prune(self) -> None:
         """Forget retired keys: first in keyring.json, then their files."""
