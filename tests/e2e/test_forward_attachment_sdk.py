@@ -1,0 +1,83 @@
+"""End to end with the official msgraph-sdk: forwarding a received message carries its attachment (issue 4)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from msgraph import GraphServiceClient
+from msgraph.generated.models.email_address import EmailAddress
+from msgraph.generated.models.file_attachment import FileAttachment
+from msgraph.generated.models.message import Message
+from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.users.item.messages.item.forward.forward_post_request_body import (
+    ForwardPostRequestBody,
+)
+from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
+
+from tests.e2e.conftest import Server
+from tests.e2e.test_msgraph_sdk import _client, _user_form
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+PAYLOAD = bytes(range(256)) * 64  # 16 KiB of every byte value
+
+
+def _to(address: str) -> list[Recipient]:
+    return [Recipient(email_address=EmailAddress(address=address))]
+
+
+async def _only_message(client: GraphServiceClient) -> Message:
+    inbox = await client.me.mail_folders.by_mail_folder_id("inbox").messages.get()
+    assert inbox is not None and inbox.value is not None and len(inbox.value) == 1
+    return inbox.value[0]
+
+
+async def _attachment_bytes(client: GraphServiceClient, message_id: str) -> tuple[str, bytes]:
+    listed = await client.me.messages.by_message_id(message_id).attachments.get()
+    assert listed is not None and listed.value is not None and len(listed.value) == 1
+    attachment = listed.value[0]
+    assert attachment.id and attachment.name
+    # The SDK has no builder for attachments/{id}/$value; the typed FileAttachment carries the bytes.
+    item = client.me.messages.by_message_id(message_id).attachments.by_attachment_id(attachment.id)
+    full = await item.get()
+    assert isinstance(full, FileAttachment) and full.content_bytes is not None
+    return attachment.name, full.content_bytes
+
+
+async def test_forward_keeps_the_attachment(server: Server) -> None:
+    async with (
+        _client(server, _user_form("alice@fabrikam.test", "alice-Passw0rd")) as alice,
+        _client(server, _user_form("bob@fabrikam.test", "bob-Passw0rd")) as bob,
+        _client(server, _user_form("carol@fabrikam.test", "carol-Passw0rd")) as carol,
+    ):
+        report = FileAttachment(
+            name="report.bin", content_type="application/octet-stream", content_bytes=PAYLOAD
+        )
+        report.odata_type = "#microsoft.graph.fileAttachment"
+        await alice.me.send_mail.post(
+            SendMailPostRequestBody(
+                message=Message(
+                    subject="Numbers", to_recipients=_to("bob@fabrikam.test"), attachments=[report]
+                ),
+                save_to_sent_items=True,
+            )
+        )
+        received = await _only_message(bob)
+        assert received.id and received.has_attachments is True
+        assert await _attachment_bytes(bob, received.id) == ("report.bin", PAYLOAD)
+
+        await bob.me.messages.by_message_id(received.id).forward.post(
+            ForwardPostRequestBody(comment="FYI", to_recipients=_to("carol@fabrikam-mail.test"))
+        )
+        forwarded = await _only_message(carol)
+        assert forwarded.id and forwarded.subject == "FW: Numbers" and forwarded.has_attachments is True
+        name, data = await _attachment_bytes(carol, forwarded.id)
+        assert name == "report.bin"
+        assert hashlib.sha256(data).hexdigest() == hashlib.sha256(PAYLOAD).hexdigest()
+        assert base64.b64encode(data) == base64.b64encode(PAYLOAD)
