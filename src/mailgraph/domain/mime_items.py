@@ -9,6 +9,10 @@
   five applies to `internetMessageHeaders`, not to a message's own header block). Attachments are staged
   like inline JSON attachments (bytes to the blob store before the unit).
 
+`$value` of an item with large file attachments (one above 1 MiB, or above 4 MiB together) is a
+`mime.stream.StreamedMime`: the same bytes, with the files read from disk in pieces as they are sent
+(issue 4: a 150 MB attachment never sits whole in memory). The relay still composes in memory.
+
 `load_attachments` is THE hook that turns stored attachment rows into `MimeAttachment`s: the SMTP relay
 uses the same function with an outbound snapshot's parts.
 """
@@ -37,10 +41,14 @@ from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 from mailgraph.domain.sending import SendResult, SendService
 from mailgraph.mime.compose import MimeAttachment, compose
 from mailgraph.mime.parse import ParsedMail, parse
+from mailgraph.mime.stream import StreamedFile, StreamedMime, compose_streamed
 
 # Parsing or composing a few hundred kilobytes inline costs less than a thread hop; larger MIME is
 # handled in a worker thread so one request does not stall the event loop (3 MB of HTML: ~2 s).
 _INLINE_MAX = 256 * 1024
+# `$value` streams when one file attachment exceeds _STREAM_FILE or all of them exceed _STREAM_TOTAL.
+_STREAM_FILE = 1024 * 1024
+_STREAM_TOTAL = 4 * 1024 * 1024
 
 
 def load_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAttachment]:
@@ -58,6 +66,25 @@ def load_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAt
         else:
             out.append(MimeAttachment(row.name, row.content_type, data, row.is_inline, row.content_id))
     return out
+
+
+def streamed_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAttachment | StreamedFile]:
+    """`load_attachments`, but file attachments stay on disk (`StreamedFile`; blocking stat calls)."""
+    out: list[MimeAttachment | StreamedFile] = []
+    for row, path in parts:
+        if path is None or row.kind == "reference":
+            continue
+        if row.kind == "item":
+            out.extend(load_attachments([(row, path)]))
+            continue
+        part = MimeAttachment(row.name, row.content_type, b"", row.is_inline, row.content_id)
+        out.append(StreamedFile(part, path, path.stat().st_size))
+    return out
+
+
+def _streams(parts: list[tuple[Attachment, Path | None]]) -> bool:
+    sizes = [row.size for row, path in parts if row.kind == "file" and path is not None]
+    return any(size > _STREAM_FILE for size in sizes) or sum(sizes) > _STREAM_TOTAL
 
 
 def new_attachments(parsed: ParsedMail) -> list[NewAttachment]:
@@ -108,8 +135,8 @@ class MimeService:
 
     async def export(
         self, actor: Actor, user_key: str | None, message_id: str, folder_key: str | None = None
-    ) -> bytes:
-        """`GET …/messages/{id}/$value`: the item's MIME.
+    ) -> bytes | StreamedMime:
+        """`GET …/messages/{id}/$value`: the item's MIME (streamed when its files are large).
 
         Raises:
             ItemNotFoundError: no such item here (or not in the named folder).
@@ -126,6 +153,9 @@ class MimeService:
         message, own_copy, parts = await self._uow.read(unit)
         if not parts and len(message.body.content) <= _INLINE_MAX:
             return compose(message, include_bcc=own_copy)
+        if _streams(parts):
+            streamed = await asyncio.to_thread(streamed_attachments, parts)
+            return await asyncio.to_thread(compose_streamed, message, streamed, include_bcc=own_copy)
         # File reads, and the HTML-to-text and encoding work of big bodies, off the event loop.
         files = await asyncio.to_thread(load_attachments, parts) if parts else []
         return await asyncio.to_thread(compose, message, files, include_bcc=own_copy)

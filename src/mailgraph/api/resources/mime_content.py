@@ -12,6 +12,7 @@ from mailgraph.api.context import Ctx
 from mailgraph.api.http import Request, Response
 from mailgraph.api.router import Match
 from mailgraph.mime.parse import decode_base64
+from mailgraph.mime.stream import StreamedMime
 from mailgraph.odata.parser import parse_query
 from mailgraph.odata.resources import MESSAGE
 
@@ -39,4 +40,6 @@ async def message_value(req: Request, ctx: Ctx, m: Match) -> Response:
     parse_query(req.query, MESSAGE, allow=frozenset())
     folder_key = m.keys[0] if len(m.keys) == 2 else None
     raw = await ctx.services.mime.export(ctx.actor, m.user_key, m.keys[-1], folder_key)
+    if isinstance(raw, StreamedMime):  # large files: sent in pieces, with a Content-Length up front
+        return Response(200, b"", MIME_TYPE, [], raw.pieces(), raw.length)
     return Response(200, raw, MIME_TYPE)
