@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
+from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
@@ -44,9 +45,10 @@ class SqlTx:
 
     __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
 
-    def __init__(self, conn: Conn) -> None:
-        self.directory = SqlDirectory(conn)
-        self.folders = SqlFolders(conn)
+    def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
+        # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
+        self.directory = SqlDirectory(conn, folder_ids)
+        self.folders = SqlFolders(conn, folder_ids)
         self.messages = SqlMessages(conn)
         self.outbox = SqlOutbox(conn)
         self.attachments = SqlAttachments(conn)

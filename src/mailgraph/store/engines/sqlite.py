@@ -25,6 +25,7 @@ from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.base import Row, SqlTx
 from mailgraph.store.migrate import migrations
+from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 T = TypeVar("T")
 Durability = Literal["full", "normal"]
@@ -101,6 +102,8 @@ class SqliteEngine:
         self.path = path
         self._writer_db = _connect(path, durability)
         self._migrate()
+        writer = self._writer_db  # data_version: changes when another connection (process) commits
+        self._folder_ids = WellKnownIdCache(lambda: int(writer.execute("PRAGMA data_version").fetchone()[0]))
         self._reader_db = _connect(path, durability)
         self._reader = SqlTx(SqliteConn(self._reader_db))
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -149,7 +152,7 @@ class SqliteEngine:
             db.execute("COMMIT")
 
     def _write_loop(self) -> None:
-        tx = SqlTx(SqliteConn(self._writer_db))
+        tx = SqlTx(SqliteConn(self._writer_db), self._folder_ids)
         while True:
             job = self._jobs.get()
             if job is None:
@@ -174,6 +177,7 @@ class SqliteEngine:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
+            self._folder_ids.begin_batch()
             for fn, future in batch:
                 db.execute("SAVEPOINT unit")
                 try:

@@ -11,6 +11,7 @@ from mailgraph.store.sql.dialect import in_list
 
 if TYPE_CHECKING:
     from mailgraph.store.base import Conn
+    from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
 _APP = (
@@ -39,10 +40,11 @@ def _app(r: Sequence[Any]) -> App:
 class SqlDirectory:
     """`domain.ports.DirectoryRepo` over one connection."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_folder_ids")
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         self._conn = conn
+        self._folder_ids = folder_ids
 
     async def get_tenant(self) -> Tenant | None:
         """The hosted tenant."""
@@ -118,6 +120,8 @@ class SqlDirectory:
 
     async def delete_user(self, user_id: str) -> bool:
         """Remove a user with their mailbox (folders and messages cascade)."""
+        if self._folder_ids is not None:
+            self._folder_ids.forget(user_id)
         await self._conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
         await self._conn.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
         await self._conn.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))

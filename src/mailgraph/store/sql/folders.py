@@ -9,6 +9,7 @@ from mailgraph.domain.model import Folder
 
 if TYPE_CHECKING:
     from mailgraph.store.base import Conn
+    from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 # Item counts are counters in the folder row: counting `messages` on read cost ≈0.9 ms per folder
 # at 20k items, on every folder read and every `…/mailFolders/{id}/messages` request. The price is
@@ -39,13 +40,16 @@ def _from_row(r: Sequence[Any]) -> Folder:
 class SqlFolders:
     """`domain.ports.FolderRepo` over one connection."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_ids")
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, ids: WellKnownIdCache | None = None) -> None:
         self._conn = conn
+        self._ids = ids
 
     async def insert(self, folder: Folder) -> None:
         """Add a folder."""
+        if folder.well_known_name is not None and self._ids is not None:
+            self._ids.forget(folder.mailbox_id)
         await self._conn.execute(
             "INSERT INTO folders (id, mailbox_id, parent_id, well_known_name, display_name, is_hidden)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -83,9 +87,14 @@ class SqlFolders:
         return [_from_row(r) for r in rows]
 
     async def well_known_ids(self, mailbox_id: str) -> dict[str, str]:
-        """Well-known name → folder id."""
+        """Well-known name → folder id (do not mutate: it may be the writer's cached copy)."""
+        if self._ids is not None and (cached := self._ids.get(mailbox_id)) is not None:
+            return cached
         rows = await self._conn.fetch_all(
             "SELECT well_known_name, id FROM folders WHERE mailbox_id = ? AND well_known_name IS NOT NULL",
             (mailbox_id,),
         )
-        return {r[0]: r[1] for r in rows}
+        found = {r[0]: r[1] for r in rows}
+        if self._ids is not None:
+            self._ids.put(mailbox_id, found)
+        return found
