@@ -8,7 +8,6 @@ sends a draft through `/users/{upn}`, a signed-in user through `/me`.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import html
 import re
 import ssl
@@ -22,10 +21,7 @@ import msal
 import pytest
 from azure.identity import CertificateCredential, ClientSecretCredential, UsernamePasswordCredential
 from azure.identity.aio import ClientSecretCredential as AioClientSecretCredential
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
@@ -38,6 +34,7 @@ from msgraph_core import GraphClientFactory
 
 from mailgraph.config.identity import certificate
 from mailgraph.store.engines.sqlite import SqliteEngine
+from tests.certificates import self_signed
 from tests.e2e.tls_server import TlsServer, start_tls_server, stop, tls_server
 
 __all__ = ["tls_server"]  # the module-scoped fixture, re-exported for pytest
@@ -268,19 +265,7 @@ def _register_certificate(data_dir: Path) -> None:
 
 
 def _self_signed() -> tuple[str, str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "full-app")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed("full-app")
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

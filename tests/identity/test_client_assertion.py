@@ -4,7 +4,6 @@ identity sections (certificates, access policies, mailbox permissions)."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from httpx import AsyncClient
 from joserfc import jws
 from joserfc.jwk import OctKey, RSAKey
@@ -23,31 +21,15 @@ from joserfc.jwk import OctKey, RSAKey
 from mailgraph.config import TenantFileError, parse_tenant
 from mailgraph.config.identity import certificate
 from mailgraph.wiring import Runtime
+from tests.certificates import self_signed
 
 TOKEN = "/fabrikam.test/oauth2/v2.0/token"
 AUD = "https://graph.test/fabrikam.test/oauth2/v2.0/token"
 TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def _key_and_cert() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "daemon")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-KEY, CERT = _key_and_cert()
-OTHER_KEY, OTHER_CERT = _key_and_cert()
+KEY, CERT = self_signed("daemon")
+OTHER_KEY, OTHER_CERT = self_signed("daemon")
 PEM = CERT.public_bytes(serialization.Encoding.PEM).decode()
 
 

@@ -21,7 +21,9 @@ SEGMENTS = st.sampled_from(
         "me", "users", "alice@fabrikam.test", "messages", "mailFolders", "mailfolders('inbox')", "inbox",
         "drafts", "sentitems", "send", "sendMail", "attachments", "createReply", "reply", "forward",
         "move", "copy", "$value", "childFolders", "microsoft.graph.send", "%2F", "%FF", "x'y", "(", ")",
-        "AAMkAAA=", "createUploadSession", "replyAll", "createForward",
+        "AAMkAAA=", "createUploadSession", "replyAll", "createForward", "oauth2", "v2.0", "token",
+        "authorize", "devicecode", ".well-known", "openid-configuration", "discovery", "keys", "queue",
+        "userrealm", "attachmentSessions", "v1.0",
     ]
 )  # fmt: skip
 JSON_VALUES = st.recursive(
@@ -53,7 +55,10 @@ QUERY = st.lists(
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     method=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
-    version=st.sampled_from(["v1.0", "beta", "BETA", "v2"]),
+    # Graph roots, and the endpoints outside the Graph router (upload URLs, /admin, identity, token).
+    version=st.sampled_from(
+        ["v1.0", "beta", "BETA", "v2", "upload", "admin", "fabrikam.test", "common", "organizations"]
+    ),
     segments=st.lists(SEGMENTS, min_size=0, max_size=6),
     query=QUERY,
     body=BODIES,

@@ -132,10 +132,10 @@ class GraphApp:
         actor = await self._authenticate(req)
         if not allows(actor.kind, actor.permissions, operation):
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-        # Whether a .Shared scope covers the operation in another user's mailbox (domain/delegation.py).
-        actor = replace(
-            actor, reach_shared=allows(actor.kind, actor.permissions, operation, other_mailbox=True)
-        )
+        # Whether a .Shared scope covers the operation in another user's mailbox (domain/delegation.py);
+        # only .Shared scopes can, so most requests keep the actor as verified (no copy per request).
+        if allows(actor.kind, actor.permissions, operation, other_mailbox=True):
+            actor = replace(actor, reach_shared=True)
         ctx = Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
         response = await handler(req, ctx, match)
         if ctx.applied:  # RFC 7240 §3: echo the preferences that were honoured (spec §0.2)

@@ -100,7 +100,7 @@ async def report(
     tenant = await tx.directory.get_tenant()
     if owner is None or tenant is None:
         return None
-    postmaster = EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
+    postmaster = ingest.postmaster(tenant)
     addresses = [f.recipient for f in failures]
     ndr = ingest.non_delivery_report(original, owner, postmaster, addresses, failures[0].reason, now)
     text = report_text(original, failures)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from mailgraph.domain import attachments, drafts
 from mailgraph.domain.mailboxes import well_known_id
-from mailgraph.domain.model import EmailAddress, ItemBody, Message, Timestamp, User
+from mailgraph.domain.model import EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
 
 
@@ -28,6 +28,11 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
         delivered.append(copy)
     return delivered
+
+
+def postmaster(tenant: Tenant) -> EmailAddress:
+    """The sender of reports and receipts: the tenant's postmaster (RFC 5321 §4.5.1)."""
+    return EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
 
 
 def non_delivery_report(

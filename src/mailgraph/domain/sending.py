@@ -200,8 +200,9 @@ class SendService:
         copies = await ingest.deliver(tx, sent, local, now)
         if copies and sent.is_delivery_receipt_requested:
             # Local delivery is final at commit, so the receipt is written in the same unit.
-            postmaster = EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
-            receipt = ingest.delivery_receipt(sent, owner, postmaster, [u.mail for u in local], now)
+            receipt = ingest.delivery_receipt(
+                sent, owner, ingest.postmaster(tenant), [u.mail for u in local], now
+            )
             receipt.folder_id = await well_known_id(tx, owner, "inbox")
             await tx.messages.insert(receipt)
         if unknown:
@@ -217,9 +218,8 @@ class SendService:
     async def _report(
         self, tx: Tx, tenant: Tenant, owner: User, sent: Message, unknown: list[str], now: Timestamp
     ) -> None:
-        postmaster = EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
         reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
-        report = ingest.non_delivery_report(sent, owner, postmaster, unknown, reason, now)
+        report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), unknown, reason, now)
         report.folder_id = await well_known_id(tx, owner, "inbox")
         await tx.messages.insert(report)
 
