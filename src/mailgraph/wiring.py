@@ -44,7 +44,8 @@ from mailgraph.domain.uploads import UploadService
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
-from mailgraph.store.engines.sqlite import SqliteEngine
+from mailgraph.store.contract import Engine
+from mailgraph.store.engines import open_engine as open_database
 
 
 def clock() -> Timestamp:
@@ -57,7 +58,7 @@ class Runtime:
     """A built server: its app, its store and what it seeded."""
 
     app: GraphApp
-    engine: SqliteEngine
+    engine: Engine
     directory: DirectoryService
     tenant: Tenant
     seeded_demo: bool
@@ -67,9 +68,11 @@ class Runtime:
     """The outbound delivery worker (started by the app's lifespan unless `--no-worker`)."""
     admin_token: str = ""
     """The bearer secret of `/admin` (docs/delivery.md)."""
+    data_dir: Path = Path()
+    """Keys, blobs, certificates and (by default) the SQLite database."""
 
 
-async def _external_issuer(settings: Settings, engine: SqliteEngine, tenant: Tenant) -> ExternalIssuer | None:
+async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
     """The external identity provider of `--idp-issuer` (docs/identity.md), its keys fetched once."""
     if settings.idp_issuer is None and settings.idp_jwks_url is None:
         return None
@@ -87,10 +90,11 @@ async def _external_issuer(settings: Settings, engine: SqliteEngine, tenant: Ten
     return external
 
 
-def open_engine(settings: Settings) -> SqliteEngine:
-    """The store of the data directory (created and migrated on first use)."""
+async def open_engine(settings: Settings) -> Engine:
+    """The store of `settings.database_url` (created and migrated on first use); by default an SQLite
+    file in the data directory, which is created here because keys and blobs live there too."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteEngine(settings.data_dir / "mailgraph.db", durability=settings.durability)
+    return await open_database(settings.database_url, durability=settings.durability)
 
 
 def _check_permissions(spec: TenantSpec, source: str) -> TenantSpec:
@@ -105,9 +109,7 @@ def _check_permissions(spec: TenantSpec, source: str) -> TenantSpec:
     return spec
 
 
-def _smtp(
-    settings: Settings, engine: SqliteEngine, sending: SendService, blobs: BlobStorage
-) -> SmtpServer | None:
+def _smtp(settings: Settings, engine: Engine, sending: SendService, blobs: BlobStorage) -> SmtpServer | None:
     """The inbound SMTP listeners (not yet bound), or None when no SMTP port is set."""
     if settings.smtp_port is None and settings.smtps_port is None:
         return None
@@ -131,7 +133,7 @@ def _closing_smtp(smtp: SmtpServer, then: Callable[[], Awaitable[None]]) -> Call
 
 async def build(settings: Settings) -> Runtime:
     """Open the data directory, load or seed the tenant, and assemble the app."""
-    engine = open_engine(settings)
+    engine = await open_engine(settings)
     directory = DirectoryService(engine, Secrets(hash_secret, verify_secret))
     try:
         tenant = await directory.tenant()
@@ -177,11 +179,19 @@ async def build(settings: Settings) -> Runtime:
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
     app.admin = AdminApi(queue, admin_token)
     return Runtime(
-        app, engine, directory, tenant, seeded, smtp, worker if settings.worker else None, admin_token
+        app,
+        engine,
+        directory,
+        tenant,
+        seeded,
+        smtp,
+        worker if settings.worker else None,
+        admin_token,
+        settings.data_dir,
     )
 
 
-def delivery_worker(settings: Settings, engine: SqliteEngine) -> DeliveryWorker:
+def delivery_worker(settings: Settings, engine: Engine) -> DeliveryWorker:
     """The queue worker: relaying to `settings.relay`, or capturing when none is set.
 
     Raises:

@@ -35,7 +35,7 @@ async def make_worker(runtime: Runtime) -> AsyncIterator[MakeWorker]:
     made: list[DeliveryWorker] = []
 
     def make(**overrides: object) -> DeliveryWorker:
-        settings = replace(FAST, data_dir=runtime.engine.path.parent, **overrides)  # type: ignore[arg-type]
+        settings = replace(FAST, data_dir=runtime.data_dir, **overrides)  # type: ignore[arg-type]
         worker = delivery_worker(settings, runtime.engine)
         made.append(worker)
         return worker

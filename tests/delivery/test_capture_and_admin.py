@@ -106,7 +106,7 @@ async def test_queue_commands(
 ) -> None:
     await send(api, token_for(), mail(["far@example.net"], subject="Via CLI"))
     assert await make_worker().run_once() == 1
-    data = str(runtime.engine.path.parent)
+    data = str(runtime.data_dir)
 
     def run(*args: str) -> str:
         done = subprocess.run(

@@ -56,7 +56,7 @@ async def test_create_patch_move_copy_delete_purge(
     api: AsyncClient, token_for: TokenFor, runtime: Runtime
 ) -> None:
     alice = token_for("alice", "Mail.ReadWrite")
-    db = runtime.engine.path
+    db = runtime.data_dir / "mailgraph.db"
     drafts = [await create_draft(api, alice, subject=f"d{i}") for i in range(3)]
     assert await counts(api, alice, "drafts") == (3, 0)  # drafts are created read
     assert drift(db) == []
@@ -124,7 +124,7 @@ async def test_send_with_local_delivery(api: AsyncClient, token_for: TokenFor, r
     )
     assert r.status_code == 202, r.text
     assert await counts(api, bob, "inbox") == (2, 2)
-    assert drift(runtime.engine.path) == []
+    assert drift(runtime.data_dir / "mailgraph.db") == []
 
 
 async def test_removing_a_user_leaves_other_counters_exact(
@@ -134,7 +134,7 @@ async def test_removing_a_user_leaves_other_counters_exact(
     draft = await create_draft(api, alice, to=["bob@fabrikam.test"])
     assert (await api.post(f"/v1.0/me/messages/{q(draft['id'])}/send", headers=alice)).status_code == 202
     assert await runtime.directory.remove_user("bob@fabrikam.test")
-    assert drift(runtime.engine.path) == []
+    assert drift(runtime.data_dir / "mailgraph.db") == []
     assert await counts(api, alice, "sentitems") == (1, 0)
     bob_id = directory.users["bob"].id
     assert await runtime.engine.read(lambda tx: tx.folders.well_known_ids(bob_id)) == {}

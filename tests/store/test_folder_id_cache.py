@@ -68,7 +68,7 @@ async def test_change_by_another_process_is_noticed(
     user = await runtime.engine.read(lambda tx: tx.directory.find_user("carol@fabrikam.test"))
     assert user is not None
     # The CLI's own connection (`mailgraph users remove` + `users add` with a fixed id).
-    other = open_engine(Settings(data_dir=data_dir))
+    other = await open_engine(Settings(data_dir=data_dir))
     try:
         await recreate(DirectoryService(other, Secrets(hash_secret, verify_secret)), user.id)
     finally:

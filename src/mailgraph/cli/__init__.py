@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mailgraph.cli.delivery import (
+    add_database_option,
     add_delivery_commands,
     add_delivery_options,
     delivery_banner,
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULTS.port, help=_help("port") + "; 0 picks a free port"
     )
     serve.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
+    add_database_option(serve)
     serve.add_argument("--tenant", type=Path, default=None, help=_help("tenant_file"))
     serve.add_argument(
         "--durability", choices=("full", "normal"), default=DEFAULTS.durability, help=_help("durability")
@@ -83,7 +85,7 @@ def _banner(runtime: Runtime, url: str) -> str:
         f"mailgraph ready: {url}",
         f"  Graph API:      {url}/v1.0  and  {url}/beta",
         f"  Token endpoint: {url}/{tenant.domains[0]}/oauth2/v2.0/token   (tenant id {tenant.id})",
-        "  Store:          " + str(runtime.engine.path),
+        "  Store:          " + runtime.engine.url,
     ]
     if runtime.seeded_demo:
         lines += [
@@ -185,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 data_dir=args.data_dir,
+                database=args.database,
                 tenant_file=args.tenant,
                 durability=args.durability,
                 token_lifetime_s=args.token_lifetime,

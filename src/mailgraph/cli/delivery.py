@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import fields
@@ -58,6 +59,13 @@ def _positive(value: str) -> float:
     return number
 
 
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    """`--database URL` (default: env MAILGRAPH_DATABASE, else the SQLite file in the data dir)."""
+    parser.add_argument(
+        "--database", default=os.environ.get("MAILGRAPH_DATABASE") or None, help=_help("database")
+    )
+
+
 def add_delivery_options(parser: argparse.ArgumentParser, *, serve: bool) -> None:
     """The relay and queue options of `serve` and `worker`."""
     parser.add_argument("--relay", type=_relay, default=None, help=_help("relay"))
@@ -98,6 +106,7 @@ def add_delivery_commands(sub: Any) -> None:
     worker = sub.add_parser("worker", help="run a delivery worker process (no HTTP)")
     worker.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
     worker.add_argument("--log-level", default=DEFAULTS.log_level, help=_help("log_level"))
+    add_database_option(worker)
     add_delivery_options(worker, serve=False)
     queue = sub.add_parser("queue", help="inspect and repair the outbound queue")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True)
@@ -114,6 +123,7 @@ def add_delivery_commands(sub: Any) -> None:
     purge.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
     for p in (listing, show, retry, purge):
         p.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
+        add_database_option(p)
 
 
 def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
@@ -132,14 +142,14 @@ def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
 
 
 async def _worker(settings: Settings) -> int:
-    engine = open_engine(settings)
+    engine = await open_engine(settings)
     worker = delivery_worker(settings, engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
-    print(f"mailgraph worker ready: {worker.mode}; store {engine.path}", flush=True)
+    print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -149,7 +159,7 @@ async def _worker(settings: Settings) -> int:
 
 
 async def _queue(args: argparse.Namespace) -> int:
-    engine = open_engine(Settings(data_dir=args.data_dir))
+    engine = await open_engine(Settings(data_dir=args.data_dir, database=args.database))
     admin = QueueAdmin(engine, clock, blobs=BlobStore(args.data_dir))
     try:
         if args.queue_command == "list":
@@ -186,6 +196,11 @@ async def run_delivery(args: argparse.Namespace) -> int:
     """Run `mailgraph worker` or `mailgraph queue …`."""
     if args.command == "worker":
         return await _worker(
-            Settings(data_dir=args.data_dir, log_level=args.log_level, **delivery_settings(args))
+            Settings(
+                data_dir=args.data_dir,
+                database=args.database,
+                log_level=args.log_level,
+                **delivery_settings(args),
+            )
         )
     return await _queue(args)

@@ -9,6 +9,7 @@ never printed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -91,7 +92,8 @@ async def run_admin(args: argparse.Namespace) -> int:
     """Run `token`, `users …` or `apps …`; 0 on success, 2 with a message on stderr otherwise."""
     if args.command == "keys":
         return _keys(args)
-    engine = open_engine(Settings(data_dir=args.data_dir))
+    database = os.environ.get("MAILGRAPH_DATABASE") or None  # these commands take no --database
+    engine = await open_engine(Settings(data_dir=args.data_dir, database=database))
     directory = DirectoryService(engine, Secrets(hash_secret, verify_secret))
     try:
         if args.command == "token":

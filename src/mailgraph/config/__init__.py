@@ -24,6 +24,12 @@ class Settings:
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
     port: int = field(default=5000, metadata={"help": "HTTP port"})
     data_dir: Path = field(default=Path("mailgraph-data"), metadata={"help": "database, keys and state"})
+    database: str | None = field(
+        default=None,
+        metadata={
+            "help": "database URL, sqlite:///abs/path.db (env MAILGRAPH_DATABASE); unset: in the data dir"
+        },
+    )
     tenant_file: Path | None = field(
         default=None, metadata={"help": "declarative tenant (TOML) loaded at start"}
     )
@@ -80,6 +86,13 @@ class Settings:
         default="preferred_username", metadata={"help": "external claim naming the user (UPN or address)"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+
+    @property
+    def database_url(self) -> str:
+        """`database`, or the SQLite file of the data directory (`sqlite:///<data_dir>/mailgraph.db`)."""
+        if self.database:
+            return self.database
+        return "sqlite://" + str((self.data_dir / "mailgraph.db").resolve())
 
 
 class TenantFileError(Exception):

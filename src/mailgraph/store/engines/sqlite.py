@@ -19,22 +19,20 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.base import Row, SqlTx
+from mailgraph.store.contract import UnitSuspendedError
+from mailgraph.store.engines import Durability, sqlite_url
 from mailgraph.store.migrate import migrations
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 T = TypeVar("T")
-Durability = Literal["full", "normal"]
+__all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive"]
 _MAX_BATCH = 512
 _Job = tuple[Callable[[Tx], Awaitable[Any]], "asyncio.Future[Any]"]
-
-
-class UnitSuspendedError(RuntimeError):
-    """A unit of work awaited real I/O; units must only touch the store."""
 
 
 def drive(awaitable: Awaitable[T]) -> T:
@@ -95,11 +93,14 @@ def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
 
 
 class SqliteEngine:
-    """`domain.ports.UnitOfWork` on an embedded SQLite database file."""
+    """`store.contract.Engine` on an embedded SQLite database file."""
+
+    name = "sqlite"
 
     def __init__(self, path: Path, *, durability: Durability = "full") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.url = sqlite_url(path)
         self._writer_db = _connect(path, durability)
         self._migrate()
         writer = self._writer_db  # data_version: changes when another connection (process) commits
