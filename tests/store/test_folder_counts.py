@@ -23,8 +23,8 @@ from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import ItemBody, Message, Tenant, User
 from mailgraph.domain.ports import Tx
 from mailgraph.store.base import Row, SqlTx
-from mailgraph.store.engines.sqlite import SqliteConn, SqliteEngine, _statements, drive
-from mailgraph.store.migrate import migrations
+from mailgraph.store.engines.sqlite import SqliteConn, SqliteEngine, drive
+from mailgraph.store.migrate import migrations, statements
 from mailgraph.store.sql.messages import COLUMNS, SqlMessages, to_row
 from mailgraph.wiring import Runtime
 from tests.api.helpers import JSON, create_draft, folder_items, q
@@ -210,7 +210,7 @@ async def test_migration_backfills_counters_of_an_existing_store(tmp_path: Path)
         for migration in migrations("sqlite"):
             if migration.version >= 5:
                 break
-            for statement in _statements(migration.sql):
+            for statement in statements(migration.sql):
                 db.execute(statement)
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
         tx = SqlTx(SqliteConn(db))

@@ -26,7 +26,14 @@ from mailgraph.domain.ports import Tx
 from mailgraph.store.base import Row, SqlTx
 from mailgraph.store.contract import UnitSuspendedError
 from mailgraph.store.engines import Durability, sqlite_url
-from mailgraph.store.migrate import migrations
+from mailgraph.store.migrate import (
+    CREATE_VERSION_TABLE,
+    CURRENT_VERSION,
+    RECORD_VERSION,
+    Migration,
+    migrate,
+    statements,
+)
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 T = TypeVar("T")
@@ -102,7 +109,7 @@ class SqliteEngine:
         self.path = path
         self.url = sqlite_url(path)
         self._writer_db = _connect(path, durability)
-        self._migrate()
+        drive(migrate(_Migrations(self._writer_db)))
         writer = self._writer_db  # data_version: changes when another connection (process) commits
         self._folder_ids = WellKnownIdCache(lambda: int(writer.execute("PRAGMA data_version").fetchone()[0]))
         self._reader_db = _connect(path, durability)
@@ -116,24 +123,6 @@ class SqliteEngine:
         )
         self._writer.start()
         self._checkpointer.start()
-
-    def _migrate(self) -> None:
-        db = self._writer_db
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        for migration in migrations("sqlite"):
-            if migration.version <= current:
-                continue
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(migration.sql):
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` in the next group commit; returns once the batch is durable."""
@@ -243,7 +232,32 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) 
             future.set_exception(exc)
 
 
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations have no semicolons inside literals)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+class _Migrations:
+    """`store.migrate.MigrationTarget` on the writer connection (before the writer thread starts)."""
+
+    engine = "sqlite"
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    async def current_version(self) -> int:
+        """The recorded version."""
+        self._db.execute(CREATE_VERSION_TABLE)
+        return int(self._db.execute(CURRENT_VERSION).fetchone()[0] or 0)
+
+    async def apply(self, migration: Migration) -> bool:
+        """One migration under BEGIN IMMEDIATE (the write lock: another process waits, then skips)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if int(db.execute(CURRENT_VERSION).fetchone()[0] or 0) >= migration.version:
+                db.execute("ROLLBACK")
+                return False
+            for statement in statements(migration.sql):
+                db.execute(statement)
+            db.execute(RECORD_VERSION, (migration.version,))
+            db.execute("COMMIT")
+            return True
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
