@@ -22,7 +22,8 @@ from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import ItemBody, Message, Tenant, User
 from mailgraph.domain.ports import Tx
-from mailgraph.store.base import Row, SqlTx
+from mailgraph.store.contract import Row
+from mailgraph.store.tx import SqlTx
 from mailgraph.store.engines.sqlite import SqliteConn, SqliteEngine, drive
 from mailgraph.store.migrate import migrations, statements
 from mailgraph.store.sql.messages import COLUMNS, SqlMessages, to_row

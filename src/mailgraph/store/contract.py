@@ -1,4 +1,9 @@
-"""The store's contract with its engines and with the composition root.
+"""The store's contracts: `Conn` (what SQL in store/sql/ runs on) and `Engine` (what wiring holds).
+
+SQL in `store/sql/` is written once against `Conn`, with `?` placeholders; an engine adapts
+placeholders, types and errors of its driver (integrity violations become `ConflictError`).
+This module imports nothing of the store, so store/sql/*, store/tx.py and the engines all depend on
+it and never on each other's assembly (the old store/base.py tied them into one import cycle).
 
 `Engine` is what `wiring`, the CLI and the workers hold: a `domain.ports.UnitOfWork` plus the little
 the composition root needs (its URL and engine name). `open_engine` (store/engines/__init__.py) picks
@@ -24,9 +29,33 @@ What the domain may rely on, on every engine (pinned by tests/store/test_engine_
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
 from mailgraph.domain.ports import UnitOfWork
+
+Row = Sequence[Any]
+Durability = Literal["full", "normal"]
+
+
+class Conn(Protocol):
+    """One database connection inside a transaction."""
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement once per parameter row."""
+        ...
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """All rows of a query."""
+        ...
 
 
 class UnitSuspendedError(RuntimeError):

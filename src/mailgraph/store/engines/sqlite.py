@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
-from mailgraph.store.base import Row, SqlTx
-from mailgraph.store.contract import UnitSuspendedError
-from mailgraph.store.engines import Durability, sqlite_url
+from mailgraph.store.contract import Durability, Row, UnitSuspendedError
+from mailgraph.store.engines.urls import sqlite_url
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -35,6 +34,7 @@ from mailgraph.store.migrate import (
     statements,
 )
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
+from mailgraph.store.tx import SqlTx
 
 T = TypeVar("T")
 __all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive"]
@@ -56,7 +56,7 @@ def drive(awaitable: Awaitable[T]) -> T:
 
 
 class SqliteConn:
-    """`store.base.Conn` over a stdlib sqlite3 connection; calls complete synchronously."""
+    """`store.contract.Conn` over a stdlib sqlite3 connection; calls complete synchronously."""
 
     __slots__ = ("_db",)
 

@@ -16,7 +16,7 @@ from mailgraph.store.sql import codec
 from mailgraph.store.sql.dialect import in_list
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
 
 _COLUMNS = (
     "id, item_id, position, kind, name, content_type, size, is_inline, content_id, content_location,"

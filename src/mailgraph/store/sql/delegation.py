@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission, PolicyRight
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
 
 
 class SqlDelegation:

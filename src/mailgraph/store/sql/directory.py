@@ -10,7 +10,7 @@ from mailgraph.store.sql import codec
 from mailgraph.store.sql.dialect import in_list
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mailgraph.domain.model import Folder
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 # Item counts are counters in the folder row: counting `messages` on read cost ≈0.9 ms per folder

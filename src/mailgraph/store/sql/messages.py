@@ -17,7 +17,7 @@ from mailgraph.store.sql.dialect import in_list
 from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
 
 COLUMNS = (
     "id, rest_id, mailbox_id, folder_id, change_key, created_at, modified_at, received_at, sent_at, "

@@ -11,7 +11,7 @@ from mailgraph.store.sql.dialect import in_list
 from mailgraph.store.sql.messages import from_row, to_row
 
 if TYPE_CHECKING:
-    from mailgraph.store.base import Conn
+    from mailgraph.store.contract import Conn
 
 _ENTRY = (
     "SELECT q.id, q.outbound_id, q.mailbox_id, q.recipient, q.domain, q.status, q.attempts, q.next_attempt_at,"

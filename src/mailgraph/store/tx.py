@@ -1,14 +1,12 @@
-"""The connection contract every engine provides, and the `Tx` the domain's units of work receive.
+"""The assembly of one transaction: `SqlTx`, the repositories of store/sql/ over one `Conn`.
 
-SQL in `store/sql/` is written once against `Conn`, with `?` placeholders; an engine adapts
-placeholders, types and errors of its driver (integrity violations become `ConflictError`).
+Implements `domain.ports.Tx`. Engines build one per connection (the writer's keeps the well-known
+folder id cache; readers' do not).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
-
+from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
@@ -16,28 +14,6 @@ from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
-
-Row = Sequence[Any]
-
-
-class Conn(Protocol):
-    """One database connection inside a transaction."""
-
-    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
-        """Run one statement; returns the number of rows it changed."""
-        ...
-
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """Run one statement once per parameter row."""
-        ...
-
-    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
-        """The first row of a query, or None."""
-        ...
-
-    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        """All rows of a query."""
-        ...
 
 
 class SqlTx:
