@@ -16,6 +16,7 @@ from mailgraph.odata.errors import ODataError
 from mailgraph.odata.parser import parse_query
 from mailgraph.odata.printer import print_filter
 from mailgraph.odata.resources import MAIL_FOLDER, MESSAGE, FieldSpec
+from mailgraph.store.engines.sqlite import install_functions
 from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
 
 MIGRATION = Path(__file__).parents[2] / "src" / "mailgraph" / "store" / "migrations" / "0001_init.sql"
@@ -131,6 +132,7 @@ _DB: list[sqlite3.Connection] = []  # one schema for the whole module, made on f
 def _run(where: str, params: list[object], order: str = "id") -> None:
     if not _DB:
         conn = sqlite3.connect(":memory:")
+        install_functions(conn)
         conn.executescript(MIGRATION.read_text())
         _DB.append(conn)
     assert where.count("?") == len(params)

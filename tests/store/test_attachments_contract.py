@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -12,19 +10,11 @@ from mailgraph.domain import ids
 from mailgraph.domain.attachments import attachment_id
 from mailgraph.domain.model import Attachment, ReferenceInfo, UploadSession
 from mailgraph.domain.ports import Tx
-from mailgraph.store.engines.sqlite import SqliteEngine
+from mailgraph.store.contract import Engine
 from tests.store.test_contract import message, seed
 
 H1 = "a" * 64
 H2 = "b" * 64
-
-
-@pytest.fixture(params=["sqlite"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteEngine]:
-    """A fresh, migrated store per test."""
-    store = SqliteEngine(tmp_path / "db.sqlite")
-    yield store
-    await store.close()
 
 
 def attachment(item_id: str, position: int, blob: str | None = H1, **extra: object) -> Attachment:
@@ -45,7 +35,7 @@ def attachment(item_id: str, position: int, blob: str | None = H1, **extra: obje
     return replace(base, **extra)  # type: ignore[arg-type]
 
 
-async def stored_item(engine: SqliteEngine) -> str:
+async def stored_item(engine: Engine) -> str:
     (alice,) = await seed(engine, "alice")
     drafts = await engine.read(lambda tx: tx.folders.get_well_known(alice.id, "drafts"))
     assert drafts is not None
@@ -54,7 +44,7 @@ async def stored_item(engine: SqliteEngine) -> str:
     return item.id
 
 
-async def test_round_trip_order_and_counts(engine: SqliteEngine) -> None:
+async def test_round_trip_order_and_counts(engine: Engine) -> None:
     item = await stored_item(engine)
     ref = ReferenceInfo("https://x.test/a", "dropbox", "view", False, None, None)
     rows = [
@@ -76,7 +66,7 @@ async def test_round_trip_order_and_counts(engine: SqliteEngine) -> None:
     assert await engine.read(lambda tx: tx.attachments.known_blobs([H1, H2, "c" * 64])) == {H1, H2}
 
 
-async def test_reference_counts_and_collection(engine: SqliteEngine) -> None:
+async def test_reference_counts_and_collection(engine: Engine) -> None:
     item = await stored_item(engine)
     first, second = attachment(item, 0), attachment(item, 1)
 
@@ -97,7 +87,7 @@ async def test_reference_counts_and_collection(engine: SqliteEngine) -> None:
     assert await engine.write(lambda tx: tx.attachments.collect(10**15, False)) == []
 
 
-async def test_failed_unit_adds_no_reference(engine: SqliteEngine) -> None:
+async def test_failed_unit_adds_no_reference(engine: Engine) -> None:
     item = await stored_item(engine)
     row = attachment(item, 0)
 
@@ -111,7 +101,7 @@ async def test_failed_unit_adds_no_reference(engine: SqliteEngine) -> None:
     assert await engine.read(lambda tx: tx.attachments.known_blobs([H1])) == set()
 
 
-async def test_reconcile_drops_rows_of_vanished_items(engine: SqliteEngine) -> None:
+async def test_reconcile_drops_rows_of_vanished_items(engine: Engine) -> None:
     item = await stored_item(engine)
 
     async def unit(tx: Tx) -> None:
@@ -125,7 +115,7 @@ async def test_reconcile_drops_rows_of_vanished_items(engine: SqliteEngine) -> N
     assert len(await engine.read(lambda tx: tx.attachments.for_item(item))) == 1
 
 
-async def test_upload_sessions(engine: SqliteEngine) -> None:
+async def test_upload_sessions(engine: Engine) -> None:
     session = UploadSession(
         ids.queue_id(), "f" * 64, "mbx", "item", "big.bin", None, 10, False, None, 0, 500, 1
     )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -27,24 +25,17 @@ from mailgraph.domain.model import (
 )
 from mailgraph.domain.ports import Tx
 from mailgraph.odata.ast import OrderBy, Property
-from mailgraph.store.engines.sqlite import SqliteEngine, UnitSuspendedError
+from mailgraph.store.contract import Engine
+from mailgraph.store.engines import open_engine
 
 TENANT = Tenant("t1", "Tenant", ("example.test",))
-
-
-@pytest.fixture(params=["sqlite"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteEngine]:
-    """A fresh, migrated store per test."""
-    store = SqliteEngine(tmp_path / "db.sqlite")
-    yield store
-    await store.close()
 
 
 def user(name: str) -> User:
     return User(ids.guid(), TENANT.id, f"{name}@example.test", f"{name}@example.test", name.title(), None)
 
 
-async def seed(engine: SqliteEngine, *names: str) -> list[User]:
+async def seed(engine: Engine, *names: str) -> list[User]:
     users = [user(n) for n in names]
 
     async def unit(tx: Tx) -> None:
@@ -83,7 +74,7 @@ def message(owner: User, folder_id: str, received: int, subject: str = "s") -> M
     )
 
 
-async def test_directory_round_trip_and_case_insensitive_lookup(engine: SqliteEngine) -> None:
+async def test_directory_round_trip_and_case_insensitive_lookup(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     found = await engine.read(lambda tx: tx.directory.find_user("ALICE@Example.TEST"))
     assert found == alice
@@ -99,7 +90,7 @@ async def test_directory_round_trip_and_case_insensitive_lookup(engine: SqliteEn
     assert await engine.write(lambda tx: tx.directory.delete_app("cid")) is True
 
 
-async def test_duplicate_upn_is_a_conflict(engine: SqliteEngine) -> None:
+async def test_duplicate_upn_is_a_conflict(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     clash = replace(user("alice"), id=ids.guid())
     with pytest.raises(ConflictError):
@@ -107,7 +98,7 @@ async def test_duplicate_upn_is_a_conflict(engine: SqliteEngine) -> None:
     assert await engine.read(lambda tx: tx.directory.list_users()) == [alice]
 
 
-async def test_message_round_trip_update_delete(engine: SqliteEngine) -> None:
+async def test_message_round_trip_update_delete(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     folders = await engine.read(lambda tx: tx.folders.well_known_ids(alice.id))
     m = message(alice, folders["drafts"], 1000)
@@ -123,7 +114,7 @@ async def test_message_round_trip_update_delete(engine: SqliteEngine) -> None:
     assert await engine.read(lambda tx: tx.messages.get_immutable(alice.id, m.id)) is None
 
 
-async def test_listing_order_window_and_counts(engine: SqliteEngine) -> None:
+async def test_listing_order_window_and_counts(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     folders = await engine.read(lambda tx: tx.folders.well_known_ids(alice.id))
     items = [message(alice, folders["inbox"], t, f"m{t}") for t in (3, 1, 2, 2)]
@@ -144,7 +135,7 @@ async def test_listing_order_window_and_counts(engine: SqliteEngine) -> None:
     assert inbox is not None and (inbox.total_item_count, inbox.unread_item_count) == (4, 4)
 
 
-async def test_find_conversations_by_message_id_per_mailbox(engine: SqliteEngine) -> None:
+async def test_find_conversations_by_message_id_per_mailbox(engine: Engine) -> None:
     alice, bob = await seed(engine, "alice", "bob")
     a_inbox = (await engine.read(lambda tx: tx.folders.well_known_ids(alice.id)))["inbox"]
     b_inbox = (await engine.read(lambda tx: tx.folders.well_known_ids(bob.id)))["inbox"]
@@ -165,7 +156,7 @@ async def test_find_conversations_by_message_id_per_mailbox(engine: SqliteEngine
     assert await engine.read(lambda tx: tx.messages.find_conversations([], ["<root@x>"])) == {}
 
 
-async def test_folders_and_provisioning_are_idempotent(engine: SqliteEngine) -> None:
+async def test_folders_and_provisioning_are_idempotent(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     before = await engine.read(lambda tx: tx.folders.well_known_ids(alice.id))
     await engine.write(lambda tx: provision(tx, alice))
@@ -180,7 +171,7 @@ async def test_folders_and_provisioning_are_idempotent(engine: SqliteEngine) -> 
     assert got is not None and got.display_name == "Projects"
 
 
-async def test_outbox_add_list_claim_record(engine: SqliteEngine) -> None:
+async def test_outbox_add_list_claim_record(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
     folders = await engine.read(lambda tx: tx.folders.well_known_ids(alice.id))
     m = message(alice, folders["sentitems"], 10)
@@ -203,7 +194,7 @@ async def test_outbox_add_list_claim_record(engine: SqliteEngine) -> None:
     assert [(e.attempts, e.last_reply_code, e.lease_until) for e in done] == [(1, 250, None)]
 
 
-async def test_group_commit_isolates_a_failing_unit(engine: SqliteEngine) -> None:
+async def test_group_commit_isolates_a_failing_unit(engine: Engine) -> None:
     await seed(engine, "alice")
     good = [user(f"u{i}") for i in range(20)]
     bad = replace(user("alice"), id=ids.guid())
@@ -217,22 +208,11 @@ async def test_group_commit_isolates_a_failing_unit(engine: SqliteEngine) -> Non
     assert names == {"alice@example.test", *(u.user_principal_name for u in good)}
 
 
-async def test_a_unit_that_suspends_is_rejected_and_rolled_back(engine: SqliteEngine) -> None:
-    async def unit(tx: Tx) -> None:
-        await tx.directory.put_tenant(TENANT)
-        await asyncio.sleep(0)
-
-    with pytest.raises(UnitSuspendedError):
-        await engine.write(unit)
-    assert await engine.read(lambda tx: tx.directory.get_tenant()) is None
-
-
-async def test_committed_data_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    first = SqliteEngine(path)
+async def test_committed_data_survives_reopening(engine_url: str) -> None:
+    first = await open_engine(engine_url)
     await first.write(lambda tx: tx.directory.put_tenant(TENANT))
     await first.close()
-    second = SqliteEngine(path)
+    second = await open_engine(engine_url)
     try:
         assert await second.read(lambda tx: tx.directory.get_tenant()) == TENANT
     finally:

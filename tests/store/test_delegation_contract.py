@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.model import App
 from mailgraph.domain.ports import Tx
-from mailgraph.store.engines.sqlite import SqliteEngine
+from mailgraph.store.contract import Engine
 from tests.store.test_contract import TENANT, seed
 
 
-@pytest.fixture(params=["sqlite"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteEngine]:
-    store = SqliteEngine(tmp_path / "db.sqlite")
-    yield store
-    await store.close()
-
-
-async def test_permissions_replace_and_cascade(engine: SqliteEngine) -> None:
+async def test_permissions_replace_and_cascade(engine: Engine) -> None:
     a, b, c = await seed(engine, "a", "b", "c")
     grants = [
         MailboxPermission(b.id, a.id, "FullAccess"),
@@ -39,7 +27,7 @@ async def test_permissions_replace_and_cascade(engine: SqliteEngine) -> None:
     assert await engine.read(lambda tx: tx.delegation.list_permissions()) == []
 
 
-async def test_access_policy_and_certificates(engine: SqliteEngine) -> None:
+async def test_access_policy_and_certificates(engine: Engine) -> None:
     a, b = await seed(engine, "a", "b")
     app = App("app", TENANT.id, "oid", "App", None, False, ("Mail.Read",), ())
 

@@ -23,10 +23,10 @@ from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import ItemBody, Message, Tenant, User
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Row
-from mailgraph.store.tx import SqlTx
 from mailgraph.store.engines.sqlite import SqliteConn, SqliteEngine, drive
 from mailgraph.store.migrate import migrations, statements
 from mailgraph.store.sql.messages import COLUMNS, SqlMessages, to_row
+from mailgraph.store.tx import SqlTx
 from mailgraph.wiring import Runtime
 from tests.api.helpers import JSON, create_draft, folder_items, q
 from tests.conftest import Directory, TokenFor

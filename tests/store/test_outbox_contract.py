@@ -1,6 +1,6 @@
 """Store contract of the outbound queue's delivery methods: guarded record, retry, purge, per-message listing.
 
-Uses the engine fixture of `test_contract.py`, so every engine that joins it runs these too.
+Uses the engine fixture of `tests/store/conftest.py`, so every engine that joins it runs these too.
 """
 
 from __future__ import annotations
@@ -8,13 +8,11 @@ from __future__ import annotations
 from mailgraph.domain import ids
 from mailgraph.domain.model import QueueEntry
 from mailgraph.domain.ports import Tx
-from mailgraph.store.engines.sqlite import SqliteEngine
-from tests.store.test_contract import engine, message, seed
-
-__all__ = ["engine"]  # the fixture, re-exported for pytest
+from mailgraph.store.contract import Engine
+from tests.store.test_contract import message, seed
 
 
-async def _queue(engine: SqliteEngine, outbound_id: str, *recipients: str) -> list[QueueEntry]:
+async def _queue(engine: Engine, outbound_id: str, *recipients: str) -> list[QueueEntry]:
     if outbound_id == "o1":
         await seed(engine, "alice")
     users = await engine.read(lambda tx: tx.directory.list_users())
@@ -32,7 +30,7 @@ async def _queue(engine: SqliteEngine, outbound_id: str, *recipients: str) -> li
     return entries
 
 
-async def test_record_under_a_lease_only_while_that_lease_holds(engine: SqliteEngine) -> None:
+async def test_record_under_a_lease_only_while_that_lease_holds(engine: Engine) -> None:
     await _queue(engine, "o1", "a@x.test")
     (first,) = await engine.write(lambda tx: tx.outbox.claim_due(20, 50, 10))
     (second,) = await engine.write(lambda tx: tx.outbox.claim_due(60, 90, 10))  # the first lease ran out
@@ -52,7 +50,7 @@ async def test_record_under_a_lease_only_while_that_lease_holds(engine: SqliteEn
     assert again is False  # no longer sending: a late duplicate outcome changes nothing
 
 
-async def test_list_by_message_retry_and_purge(engine: SqliteEngine) -> None:
+async def test_list_by_message_retry_and_purge(engine: Engine) -> None:
     await _queue(engine, "o1", "a@x.test", "b@x.test")
     await _queue(engine, "o2", "c@x.test")
     by_id = await engine.read(lambda tx: tx.outbox.list_entries(None, 100, None, "o1"))

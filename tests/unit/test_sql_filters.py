@@ -13,6 +13,7 @@ from mailgraph.odata.ast import Call, Compare, Not, OrderBy, Property, Search, S
 from mailgraph.odata.errors import ODataError
 from mailgraph.odata.parser import parse_query
 from mailgraph.odata.resources import MESSAGE
+from mailgraph.store.engines.sqlite import install_functions
 from mailgraph.store.sql.filters import (
     compile_message_filter,
     compile_message_order,
@@ -95,6 +96,7 @@ ROWS: list[dict[str, object]] = [
 @pytest.fixture
 def db() -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(":memory:")
+    install_functions(conn)
     conn.executescript(MIGRATION.read_text())
     conn.execute("INSERT INTO tenants VALUES ('t', 'T', '[]')")
     conn.execute("INSERT INTO users VALUES ('u1', 't', 'u@x', 'u@x', 'u@x', 'u@x', 'U', NULL, 1)")
@@ -230,7 +232,7 @@ def test_order_text_case_insensitive_and_nulls_lowest(db: sqlite3.Connection) ->
     by_subject = compile_message_order(
         (OrderBy(Property(("subject",))), OrderBy(Property(("isRead",)), True))
     )
-    assert by_subject.startswith("lower(subject) ASC, is_read DESC")
+    assert by_subject.startswith("mg_fold(subject) ASC, is_read DESC")
     assert ordered(db, by_subject) == ["b", "d", "a", "c"]
 
 

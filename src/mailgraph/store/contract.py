@@ -30,6 +30,7 @@ What the domain may rely on, on every engine (pinned by tests/store/test_engine_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from mailgraph.domain.ports import UnitOfWork
@@ -38,8 +39,24 @@ Row = Sequence[Any]
 Durability = Literal["full", "normal"]
 
 
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one engine spells what the portable SQL cannot."""
+
+    name: str
+    claim_lock: str
+    """Appended to the inner SELECT of a queue claim: lock the chosen rows, skip rows another
+    transaction holds. Empty on SQLite, whose single writer (BEGIN IMMEDIATE) already serialises
+    claims; ` FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take disjoint rows."""
+
+
 class Conn(Protocol):
     """One database connection inside a transaction."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """How this engine spells what portable SQL cannot (store/sql/dialect.py)."""
+        ...
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""

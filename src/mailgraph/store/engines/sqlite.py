@@ -33,11 +33,12 @@ from mailgraph.store.migrate import (
     migrate,
     statements,
 )
+from mailgraph.store.sql.dialect import FOLD, SQLITE, fold
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.tx import SqlTx
 
 T = TypeVar("T")
-__all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive"]
+__all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive", "install_functions"]
 _MAX_BATCH = 512
 _Job = tuple[Callable[[Tx], Awaitable[Any]], "asyncio.Future[Any]"]
 
@@ -59,6 +60,7 @@ class SqliteConn:
     """`store.contract.Conn` over a stdlib sqlite3 connection; calls complete synchronously."""
 
     __slots__ = ("_db",)
+    dialect = SQLITE
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -87,8 +89,14 @@ class SqliteConn:
         return self._db.execute(sql, params).fetchall()
 
 
+def install_functions(db: sqlite3.Connection) -> None:
+    """The SQL functions the store's SQL expects of every engine (store/sql/dialect.py)."""
+    db.create_function(FOLD, 1, fold, deterministic=True)
+
+
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
+    install_functions(db)
     db.execute("PRAGMA journal_mode = WAL")
     # FULL: the WAL is fsynced at every commit, so a 202 survives a power cut. NORMAL survives a
     # process crash but may lose the last commits on power loss (opt-in, see docs/operations.md).

@@ -3,8 +3,10 @@
 The SQL runs unchanged on SQLite and PostgreSQL: `?` placeholders (the PostgreSQL engine rewrites
 them), unqualified column names, user values only ever as parameters. Semantics follow Exchange:
 
-- String comparisons and `startswith`/`contains` are case-insensitive: `lower()` on both sides.
-  (SQLite's `lower()` folds ASCII only; PostgreSQL's folds all of Unicode.)
+- String comparisons, `startswith`/`contains`, `$search` and `$orderby` on text are case-insensitive
+  under Unicode case folding: `mg_fold()` on both sides (store/sql/dialect.py; Python's
+  `str.casefold`). Both sides go through the same SQL function, so equal strings match on every
+  engine whatever its fold does. (Before, `lower()` folded ASCII only on SQLite: `É` ≠ `é`.)
 - Every predicate is two-valued even on the nullable `from_*`/`sender_*` columns, so `not` never
   meets SQL's NULL: `eq` is guarded with `col IS NOT NULL AND …`, `ne` is `col IS NULL OR …`
   (a message without a sender is "not equal" to any address).
@@ -25,13 +27,14 @@ from typing import Final, Literal
 
 from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
 from mailgraph.odata.errors import ODataError, invalid_filter
+from mailgraph.store.sql.dialect import FOLD
 
 ColumnKind = Literal["text", "enum", "bool", "time"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND: Final = 1_000_000
 _SQL_OPS: Final = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-_LIKE: Final = "LIKE lower(?) ESCAPE '\\'"
+_LIKE: Final = f"LIKE {FOLD}(?) ESCAPE '\\'"
 DEFAULT_ORDER_SQL: Final = "received_at DESC, id DESC"
 
 
@@ -126,7 +129,7 @@ def compile_message_order(order_by: Sequence[OrderBy]) -> str:
     for key in order_by:
         column = _column(key.property)
         direction = "DESC" if key.descending else "ASC"
-        expr = f"lower({column.name})" if column.kind == "text" else column.name
+        expr = f"{FOLD}({column.name})" if column.kind == "text" else column.name
         # NULL sorts lowest: SQLite's default, PostgreSQL's opposite, so spell it out.
         nulls = (" NULLS LAST" if key.descending else " NULLS FIRST") if column.nullable else ""
         parts.append(f"{expr} {direction}{nulls}")
@@ -148,7 +151,7 @@ def compile_message_search(search: Search) -> tuple[str, list[object]]:
     for term in search.terms:
         columns = _SEARCH_COLUMNS[term.field]
         pattern = "%" + escape_like(term.text) + "%"
-        clauses.append("(" + " OR ".join(_guard(c, f"lower({c.name}) {_LIKE}", "eq") for c in columns) + ")")
+        clauses.append("(" + " OR ".join(_guard(c, f"{FOLD}({c.name}) {_LIKE}", "eq") for c in columns) + ")")
         params.extend([pattern] * len(columns))
     if not clauses:
         return "1 = 1", []
@@ -173,7 +176,7 @@ def _compile(expr: Expr, params: list[object]) -> str:
             raise invalid_filter()
         escaped = escape_like(expr.argument)
         params.append(escaped + "%" if expr.function == "startswith" else "%" + escaped + "%")
-        return _guard(column, f"lower({column.name}) {_LIKE}", "eq")
+        return _guard(column, f"{FOLD}({column.name}) {_LIKE}", "eq")
     return _compare(expr, params)
 
 
@@ -196,7 +199,7 @@ def _compare(expr: Compare, params: list[object]) -> str:
     params.append(value)
     if column.kind == "enum":  # the parser hands on canonical members, stored as such
         return f"{column.name} {_SQL_OPS[op]} ?"
-    return _guard(column, f"lower({column.name}) {_SQL_OPS[op]} lower(?)", op)
+    return _guard(column, f"{FOLD}({column.name}) {_SQL_OPS[op]} {FOLD}(?)", op)
 
 
 def _compare_time(name: str, op: str, micros: int, params: list[object]) -> str:
