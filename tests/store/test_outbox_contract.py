@@ -5,10 +5,13 @@ Uses the engine fixture of `tests/store/conftest.py`, so every engine that joins
 
 from __future__ import annotations
 
+import asyncio
+
 from mailgraph.domain import ids
 from mailgraph.domain.model import QueueEntry
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Engine
+from mailgraph.store.engines import open_engine
 from tests.store.test_contract import message, seed
 
 
@@ -78,3 +81,32 @@ async def test_list_by_message_retry_and_purge(engine: Engine) -> None:
     assert await engine.read(lambda tx: tx.outbox.list_entries()) == []
     assert await engine.read(lambda tx: tx.outbox.get_message("o1")) is None
     assert await engine.read(lambda tx: tx.outbox.get_message("o2")) is None
+
+
+async def test_concurrent_claims_from_two_engines_never_share_an_entry(engine_url: str) -> None:
+    """Two engines (as two processes would) on one database, claiming at once, lease disjoint entries."""
+    first = await open_engine(engine_url)
+    second = await open_engine(engine_url)
+    try:
+        await seed(first, "alice")
+        queued: set[str] = set()
+        for n in range(4):
+            entries = await _queue(first, f"o{n + 2}", *(f"r{n}-{i}@x.test" for i in range(40)))
+            queued |= {e.id for e in entries}
+
+        async def drain(engine: Engine) -> list[str]:
+            got: list[str] = []
+            while True:
+                claimed = await engine.write(lambda tx: tx.outbox.claim_due(20, 10**15, 3))
+                if not claimed:
+                    return got
+                assert all(e.status == "sending" and e.lease_until == 10**15 for e in claimed)
+                got += [e.id for e in claimed]
+
+        results = await asyncio.gather(*(drain(e) for e in (first, second, first, second)))
+        every = [i for r in results for i in r]
+        assert len(every) == len(set(every)) == len(queued) and set(every) == queued
+        assert all(results), "each claimer got some entries: the claims really interleaved"
+    finally:
+        await first.close()
+        await second.close()

@@ -29,6 +29,7 @@ def fold(text: str | None) -> str | None:
 
 SQLITE: Final = Dialect("sqlite", "")
 POSTGRES: Final = Dialect("postgres", " FOR UPDATE SKIP LOCKED")
+DIALECTS: Final = (SQLITE, POSTGRES)
 
 
 def claim(table: str, due: str, order: str, dialect: Dialect, assignments: str) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import Message, QueueEntry, QueueStatus, Timestamp
 from mailgraph.store.sql import codec
-from mailgraph.store.sql.dialect import in_list
+from mailgraph.store.sql.dialect import DIALECTS, claim, in_list
 from mailgraph.store.sql.messages import from_row, to_row
 
 if TYPE_CHECKING:
@@ -39,6 +39,18 @@ def _entry(r: Sequence[Any]) -> QueueEntry:
         internet_message_id=r[13],
         subject=r[14],
     )
+
+
+_CLAIM = {
+    d.name: claim(
+        "outbound_queue",
+        "(status IN ('queued', 'deferred') AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until < ?)",
+        "next_attempt_at, id",
+        d,
+        assignments="status = 'sending', lease_until = ?",
+    )
+    for d in DIALECTS
+}
 
 
 class SqlOutbox:
@@ -120,21 +132,16 @@ class SqlOutbox:
         return [_entry(r) for r in rows]
 
     async def claim_due(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[QueueEntry]:
-        """Lease due entries: queued/deferred whose time has come, or sending whose lease ran out."""
-        rows = await self._conn.fetch_all(
-            "SELECT id FROM outbound_queue WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= ?)"
-            " OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?",
-            (now, now, limit),
-        )
-        ids = [r[0] for r in rows]
-        if not ids:
+        """Lease due entries: queued/deferred whose time has come, or sending whose lease ran out.
+
+        One statement picks and leases the rows (`dialect.claim`), so two workers never lease the
+        same entry: SQLite runs it under its single writer lock, PostgreSQL adds FOR UPDATE SKIP
+        LOCKED so concurrent claims take disjoint rows instead of waiting on each other.
+        """
+        rows = await self._conn.fetch_all(_CLAIM[self._conn.dialect.name], (lease_until, now, now, limit))
+        if not rows:
             return []
-        clause, args = in_list("id", ids)
-        await self._conn.execute(
-            f"UPDATE outbound_queue SET status = 'sending', lease_until = ? WHERE {clause}",
-            [lease_until, *args],
-        )
-        clause, args = in_list("q.id", ids)
+        clause, args = in_list("q.id", [r[0] for r in rows])
         return [_entry(r) for r in await self._conn.fetch_all(f"{_ENTRY} WHERE {clause} ORDER BY q.id", args)]
 
     async def record(
