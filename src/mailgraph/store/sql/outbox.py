@@ -1,4 +1,5 @@
-"""Outbound queue rows: the snapshot of each sent message and one entry per external recipient."""
+"""Outbound queue rows: the snapshot of each sent message (store/sql/snapshot.py) and one entry per external
+recipient."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import Message, QueueEntry, QueueStatus, Timestamp
-from mailgraph.store.sql import codec
+from mailgraph.store.sql import snapshot
 from mailgraph.store.sql.dialect import DIALECTS, claim, in_list
-from mailgraph.store.sql.messages import from_row, to_row
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -71,7 +71,7 @@ class SqlOutbox:
                 message.mailbox_id,
                 message.internet_message_id,
                 message.subject,
-                codec.dump(to_row(message)),
+                snapshot.dump(message),
                 message.sent_at,
             ),
         )
@@ -104,7 +104,7 @@ class SqlOutbox:
         row = await self._conn.fetch_one(
             "SELECT snapshot_json FROM outbound_messages WHERE id = ?", (outbound_id,)
         )
-        return None if row is None else from_row(codec.load(row[0]))
+        return None if row is None else snapshot.load(row[0])
 
     async def list_entries(
         self,
