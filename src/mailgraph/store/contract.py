@@ -23,8 +23,9 @@ What the domain may rely on, on every engine (pinned by tests/store/test_engine_
   to await anything but its `Tx` inside a unit.
 - **Case folding is Unicode `str.casefold()`.** Lookups by UPN/address compare casefolded keys
   computed in Python; `$filter` string comparisons, `startswith`/`contains`, `$orderby` on text and
-  `$search` compare `mg_fold(column)` to a parameter casefolded in Python. Each engine provides the
-  SQL function `mg_fold(text) -> text` (store/sql/dialect.py says how).
+  `$search` compare `mg_fold(column)` with `mg_fold(?)`: the same SQL function on both sides, so
+  equal strings match whatever an engine's fold does. Each engine provides `mg_fold(text) -> text`
+  equal to Python's `str.casefold` (store/sql/dialect.py says how).
 """
 
 from __future__ import annotations
