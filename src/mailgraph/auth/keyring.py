@@ -51,7 +51,7 @@ class KeyRing:
         self._current: dict[str, SigningKey] = {}
         self._keys: dict[str, list[SigningKey]] = {}  # tenant → live keys, current first
         self._by_kid: dict[str, tuple[str, SigningKey]] = {}
-        self._loaded_at = float("-inf")
+        self._miss_reload_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
 
     # -- reading -------------------------------------------------------------------------------------
@@ -99,10 +99,14 @@ class KeyRing:
         self._keys, self._current, self._by_kid = keys, current, by_kid
 
     async def refresh(self, *, min_gap_s: float = 0.0) -> bool:
-        """Reload from the store unless it was loaded less than `min_gap_s` ago; whether it did."""
-        if self._uow is None or time.monotonic() - self._loaded_at < min_gap_s:
+        """Reload from the store; with `min_gap_s`, at most once per that many seconds (for reloads
+        an unknown kid asks for, which anyone can send). Whether it reloaded."""
+        if self._uow is None:
             return False
-        self._loaded_at = time.monotonic()
+        if min_gap_s > 0:
+            if time.monotonic() - self._miss_reload_at < min_gap_s:
+                return False
+            self._miss_reload_at = time.monotonic()
         self._install(await self._uow.read(lambda tx: tx.keys.list_keys()))
         return True
 
@@ -137,7 +141,6 @@ class KeyRing:
             self._install([*(to_stored(k, t, now) for t, k in self._all()), *rows])
         else:
             self._install(await self._uow.write(unit))
-            self._loaded_at = time.monotonic()
         if legacy is not None:
             _log.info("imported %d signing keys of tenant %s from %s", len(rows), tenant_id, legacy_dir)
         return self.current(tenant_id)
