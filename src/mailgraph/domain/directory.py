@@ -102,6 +102,10 @@ class DirectoryService:
         async def unit(tx: Tx) -> Tenant:
             current = await _current(tx, spec)
             tenant_id = current.id if current is not None else (spec.id or ids.guid()).lower()
+            for domain in spec.domains:  # a verified domain belongs to one tenant (docs/identity.md)
+                owner = await tx.directory.tenant_for_domain(domain)
+                if owner is not None and owner.id != tenant_id:
+                    raise BadRequestError(f"domain {domain} belongs to tenant {owner.id}, not {tenant_id}")
             tenant = Tenant(tenant_id, spec.display_name or spec.domains[0], spec.domains)
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
