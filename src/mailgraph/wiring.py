@@ -17,7 +17,7 @@ from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
 from mailgraph.auth.external import ExternalIssuer
-from mailgraph.auth.keys import KeyRing
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.passwords import hash_secret, verify_secret
 from mailgraph.auth.permissions import canonical_permission
@@ -37,7 +37,7 @@ from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Tenant, Timestamp
 from mailgraph.domain.moves import MoveService
-from mailgraph.domain.ports import BlobStorage
+from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.uploads import UploadService
@@ -149,8 +149,8 @@ async def build(settings: Settings) -> Runtime:
     except BaseException:
         await engine.close()
         raise
-    keyring = KeyRing.load_or_create(settings.data_dir / "keys")
-    tokens = TokenService(keyring, lifetime_s=settings.token_lifetime_s, tenant_id=tenant.id)
+    keyring = await open_keyring(engine, directory, settings.data_dir, tenant)
+    tokens = TokenService(keyring, lifetime_s=settings.token_lifetime_s)
     tokens.external = await _external_issuer(settings, engine, tenant)
     sending = SendService(engine, clock, SendPolicy(queue_expiry_s=round(settings.queue_expiry_s)))
     attachments = AttachmentService(engine, BlobStore(settings.data_dir), clock)
@@ -160,7 +160,7 @@ async def build(settings: Settings) -> Runtime:
         folders=FolderService(engine),
         sending=sending,
         tokens=tokens,
-        oauth=OAuthService(engine, tokens),
+        oauth=OAuthService(engine, tokens, home_tenant_id=tenant.id),
         replies=ReplyService(engine, clock, sending),
         moves=MoveService(engine, clock),
         attachments=attachments,
@@ -170,11 +170,12 @@ async def build(settings: Settings) -> Runtime:
     smtp = _smtp(settings, engine, sending, attachments.blobs)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
+    shutdown = _stopping_keyring(keyring, shutdown)
     worker = delivery_worker(settings, engine)
     app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
+    app.on_startup = _starting(keyring, worker if settings.worker else None)
     if settings.worker:
         sending.on_queued = worker.wake  # a send that queued mail wakes the worker after its commit
-        app.on_startup = worker.start
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
     app.admin = AdminApi(queue, admin_token)
@@ -189,6 +190,38 @@ async def build(settings: Settings) -> Runtime:
         admin_token,
         settings.data_dir,
     )
+
+
+async def open_keyring(
+    engine: UnitOfWork, directory: DirectoryService, data_dir: Path, home: Tenant
+) -> KeyRing:
+    """The per-tenant signing keys of the store, each tenant with a current key.
+
+    The home tenant of a data dir from before keys lived in the store imports `data_dir/keys` once,
+    so the tokens issued before the upgrade keep verifying.
+    """
+    keyring = KeyRing(engine)
+    await keyring.refresh()
+    for tenant in await directory.tenants():
+        await keyring.ensure(tenant.id, legacy_dir=data_dir / "keys" if tenant.id == home.id else None)
+    return keyring
+
+
+def _starting(keyring: KeyRing, worker: DeliveryWorker | None) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
+        if worker is not None:
+            await worker.start()
+
+    return start
+
+
+def _stopping_keyring(keyring: KeyRing, then: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    async def stop() -> None:
+        await keyring.stop()
+        await then()
+
+    return stop
 
 
 def delivery_worker(settings: Settings, engine: Engine) -> DeliveryWorker:

@@ -27,7 +27,7 @@ SHARED = ("Mail.ReadWrite.Shared", "Mail.Send.Shared")
 
 async def _grant(runtime: Runtime, *rights: str) -> None:
     perms = [PermissionSpec("bob@fabrikam.test", "alice@fabrikam.test", rights)]
-    await runtime.engine.write(lambda tx: delegation.apply(tx, perms, (), ["full-app"]))
+    await runtime.engine.write(lambda tx: delegation.apply(tx, runtime.tenant.id, perms, (), ["full-app"]))
 
 
 async def _bobs_original(api: AsyncClient, token_for: TokenFor) -> str:

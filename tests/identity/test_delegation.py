@@ -21,7 +21,9 @@ ALICE = "/v1.0/users/alice@fabrikam.test"
 
 async def _grant(runtime: Runtime, *rights: str, policies: tuple[PolicySpec, ...] = ()) -> None:
     perms = [PermissionSpec("bob@fabrikam.test", "alice@fabrikam.test", rights)] if rights else []
-    await runtime.engine.write(lambda tx: delegation.apply(tx, perms, policies, ["full-app"]))
+    await runtime.engine.write(
+        lambda tx: delegation.apply(tx, runtime.tenant.id, perms, policies, ["full-app"])
+    )
 
 
 def _send_mail(from_: str | None = None) -> dict[str, Any]:
@@ -139,7 +141,7 @@ async def test_bad_declarations(
     runtime: Runtime, perms: list[PermissionSpec], policies: list[PolicySpec], needle: str
 ) -> None:
     with pytest.raises(BadRequestError, match=needle):
-        await runtime.engine.write(lambda tx: delegation.apply(tx, perms, policies, []))
+        await runtime.engine.write(lambda tx: delegation.apply(tx, runtime.tenant.id, perms, policies, []))
     assert (
         await runtime.engine.read(lambda tx: tx.delegation.list_permissions()) == []
     )  # nothing half-written

@@ -86,7 +86,7 @@ async def test_delegated_other_mailbox_with_full_access(
     api: AsyncClient, runtime: Runtime, token_for: TokenFor, perm: str
 ) -> None:
     grant = [PermissionSpec("bob@fabrikam.test", "alice@fabrikam.test", ("FullAccess",))]
-    await runtime.engine.write(lambda tx: delegation.apply(tx, grant, [], []))
+    await runtime.engine.write(lambda tx: delegation.apply(tx, runtime.tenant.id, grant, [], []))
     root = "/v1.0/users/bob@fabrikam.test"
     for path, method, op, status in await _statuses(api, root, token_for("alice", perm)):
         if _denied("user", perm, op, path, other=True):

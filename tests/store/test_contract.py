@@ -76,13 +76,13 @@ def message(owner: User, folder_id: str, received: int, subject: str = "s") -> M
 
 async def test_directory_round_trip_and_case_insensitive_lookup(engine: Engine) -> None:
     (alice,) = await seed(engine, "alice")
-    found = await engine.read(lambda tx: tx.directory.find_user("ALICE@Example.TEST"))
+    found = await engine.read(lambda tx: tx.directory.find_user(TENANT.id, "ALICE@Example.TEST"))
     assert found == alice
     by_address = await engine.read(
-        lambda tx: tx.directory.find_users_by_address(["Alice@example.test", "x@y.z"])
+        lambda tx: tx.directory.find_users_by_address(TENANT.id, ["Alice@example.test", "x@y.z"])
     )
     assert list(by_address) == ["alice@example.test"]
-    assert await engine.read(lambda tx: tx.directory.get_tenant()) == TENANT
+    assert await engine.read(lambda tx: tx.directory.get_tenant(TENANT.id)) == TENANT
     app = App("cid", TENANT.id, ids.guid(), "App", "hash", True, ("Mail.Send",), ("Mail.Read",))
     await engine.write(lambda tx: tx.directory.put_app(app))
     assert await engine.read(lambda tx: tx.directory.get_app("cid")) == app
@@ -214,6 +214,6 @@ async def test_committed_data_survives_reopening(engine_url: str) -> None:
     await first.close()
     second = await open_engine(engine_url)
     try:
-        assert await second.read(lambda tx: tx.directory.get_tenant()) == TENANT
+        assert await second.read(lambda tx: tx.directory.get_tenant(TENANT.id)) == TENANT
     finally:
         await second.close()

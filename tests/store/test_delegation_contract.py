@@ -17,13 +17,13 @@ async def test_permissions_replace_and_cascade(engine: Engine) -> None:
         MailboxPermission(b.id, a.id, "SendAs"),  # duplicates collapse
         MailboxPermission(c.id, a.id, "SendOnBehalf"),
     ]
-    await engine.write(lambda tx: tx.delegation.replace_permissions(grants))
+    await engine.write(lambda tx: tx.delegation.replace_permissions(TENANT.id, grants))
     assert await engine.read(lambda tx: tx.delegation.rights(b.id, a.id)) == {"FullAccess", "SendAs"}
     assert await engine.read(lambda tx: tx.delegation.rights(a.id, b.id)) == frozenset()
     assert len(await engine.read(lambda tx: tx.delegation.list_permissions())) == 3
     await engine.write(lambda tx: tx.directory.delete_user(c.id))  # grants go with the user
     assert len(await engine.read(lambda tx: tx.delegation.list_permissions())) == 2
-    await engine.write(lambda tx: tx.delegation.replace_permissions([]))
+    await engine.write(lambda tx: tx.delegation.replace_permissions(TENANT.id, []))
     assert await engine.read(lambda tx: tx.delegation.list_permissions()) == []
 
 

@@ -18,7 +18,7 @@ async def test_sqlite_url_opens_a_migrated_engine(tmp_path: Path) -> None:
     engine: Engine = await open_engine(url)
     try:
         assert (engine.name, engine.url) == ("sqlite", url)
-        assert await engine.read(lambda tx: tx.directory.get_tenant()) is None
+        assert await engine.read(lambda tx: tx.directory.list_tenants()) == []
     finally:
         await engine.close()
     assert (tmp_path / "x" / "db.sqlite").exists() and LATEST >= 5

@@ -26,7 +26,9 @@ ROOT = "/v1.0/users/carol@fabrikam.test"
 
 async def drafts_id(runtime: Runtime) -> str:
     """The drafts folder id as the table has it now (reader connection, no cache)."""
-    user = await runtime.engine.read(lambda tx: tx.directory.find_user("carol@fabrikam.test"))
+    user = await runtime.engine.read(
+        lambda tx: tx.directory.find_user(runtime.tenant.id, "carol@fabrikam.test")
+    )
     assert user is not None
     found = await runtime.engine.read(lambda tx: tx.folders.get_well_known(user.id, "drafts"))
     assert found is not None
@@ -51,7 +53,9 @@ async def test_recreated_user_gets_their_new_folders(
     headers = token_for()
     old = await drafts_id(runtime)
     assert await draft_folder(api, headers) == old  # warms the writer's cache
-    user = await runtime.engine.read(lambda tx: tx.directory.find_user("carol@fabrikam.test"))
+    user = await runtime.engine.read(
+        lambda tx: tx.directory.find_user(runtime.tenant.id, "carol@fabrikam.test")
+    )
     assert user is not None
     await recreate(runtime.directory, user.id if same_id else None)
     new = await drafts_id(runtime)
@@ -65,7 +69,9 @@ async def test_change_by_another_process_is_noticed(
     headers = token_for()
     old = await drafts_id(runtime)
     assert await draft_folder(api, headers) == old
-    user = await runtime.engine.read(lambda tx: tx.directory.find_user("carol@fabrikam.test"))
+    user = await runtime.engine.read(
+        lambda tx: tx.directory.find_user(runtime.tenant.id, "carol@fabrikam.test")
+    )
     assert user is not None
     # The CLI's own connection (`mailgraph users remove` + `users add` with a fixed id).
     other = await open_engine(Settings(data_dir=data_dir))

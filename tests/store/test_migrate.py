@@ -33,7 +33,7 @@ class _Recorder:
 async def test_runner_applies_what_is_missing_in_order_and_skips_what_others_applied() -> None:
     target = _Recorder("postgres", 2, taken={4})
     applied = await migrate(target)
-    assert applied == [v for v in range(3, LATEST + 1) if v != 4]
+    assert applied == [m.version for m in migrations("postgres") if m.version >= 3 and m.version != 4]
     assert target.applied == [m.name for m in migrations("postgres") if m.version in applied]
     assert await migrate(_Recorder("sqlite", LATEST)) == []
 
@@ -45,4 +45,4 @@ async def test_two_engines_starting_at_once_record_each_version_once(tmp_path: P
         await engine.close()
     with closing(sqlite3.connect(path)) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == list(range(1, LATEST + 1))
+    assert versions == [m.version for m in migrations("sqlite")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jws
 
-from mailgraph.auth.keys import KeyRing, KeyRingError
+from mailgraph.auth.keyring import KeyRing
+from mailgraph.auth.keys import KeyRingError, read_key_directory
 from mailgraph.auth.tokens import EMPTY, EXPIRED, INVALID, MALFORMED, TokenError, TokenService
 from mailgraph.domain.model import App, Tenant, User
 
@@ -73,9 +74,11 @@ def forge(header: Mapping[str, object], claims: Mapping[str, object], sign: Call
     return f"{signing_input}.{b64url(sign(signing_input.encode()))}"
 
 
-@pytest.fixture(scope="module")
-def ring_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("keys")
+def memory_ring(clock: Callable[[], float] | None = None) -> KeyRing:
+    """An in-memory key ring (no store) with a key for TENANT."""
+    ring = KeyRing(None, clock=clock) if clock is not None else KeyRing(None)
+    asyncio.run(ring.ensure(TENANT.id))
+    return ring
 
 
 @pytest.fixture
@@ -84,8 +87,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ring(ring_dir: Path, clock: Clock) -> KeyRing:
-    return KeyRing.load_or_create(ring_dir, clock=clock)
+def ring(clock: Clock) -> KeyRing:
+    return memory_ring(clock)
 
 
 @pytest.fixture
@@ -97,7 +100,7 @@ def svc(ring: KeyRing, clock: Clock) -> TokenService:
 
 
 def test_jwks_shape_and_thumbprint(ring: KeyRing) -> None:
-    (jwk,) = ring.jwks()["keys"]
+    (jwk,) = ring.jwks(TENANT.id)["keys"]
     assert isinstance(jwk["x5c"], list) and isinstance(jwk["n"], str)
     assert set(jwk) == {"kty", "use", "kid", "x5t", "n", "e", "x5c"}
     assert (jwk["kty"], jwk["use"], jwk["e"]) == ("RSA", "sig", "AQAB")
@@ -111,57 +114,35 @@ def test_jwks_shape_and_thumbprint(ring: KeyRing) -> None:
     assert n == pub.public_numbers().n
 
 
-def test_files_and_permissions(ring: KeyRing, ring_dir: Path) -> None:
-    kid = ring.current.kid
-    key_file = ring_dir / f"{kid}.key.pem"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(ring_dir.stat().st_mode) == 0o700
-    assert (ring_dir / f"{kid}.crt.pem").exists()
-    assert not [p for p in ring_dir.iterdir() if p.name.startswith(".")]  # no temporary files left
-
-
-def test_reload_keeps_the_same_key(ring: KeyRing, ring_dir: Path, clock: Clock) -> None:
-    again = KeyRing.load_or_create(ring_dir, clock=clock)
-    assert again.current.kid == ring.current.kid
-    assert again.jwks() == ring.jwks()
-
-
-def test_corrupt_state_raises(tmp_path: Path) -> None:
+def test_corrupt_legacy_directory_raises(tmp_path: Path) -> None:
+    assert read_key_directory(tmp_path) is None
     (tmp_path / "keyring.json").write_text("{not json")
     with pytest.raises(KeyRingError):
-        KeyRing.load_or_create(tmp_path)
+        read_key_directory(tmp_path)
     (tmp_path / "keyring.json").write_text('{"current": "nope", "keys": {"nope": {"retire_at": null}}}')
     with pytest.raises(KeyRingError):
-        KeyRing.load_or_create(tmp_path)
+        read_key_directory(tmp_path)
 
 
-def test_rotation_keeps_old_tokens_valid_until_retire(tmp_path: Path) -> None:
+def test_rotation_keeps_old_tokens_valid_until_retire() -> None:
     clock = Clock()
-    ring = KeyRing.load_or_create(tmp_path, clock=clock)
+    ring = memory_ring(clock)
     svc = TokenService(ring, clock=clock)
-    old_kid = ring.current.kid
+    old_kid = ring.current(TENANT.id).kid
     old_token = svc.issue_app_token(TENANT, APP)
 
-    new = ring.rotate(retire_after_s=7200)
-    assert new.kid != old_kid and ring.current.kid == new.kid
-    assert [k["kid"] for k in ring.jwks()["keys"]] == [new.kid, old_kid]
+    new = asyncio.run(ring.rotate(TENANT.id, retire_after_s=7200))
+    assert new.kid != old_kid and ring.current(TENANT.id).kid == new.kid
+    assert [k["kid"] for k in ring.jwks(TENANT.id)["keys"]] == [new.kid, old_kid]
     new_token = svc.issue_app_token(TENANT, APP)
     assert decode_part(new_token.split(".")[0])["kid"] == new.kid
 
     fresh = TokenService(ring, clock=clock)  # no cache: really verifies with the old public key
     assert fresh.verify(old_token).app_id == APP.client_id
     assert fresh.verify(new_token).app_id == APP.client_id
-
-    # The retire time is persisted, and a restart after it drops the old key and its files.
-    reloaded = KeyRing.load_or_create(tmp_path, clock=clock)
-    assert reloaded.public_key(old_kid) is not None
     clock.now += 7201
-    assert ring.public_key(old_kid) is None
-    assert [k["kid"] for k in ring.jwks()["keys"]] == [new.kid]
-    pruned = KeyRing.load_or_create(tmp_path, clock=clock)
-    assert pruned.public_key(old_kid) is None
-    assert not (tmp_path / f"{old_kid}.key.pem").exists()
-    assert pruned.current.kid == new.kid
+    assert ring.verifier(old_kid) is None
+    assert [k["kid"] for k in ring.jwks(TENANT.id)["keys"]] == [new.kid]
 
 
 # --- issuing ----------------------------------------------------------------------------------------
@@ -170,7 +151,12 @@ def test_rotation_keeps_old_tokens_valid_until_retire(tmp_path: Path) -> None:
 def test_app_token_claims(svc: TokenService, ring: KeyRing) -> None:
     token = svc.issue_app_token(TENANT, APP)
     header, claims = decode_part(token.split(".")[0]), decode_part(token.split(".")[1])
-    assert header == {"typ": "JWT", "alg": "RS256", "x5t": ring.current.kid, "kid": ring.current.kid}
+    assert header == {
+        "typ": "JWT",
+        "alg": "RS256",
+        "x5t": ring.current(TENANT.id).kid,
+        "kid": ring.current(TENANT.id).kid,
+    }
     iss = f"https://sts.windows.net/{TENANT.id}/"
     assert claims["aud"] == "https://graph.microsoft.com"
     assert claims["iss"] == claims["idp"] == iss
@@ -255,7 +241,7 @@ def test_idtyp_is_optional(svc: TokenService, ring: KeyRing) -> None:
 
 
 def sign_ours(ring: KeyRing, claims: dict[str, object], header: dict[str, object] | None = None) -> str:
-    key = ring.current
+    key = ring.current(TENANT.id)
     hdr = header or {"typ": "JWT", "alg": "RS256", "x5t": key.kid, "kid": key.kid}
     return jws.serialize_compact(hdr, json.dumps(claims).encode(), key.jwk, algorithms=["RS256"])
 
@@ -271,10 +257,12 @@ def _other_rsa(kid: str, alg: str = "RS256") -> Callable[[dict[str, object]], st
 
 
 def _hs256_with_public_key(ring: KeyRing) -> Callable[[dict[str, object]], str]:
-    pem = ring.current.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = (
+        ring.current(TENANT.id)
+        .private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    header = {"typ": "JWT", "alg": "HS256", "kid": ring.current.kid}
+    header = {"typ": "JWT", "alg": "HS256", "kid": ring.current(TENANT.id).kid}
     return lambda c: forge(header, c, lambda m: hmac.new(pem, m, hashlib.sha256).digest())
 
 
@@ -295,12 +283,12 @@ CASES: list[tuple[str, Callable[[TokenService, KeyRing], str], str]] = [
     ("alg none", lambda s, r: forge({"typ": "JWT", "alg": "none"}, _claims(s), lambda m: b""), INVALID),
     (
         "alg none, our kid",
-        lambda s, r: forge({"alg": "none", "kid": r.current.kid}, _claims(s), lambda m: b""),
+        lambda s, r: forge({"alg": "none", "kid": r.current(TENANT.id).kid}, _claims(s), lambda m: b""),
         INVALID,
     ),
-    ("alg RS512", lambda s, r: _other_rsa(r.current.kid, "RS512")(_claims(s)), INVALID),
+    ("alg RS512", lambda s, r: _other_rsa(r.current(TENANT.id).kid, "RS512")(_claims(s)), INVALID),
     ("HS256 with public key", lambda s, r: _hs256_with_public_key(r)(_claims(s)), INVALID),
-    ("other RSA key, our kid", lambda s, r: _other_rsa(r.current.kid)(_claims(s)), INVALID),
+    ("other RSA key, our kid", lambda s, r: _other_rsa(r.current(TENANT.id).kid)(_claims(s)), INVALID),
     ("other RSA key, unknown kid", lambda s, r: _other_rsa("unknown")(_claims(s)), INVALID),
     ("no kid", lambda s, r: sign_ours(r, _claims(s), {"typ": "JWT", "alg": "RS256"}), INVALID),
     ("tampered payload", lambda s, r: _tampered(s), INVALID),
@@ -395,8 +383,8 @@ def test_failures_are_not_cached(svc: TokenService) -> None:
 
 
 @pytest.fixture(scope="module")
-def static_ring(ring_dir: Path) -> KeyRing:
-    return KeyRing.load_or_create(ring_dir)
+def static_ring() -> KeyRing:
+    return memory_ring()
 
 
 _JSON_VALUES = st.one_of(

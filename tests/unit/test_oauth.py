@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mailgraph.auth.keys import KeyRing
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthError, OAuthService, resolve_tenant
 from mailgraph.auth.passwords import hash_secret
 from mailgraph.auth.tokens import TokenService
@@ -74,14 +74,23 @@ class FakeDirectory:
         self.apps = {a.client_id: a for a in apps}
         self.users = {u.user_principal_name.casefold(): u for u in users}
 
-    async def get_tenant(self) -> Tenant | None:
-        return self.tenant
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return self.tenant if self.tenant is not None and self.tenant.id == tenant_id else None
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [] if self.tenant is None else [self.tenant]
+
+    async def tenant_for_domain(self, domain: str) -> Tenant | None:
+        if self.tenant is not None and domain.casefold() in (d.casefold() for d in self.tenant.domains):
+            return self.tenant
+        return None
 
     async def get_app(self, client_id: str) -> App | None:
         return self.apps.get(client_id)
 
-    async def find_user(self, upn_or_mail: str) -> User | None:
-        return self.users.get(upn_or_mail.casefold())
+    async def find_user(self, tenant_id: str, upn_or_mail: str) -> User | None:
+        user = self.users.get(upn_or_mail.casefold())
+        return user if user is not None and user.tenant_id == tenant_id else None
 
 
 class FakeDelegation:
@@ -117,7 +126,9 @@ class FakeUow:
 
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> TokenService:
-    return TokenService(KeyRing.load_or_create(tmp_path_factory.mktemp("keys")), tenant_id=TENANT.id)
+    ring = KeyRing(None)
+    asyncio.run(ring.ensure(TENANT.id))
+    return TokenService(ring, tenant_id=TENANT.id)
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ class GraphApp:
         tokens = self.services.tokens
         if tokens.external is not None and tokens.external.claims_issuer(token.strip()):
             return await tokens.external.authenticate(token.strip())  # external IdP mode (docs/identity.md)
-        return tokens.verify(token.strip()).actor()
+        return (await tokens.authenticate(token.strip())).actor()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -148,7 +148,7 @@ class ExternalIssuer:
 
         async def find(tx: Tx) -> User | None:
             for name in names:
-                if (user := await tx.directory.find_user(name)) is not None:
+                if (user := await tx.directory.find_user(self._tenant.id, name)) is not None:
                     return user
             return None
 

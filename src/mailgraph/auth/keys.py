@@ -1,6 +1,8 @@
-"""The RSA keys that sign this server's tokens, kept in a directory and published as a JWKS.
+"""One RSA signing key (kid, JWK forms, certificate), its PEM form in the store, and the old key files.
 
-Layout of the directory (the data dir's `keys/`, mode 0700):
+Keys live in the store per tenant (auth/keyring.py). Before that, one data directory had one key ring
+in `keys/`, which `read_key_directory` still reads once, to import it (tokens issued before an upgrade
+keep verifying). Layout of that directory (mode 0700):
 
 - `<kid>.key.pem`: the PKCS#8 private key, mode 0600;
 - `<kid>.crt.pem`: a self-signed certificate for it, so the JWKS can carry `x5c` and `x5t` the way
@@ -16,11 +18,8 @@ so tokens signed just before a rotation still verify until they expire.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from joserfc.jwk import RSAKey
 
-from mailgraph.files import write_atomic
+from mailgraph.domain.model import StoredKey
 
 # Longest token lifetime Entra uses (90 min, spec §4.2) plus the 5 min clock skew verifiers allow.
 DEFAULT_RETIRE_AFTER_S: Final = 90 * 60 + 5 * 60
@@ -103,7 +102,7 @@ class SigningKey:
         }
 
 
-def _new_key() -> SigningKey:
+def new_key() -> SigningKey:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailgraph token signing")])
     now = dt.datetime.now(dt.UTC)
@@ -120,137 +119,64 @@ def _new_key() -> SigningKey:
     return SigningKey.build(private_key, cert.public_bytes(serialization.Encoding.DER))
 
 
-class KeyRing:
-    """The signing keys of one data directory: one current key plus retiring ones."""
+_US = 1_000_000  # the store keeps microseconds; keys keep seconds (the clock tokens use)
 
-    def __init__(
-        self, directory: Path, keys: dict[str, SigningKey], current: str, clock: Callable[[], float]
-    ) -> None:
-        self._dir = directory
-        self._keys = keys
-        self._current = current
-        self._clock = clock
 
-    @classmethod
-    def load_or_create(cls, directory: Path, *, clock: Callable[[], float] = time.time) -> KeyRing:
-        """Load the keys in `directory`, creating the directory and a first key if there are none.
+def to_stored(key: SigningKey, tenant_id: str, created_at_s: float) -> StoredKey:
+    """The store's row for `key`: PKCS#8 private key and certificate as PEM."""
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    crt = x509.load_der_x509_certificate(key.certificate_der).public_bytes(serialization.Encoding.PEM)
+    retire = None if key.retire_at is None else int(key.retire_at * _US)
+    return StoredKey(
+        key.kid, tenant_id, pem.decode("ascii"), crt.decode("ascii"), int(created_at_s * _US), retire
+    )
 
-        Args:
-            directory: Where the keys live (created with mode 0700 if missing).
-            clock: Seconds since the epoch; decides which keys have retired.
 
-        Returns:
-            The key ring; keys whose retire time has passed are dropped (and their files removed).
+def from_stored(row: StoredKey) -> SigningKey:
+    """The signing key of a stored row (raises KeyRingError when it does not parse or match its kid)."""
+    retire = None if row.retire_at is None else row.retire_at / _US
+    key = _from_pem(row.private_key_pem.encode("ascii"), row.certificate_pem.encode("ascii"), retire)
+    if key.kid != row.kid:
+        raise KeyRingError(f"stored key {row.kid} does not match its certificate")
+    return key
 
-        Raises:
-            KeyRingError: `keyring.json` exists but is corrupt or names a current key that is missing.
-        """
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        state_path = directory / _STATE
-        if not state_path.exists():
-            first = _new_key()
-            ring = cls(directory, {first.kid: first}, first.kid, clock)
-            ring._save()
-            return ring
-        try:
-            state = orjson.loads(state_path.read_bytes())
-            current = state["current"]
-            entries: dict[str, dict[str, float | None]] = state["keys"]
-            keys: dict[str, SigningKey] = {}
-            for kid, meta in entries.items():
-                if (key := cls._load_key(directory, kid, meta.get("retire_at"))) is not None:
-                    keys[kid] = key
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise KeyRingError(f"unreadable key ring in {directory}: {exc}") from exc
-        if current not in keys:
-            raise KeyRingError(f"current signing key {current!r} is missing from {directory}")
-        ring = cls(directory, keys, current, clock)
-        ring._prune()
-        return ring
 
-    @staticmethod
-    def _load_key(directory: Path, kid: str, retire_at: float | None) -> SigningKey | None:
-        key_path, crt_path = directory / f"{kid}.key.pem", directory / f"{kid}.crt.pem"
-        if not key_path.exists() or not crt_path.exists():
-            return None
-        private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if not isinstance(private_key, rsa.RSAPrivateKey):
-            raise ValueError(f"{key_path} is not an RSA key")
-        cert = x509.load_pem_x509_certificate(crt_path.read_bytes())
-        key = SigningKey.build(private_key, cert.public_bytes(serialization.Encoding.DER), retire_at)
-        if key.kid != kid:
-            raise ValueError(f"{crt_path} does not match kid {kid}")
-        return key
+def _from_pem(key_pem: bytes, cert_pem: bytes, retire_at: float | None) -> SigningKey:
+    try:
+        private_key = serialization.load_pem_private_key(key_pem, password=None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise KeyRingError(f"unreadable signing key: {exc}") from exc
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise KeyRingError("a signing key is not an RSA key")
+    return SigningKey.build(private_key, cert.public_bytes(serialization.Encoding.DER), retire_at)
 
-    @property
-    def current(self) -> SigningKey:
-        """The key that signs new tokens."""
-        return self._keys[self._current]
 
-    def _live(self) -> list[SigningKey]:
-        now = self._clock()
-        live = [k for k in self._keys.values() if k.retire_at is None or k.retire_at > now]
-        live.sort(key=lambda k: k.kid != self._current)  # current first, like Entra's key order
-        return live
+def read_key_directory(directory: Path) -> tuple[str, list[SigningKey]] | None:
+    """The current kid and keys of a pre-store `keys/` directory, or None if there is none.
 
-    def jwks(self) -> dict[str, list[dict[str, object]]]:
-        """The JWK Set (RFC 7517 §5) of every key that has not retired, current key first."""
-        return {"keys": [k.public_jwk() for k in self._live()]}
-
-    def public_key(self, kid: str) -> RSAKey | None:
-        """The verification key with this kid, or None if unknown or retired."""
-        key = self._keys.get(kid)
-        if key is None or (key.retire_at is not None and key.retire_at <= self._clock()):
-            return None
-        return key.verifier
-
-    def rotate(self, *, retire_after_s: float = DEFAULT_RETIRE_AFTER_S) -> SigningKey:
-        """Make a new current key; the previous one keeps verifying for `retire_after_s` seconds.
-
-        Args:
-            retire_after_s: How long the old key stays valid; at least the longest token lifetime
-                plus clock skew, so no token outlives its key.
-
-        Returns:
-            The new current key.
-        """
-        new = _new_key()
-        old = self.current
-        keys = dict(self._keys)
-        keys[old.kid] = replace(old, retire_at=self._clock() + retire_after_s)
-        keys[new.kid] = new
-        self._keys, self._current = keys, new.kid
-        self._save()
-        self._prune()
-        return new
-
-    def _save(self) -> None:
-        for key in self._keys.values():
-            key_path = self._dir / f"{key.kid}.key.pem"
-            if not key_path.exists():
-                pem = key.private_key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-                write_atomic(key_path, pem, 0o600)
-                crt = x509.load_der_x509_certificate(key.certificate_der)
-                write_atomic(
-                    self._dir / f"{key.kid}.crt.pem", crt.public_bytes(serialization.Encoding.PEM), 0o644
-                )
-        keys = {k.kid: {"retire_at": k.retire_at} for k in self._keys.values()}
-        state = {"current": self._current, "keys": keys}
-        write_atomic(self._dir / _STATE, orjson.dumps(state, option=orjson.OPT_INDENT_2), 0o600)
-
-    def _prune(self) -> None:
-        """Forget retired keys: first in keyring.json, then their files."""
-        live = {k.kid for k in self._live()}
-        gone = [kid for kid in self._keys if kid not in live]
-        if not gone:
-            return
-        self._keys = {kid: k for kid, k in self._keys.items() if kid in live}
-        self._save()
-        for kid in gone:
-            for suffix in (".key.pem", ".crt.pem"):
-                with contextlib.suppress(FileNotFoundError):
-                    (self._dir / f"{kid}{suffix}").unlink()
+    Raises:
+        KeyRingError: `keyring.json` exists but is corrupt or names a current key that is missing.
+    """
+    state_path = directory / _STATE
+    if not state_path.exists():
+        return None
+    try:
+        state = orjson.loads(state_path.read_bytes())
+        current = state["current"]
+        entries: dict[str, dict[str, float | None]] = state["keys"]
+        keys: list[SigningKey] = []
+        for kid, meta in entries.items():
+            key_path, crt_path = directory / f"{kid}.key.pem", directory / f"{kid}.crt.pem"
+            if key_path.exists() and crt_path.exists():
+                key = _from_pem(key_path.read_bytes(), crt_path.read_bytes(), meta.get("retire_at"))
+                if key.kid != kid:
+                    raise ValueError(f"{crt_path} does not match kid {kid}")
+                keys.append(key)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise KeyRingError(f"unreadable key ring in {directory}: {exc}") from exc
+    if current not in {k.kid for k in keys}:
+        raise KeyRingError(f"current signing key {current!r} is missing from {directory}")
+    return current, keys

@@ -71,6 +71,7 @@ class OAuthService:
         tenant_lookup: TenantLookup | None = None,
         issuer_base: str = "https://login.microsoftonline.com",
         flows: PendingFlows | None = None,
+        home_tenant_id: str | None = None,
     ) -> None:
         """Create the service.
 
@@ -81,7 +82,10 @@ class OAuthService:
                 directory in the same read transaction as the app and user.
             issuer_base: Default `scheme://host[:port]` of id tokens' `iss` (see `token`).
             flows: Pending authorization and device codes (in memory).
+            home_tenant_id: The tenant `common`/`organizations` name when no username picks one (the
+                server's first tenant); by default the tenant with the smallest id.
         """
+        self._home = home_tenant_id
         self._uow = uow
         self._tokens = tokens
         self._tenant_lookup = tenant_lookup
@@ -97,18 +101,37 @@ class OAuthService:
 
     async def check_password(self, tenant: Tenant, username: str, password: str) -> User:
         """Sign a user of `tenant` in with a password (raises OAuthError AADSTS50126/50057)."""
-        user = await self._uow.read(lambda tx: tx.directory.find_user(username)) if username else None
+        user = (
+            await self._uow.read(lambda tx: tx.directory.find_user(tenant.id, username)) if username else None
+        )
         try:
             return await self._authenticate_user(user, tenant, password)
         except OAuthError as err:
             _log.info("sign-in refused: AADSTS%d (user=%s)", err.codes[0], username)
             raise
 
-    async def tenant_for(self, segment: str) -> Tenant:
-        """The hosted tenant named by a `{tenant}` path segment (raises OAuthError AADSTS90002)."""
+    async def tenant_for(self, segment: str, *, username: str = "") -> Tenant:
+        """The hosted tenant named by a `{tenant}` path segment (raises OAuthError AADSTS90002).
+
+        `common`/`organizations` pick the tenant of `username`'s domain when there is one, as Entra
+        picks the user's home tenant; otherwise the home tenant.
+        """
         if self._tenant_lookup is not None:
             return resolve_tenant(await self._tenant_lookup(), segment)
-        return resolve_tenant(await self._uow.read(lambda tx: tx.directory.get_tenant()), segment)
+        return resolve_tenant(
+            await self._uow.read(lambda tx: self._find_tenant(tx, segment, username)), segment
+        )
+
+    async def _find_tenant(self, tx: Tx, segment: str, username: str) -> Tenant | None:
+        key = segment.casefold()
+        if key in ("common", "organizations"):
+            if "@" in username and (t := await tx.directory.tenant_for_domain(username.rsplit("@", 1)[1])):
+                return t
+            if self._home is not None:
+                return await tx.directory.get_tenant(self._home)
+            tenants = await tx.directory.list_tenants()
+            return tenants[0] if tenants else None
+        return await tx.directory.get_tenant(key) or await tx.directory.tenant_for_domain(key)
 
     async def token(
         self, tenant_segment: str, form: Mapping[str, str], *, issuer_base: str | None = None
@@ -147,9 +170,11 @@ class OAuthService:
         """One snapshot read of the tenant, the client and (by UPN or id) the user; client checked."""
 
         async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None]:
-            tenant = None if self._tenant_lookup else await tx.directory.get_tenant()
+            tenant = None if self._tenant_lookup else await self._find_tenant(tx, segment, username)
             app = await tx.directory.get_app(client_id)
-            user = await tx.directory.find_user(username) if username else None
+            user = None
+            if username and tenant is not None:
+                user = await tx.directory.find_user(tenant.id, username)
             if user_id:
                 user = await tx.directory.get_user(user_id)
             return tenant, app, user
@@ -160,6 +185,9 @@ class OAuthService:
         tenant = resolve_tenant(tenant, segment)
         if app is None or app.tenant_id != tenant.id:
             raise _error(700016, client_id=client_id, tenant=tenant.display_name)
+        if user is not None and user.tenant_id != tenant.id:
+            user = None  # a user id from an earlier grant of another tenant: unknown here
+        await self._tokens.keyring.ensure(tenant.id)  # a tenant added since start gets its first key
         return tenant, app, user
 
     async def _token(self, segment: str, form: Mapping[str, str], issuer_base: str) -> dict[str, object]:

@@ -2,7 +2,8 @@
 
 Graph access tokens are v1.0-format JWTs (`iss` `https://sts.windows.net/{tid}/`, `ver` "1.0") even
 from the v2 token endpoint (spec §4.2); id tokens are v2.0-format with `aud` = the client id. Both are
-JWS compact serializations (RFC 7515 §7.1) signed RS256 by the current key of the `KeyRing`.
+JWS compact serializations (RFC 7515 §7.1) signed RS256 by the current key of the token's tenant in
+the `KeyRing`; a token verifies only when its `tid` is the tenant that owns the signing key.
 
 `verify` accepts only our own tokens and maps every failure to one of Graph's 401 messages (spec §5).
 Verified tokens are cached by their exact string, so a client reusing its token (all of them do, for
@@ -34,7 +35,7 @@ from mailgraph.auth.claims import Claims as Claims
 from mailgraph.auth.claims import TokenError as TokenError
 from mailgraph.auth.claims import check_access_claims, is_time
 from mailgraph.auth.claims import v1_issuer as v1_issuer
-from mailgraph.auth.keys import KeyRing
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.domain.model import App, Tenant, User
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ _ALG: Final = "RS256"
 # attack, RFC 8725 §2.1) must never reach a verifier.
 _REGISTRY: Final = jws.JWSRegistry(algorithms=[_ALG])
 _CACHE_SIZE: Final = 10_000
+
+
+class _UnknownKeyError(TokenError):
+    """The token's kid is none of ours (yet): refused, unless a reload of the keys finds it."""
 
 
 def _b64url(raw: bytes) -> str:
@@ -94,12 +99,19 @@ class TokenService:
         """Lifetime of issued tokens, for the token endpoint's `expires_in`."""
         return self._lifetime
 
-    def jwks(self) -> dict[str, list[dict[str, object]]]:
-        """The public keys that verify this server's tokens (the `jwks_uri` document)."""
-        return self._keyring.jwks()
+    @property
+    def keyring(self) -> KeyRing:
+        """The per-tenant signing keys."""
+        return self._keyring
+
+    def jwks(self, tenant_id: str) -> dict[str, list[dict[str, object]]]:
+        """The public keys that verify this tenant's tokens (its `jwks_uri` document)."""
+        return self._keyring.jwks(tenant_id)
 
     def _sign(self, claims: dict[str, object]) -> str:
-        key = self._keyring.current
+        tid = claims["tid"]
+        assert isinstance(tid, str)  # _common sets it
+        key = self._keyring.current(tid)
         header = {"typ": "JWT", "alg": _ALG, "x5t": key.x5t, "kid": key.kid}
         return jws.serialize_compact(header, orjson.dumps(claims), key.jwk, registry=_REGISTRY)
 
@@ -240,6 +252,19 @@ class TokenService:
         self._cache[token] = claims
         return claims
 
+    async def authenticate(self, token: str) -> Claims:
+        """`verify`, reloading the keys once when the token names a kid this process does not know.
+
+        Another process may have rotated (or created a tenant's) keys since the last periodic reload;
+        the reload is rate-limited (auth/keyring.py), so unknown kids cannot flood the store.
+        """
+        try:
+            return self.verify(token)
+        except _UnknownKeyError:
+            if not await self._keyring.refresh(min_gap_s=1.0):
+                raise
+        return self.verify(token)
+
     def issue_refresh_token(
         self, tenant: Tenant, app: App, user: User, scopes: list[str], oidc: list[str]
     ) -> str:
@@ -269,7 +294,8 @@ class TokenService:
         return payload
 
     def _signed_payload(self, token: str) -> dict[str, object]:
-        """Parse a compact JWS and check its signature with our keys; the payload, unchecked."""
+        """Parse a compact JWS and check its signature with our keys; the payload, unchecked but for
+        `tid`: it must name the tenant that owns the signing key (B's key never vouches for A)."""
         try:
             obj = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
             header = obj.headers()
@@ -281,8 +307,11 @@ class TokenService:
         if header.get("alg") != _ALG:
             raise TokenError(INVALID)
         kid = header.get("kid")
-        key = self._keyring.public_key(kid) if isinstance(kid, str) else None
-        if key is None:
+        found = self._keyring.verifier(kid) if isinstance(kid, str) else None
+        if found is None:
+            raise _UnknownKeyError(INVALID)
+        owner, key = found
+        if payload.get("tid") != owner:
             raise TokenError(INVALID)
         try:
             if not jws.validate_compact(obj, key, registry=_REGISTRY):

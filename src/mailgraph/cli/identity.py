@@ -1,8 +1,8 @@
 """Command line for people who use curl: `mailgraph token`, `users …`, `apps …`, `keys list|rotate`,
 and the TLS half of `mailgraph serve` (uvicorn's TLS options and the banner telling clients what to trust).
 
-Every command works on a data directory; tokens are signed with that directory's keys, so a server
-started on the same directory accepts them. Secrets given here are hashed before they are stored and
+Every command works on a data directory; tokens are signed with the keys its store keeps per tenant,
+so a server started on the same directory accepts them. Secrets given here are hashed before they are stored and
 never printed.
 """
 
@@ -14,14 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from mailgraph.auth.keys import KeyRing
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.passwords import hash_secret, verify_secret
 from mailgraph.auth.permissions import canonical_permission
 from mailgraph.auth.tokens import TokenService
 from mailgraph.certs import client_settings, ensure_server_cert
 from mailgraph.config import Settings
 from mailgraph.domain.directory import AppSpec, DirectoryService, Secrets, UserSpec
-from mailgraph.wiring import open_engine
+from mailgraph.domain.tenancy import user_by_address
+from mailgraph.wiring import open_engine, open_keyring
 
 _DEFAULTS = Settings()
 
@@ -62,9 +63,11 @@ def add_admin_commands(sub: Any) -> None:
     keys = sub.add_parser("keys", help="list or rotate the token signing keys").add_subparsers(
         dest="action", required=True
     )
-    keys.add_parser("list").add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir)
+    listing = keys.add_parser("list")
     rotate = keys.add_parser("rotate", help="new current key; the old one verifies until its tokens expire")
-    rotate.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir)
+    for cmd in (listing, rotate):
+        cmd.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir)
+        cmd.add_argument("--tenant", default=None, help="tenant id (default: every tenant)")
     rm_app = apps.add_parser("remove", help="delete an app registration")
     rm_app.add_argument("client_id")
     rm_app.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir)
@@ -90,13 +93,13 @@ def _permissions(names: list[str]) -> tuple[str, ...]:
 
 async def run_admin(args: argparse.Namespace) -> int:
     """Run `token`, `users …` or `apps …`; 0 on success, 2 with a message on stderr otherwise."""
-    if args.command == "keys":
-        return _keys(args)
     database = os.environ.get("MAILGRAPH_DATABASE") or None  # these commands take no --database
     engine = await open_engine(Settings(data_dir=args.data_dir, database=database))
     directory = DirectoryService(engine, Secrets(hash_secret, verify_secret))
     try:
-        if args.command == "token":
+        if args.command == "keys":
+            await _keys(args, directory)
+        elif args.command == "token":
             print(await _token(args, engine, directory))
         elif args.command == "users":
             await _users(args, engine, directory)
@@ -111,21 +114,25 @@ async def run_admin(args: argparse.Namespace) -> int:
 
 
 async def _token(args: argparse.Namespace, engine: Any, directory: DirectoryService) -> str:
-    tenant = await directory.tenant()
-    if tenant is None:
+    tenants = {t.id: t for t in await directory.tenants()}
+    home = await directory.tenant()
+    if home is None:
         raise AdminError(f"{args.data_dir} has no tenant yet; run `mailgraph serve` once")
-    apps = await engine.read(lambda tx: tx.directory.list_apps())
-    tokens = TokenService(KeyRing.load_or_create(args.data_dir / "keys"), lifetime_s=args.lifetime)
+    keyring = await open_keyring(engine, directory, args.data_dir, home)
+    tokens = TokenService(keyring, lifetime_s=args.lifetime)
     if args.user is None:
         if args.app is None:
             raise AdminError("give --app CLIENT_ID (app-only token) or --user UPN (delegated token)")
-        app = next((a for a in apps if a.client_id == args.app), None)
-        if app is None:
+        found = await engine.read(lambda tx: tx.directory.get_app(args.app))
+        if found is None:
             raise AdminError(f"no app with client id {args.app!r}")
-        return tokens.issue_app_token(tenant, app)
-    user = await engine.read(lambda tx: tx.directory.find_user(args.user))
+        return tokens.issue_app_token(tenants[found.tenant_id], found)
+    user = await engine.read(lambda tx: user_by_address(tx, args.user))
     if user is None:
         raise AdminError(f"no user {args.user!r}")
+    tenant = tenants[user.tenant_id]
+    # The user's tenant: its apps only (an app of another tenant cannot sign its users in).
+    apps = await engine.read(lambda tx: tx.directory.list_apps(tenant.id))
     # The client of a delegated token: the named app, or the first one with delegated permissions.
     candidates = [a for a in apps if (a.client_id == args.app if args.app else a.delegated_permissions)]
     if not candidates:
@@ -139,14 +146,23 @@ async def _token(args: argparse.Namespace, engine: Any, directory: DirectoryServ
     return tokens.issue_user_token(tenant, app, user, [consented[s.casefold()] for s in wanted])
 
 
-def _keys(args: argparse.Namespace) -> int:
-    ring = KeyRing.load_or_create(args.data_dir / "keys")
-    if args.action == "rotate":
-        key = ring.rotate()
-        print(f"new signing key {key.kid}; a running server uses it after its next start")
-    for jwk in ring.jwks()["keys"]:
-        print(f"{jwk['kid']}{'  (current)' if jwk['kid'] == ring.current.kid else ''}")
-    return 0
+async def _keys(args: argparse.Namespace, directory: DirectoryService) -> None:
+    home = await directory.tenant()
+    if home is None:
+        raise AdminError(f"{args.data_dir} has no tenant yet; run `mailgraph serve` once")
+    ring: KeyRing = await open_keyring(directory.uow, directory, args.data_dir, home)
+    tenants = [t for t in await directory.tenants() if args.tenant in (None, t.id)]
+    if not tenants:
+        raise AdminError(f"no tenant {args.tenant!r}")
+    for tenant in tenants:
+        if args.action == "rotate":
+            key = await ring.rotate(tenant.id)
+            print(
+                f"tenant {tenant.id}: new signing key {key.kid}; running servers sign with it within a minute"
+            )
+        for jwk in ring.jwks(tenant.id)["keys"]:
+            current = "  (current)" if jwk["kid"] == ring.current(tenant.id).kid else ""
+            print(f"{tenant.id} {jwk['kid']}{current}")
 
 
 async def _users(args: argparse.Namespace, engine: Any, directory: DirectoryService) -> None:

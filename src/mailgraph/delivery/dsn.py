@@ -97,7 +97,7 @@ async def report(
     if not failures:
         return None
     owner = await tx.directory.get_user(original.mailbox_id)
-    tenant = await tx.directory.get_tenant()
+    tenant = None if owner is None else await tx.directory.get_tenant(owner.tenant_id)
     if owner is None or tenant is None:
         return None
     postmaster = ingest.postmaster(tenant)

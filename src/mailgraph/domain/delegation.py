@@ -118,8 +118,8 @@ async def sending_identity(
         real = delegate
     represented = owner
     if wanted_from is not None and wanted_from.key not in _keys(owner):
-        found = await tx.directory.find_user(wanted_from.address)
-        if found is None or found.tenant_id != owner.tenant_id:
+        found = await tx.directory.find_user(owner.tenant_id, wanted_from.address)
+        if found is None:
             raise SendAsDeniedError()
         represented = found
     if represented.id == real.id:
@@ -139,23 +139,30 @@ def _keys(user: User) -> set[str]:
 
 
 async def apply(
-    tx: Tx, permissions: Sequence[PermissionSpec], policies: Sequence[PolicySpec], app_ids: Sequence[str]
+    tx: Tx,
+    tenant_id: str,
+    permissions: Sequence[PermissionSpec],
+    policies: Sequence[PolicySpec],
+    app_ids: Sequence[str],
 ) -> None:
-    """Replace all mailbox permissions, and the access policies of the declared apps (`app_ids`;
-    a declared app without a policy loses any it had).
+    """Replace the tenant's mailbox permissions, and the access policies of the declared apps
+    (`app_ids`; a declared app without a policy loses any it had). Other tenants are untouched.
 
     Raises:
         BadRequestError: an unknown user or app, a right that does not exist, or an empty policy group.
     """
     grants: list[MailboxPermission] = []
     for spec in permissions:
-        mailbox, delegate = await _user(tx, spec.mailbox), await _user(tx, spec.delegate)
+        mailbox, delegate = (
+            await _user(tx, tenant_id, spec.mailbox),
+            await _user(tx, tenant_id, spec.delegate),
+        )
         for right in spec.rights:
             canonical = next((r for r in RIGHTS if r.casefold() == right.casefold()), None)
             if canonical is None:
                 raise BadRequestError(f"unknown mailbox right {right!r}; use one of {', '.join(RIGHTS)}")
             grants.append(MailboxPermission(mailbox.id, delegate.id, canonical))
-    await tx.delegation.replace_permissions(grants)
+    await tx.delegation.replace_permissions(tenant_id, grants)
     for app_id in app_ids:
         if not any(p.client_id == app_id for p in policies):
             await tx.delegation.replace_access_policy(app_id, None)
@@ -165,9 +172,10 @@ async def apply(
             raise BadRequestError(
                 f"unknown access right {policy.access_right!r}; use RestrictAccess or DenyAccess"
             )
-        if await tx.directory.get_app(policy.client_id) is None:
+        app = await tx.directory.get_app(policy.client_id)
+        if app is None or app.tenant_id != tenant_id:
             raise BadRequestError(f"access policy for unknown app {policy.client_id!r}")
-        members = frozenset([(await _user(tx, m)).id for m in policy.mailboxes])
+        members = frozenset([(await _user(tx, tenant_id, m)).id for m in policy.mailboxes])
         if not members:
             raise BadRequestError(f"the access policy of {policy.client_id!r} names no mailbox")
         await tx.delegation.replace_access_policy(
@@ -175,8 +183,8 @@ async def apply(
         )
 
 
-async def _user(tx: Tx, key: str) -> User:
-    found = await tx.directory.find_user(key)
+async def _user(tx: Tx, tenant_id: str, key: str) -> User:
+    found = await tx.directory.find_user(tenant_id, key)
     if found is None:
         raise BadRequestError(f"no user {key!r} in the tenant")
     return found

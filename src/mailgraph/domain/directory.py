@@ -1,6 +1,7 @@
 """The directory: load a declarative tenant (users, apps, domains) idempotently, and manage it.
 
-Ids are stable across restarts: a user is matched by userPrincipalName and keeps its object id, an
+A server hosts one or more tenants; each tenant file names one, by `id` or by its domains, and
+applying it never touches another tenant. Ids are stable across restarts: a user is matched by userPrincipalName and keeps its object id, an
 app by client id. Secrets are stored only as hashes; a stored hash is kept when it still verifies the
 configured secret, so reloading the same file changes nothing.
 """
@@ -13,10 +14,11 @@ from dataclasses import dataclass, field
 from mailgraph.domain import delegation, ids
 from mailgraph.domain.addresses import is_mailbox
 from mailgraph.domain.delegation import PermissionSpec, PolicySpec
-from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import App, Tenant, User
 from mailgraph.domain.ports import Tx, UnitOfWork
+from mailgraph.domain.tenancy import tenant_of, user_by_address
 
 Hasher = Callable[[str], str]
 Verifier = Callable[[str, str], bool]
@@ -74,9 +76,19 @@ class DirectoryService:
         self._uow = uow
         self._secrets = secrets
 
+    @property
+    def uow(self) -> UnitOfWork:
+        """The store these use cases run on."""
+        return self._uow
+
     async def tenant(self) -> Tenant | None:
-        """The hosted tenant, if any."""
-        return await self._uow.read(lambda tx: tx.directory.get_tenant())
+        """The home tenant (the one with the smallest id; the only one on most servers), if any."""
+        tenants = await self.tenants()
+        return tenants[0] if tenants else None
+
+    async def tenants(self) -> list[Tenant]:
+        """All hosted tenants, by id."""
+        return await self._uow.read(lambda tx: tx.directory.list_tenants())
 
     async def apply(self, spec: TenantSpec) -> Tenant:
         """Create or update the tenant, its users (with mailboxes) and apps from `spec`; idempotent.
@@ -88,17 +100,21 @@ class DirectoryService:
         _check(spec)
 
         async def unit(tx: Tx) -> Tenant:
-            current = await tx.directory.get_tenant()
-            if current is not None and spec.id is not None and spec.id.lower() != current.id:
-                raise BadRequestError(f"the data directory belongs to tenant {current.id}, not {spec.id}")
+            current = await _current(tx, spec)
             tenant_id = current.id if current is not None else (spec.id or ids.guid()).lower()
+            for domain in spec.domains:  # a verified domain belongs to one tenant (docs/identity.md)
+                owner = await tx.directory.tenant_for_domain(domain)
+                if owner is not None and owner.id != tenant_id:
+                    raise BadRequestError(f"domain {domain} belongs to tenant {owner.id}, not {tenant_id}")
             tenant = Tenant(tenant_id, spec.display_name or spec.domains[0], spec.domains)
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
                 await self._put_user(tx, tenant, user_spec)
             for app_spec in spec.apps:
                 await self._put_app(tx, tenant, app_spec)
-            await delegation.apply(tx, spec.permissions, spec.policies, [a.client_id for a in spec.apps])
+            await delegation.apply(
+                tx, tenant.id, spec.permissions, spec.policies, [a.client_id for a in spec.apps]
+            )
             return tenant
 
         return await self._uow.write(unit)
@@ -112,19 +128,26 @@ class DirectoryService:
         """
 
         async def unit(tx: Tx) -> User:
-            tenant = await tx.directory.get_tenant()
+            # The UPN's domain picks the tenant; with a single tenant, a foreign domain is refused below.
+            tenants = await tx.directory.list_tenants()
+            tenant = await tenant_of(tx, spec.user_principal_name) or (
+                tenants[0] if len(tenants) == 1 else None
+            )
             if tenant is None:
-                raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
+                if not tenants:
+                    raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
+                raise BadRequestError(f"{spec.user_principal_name!r} is in no hosted tenant's domains")
             _check(TenantSpec(tenant.domains, users=(spec,)))
             return await self._put_user(tx, tenant, spec)
 
         return await self._uow.write(unit)
 
-    async def add_app(self, spec: AppSpec) -> App:
-        """Create or update one app registration (`mailgraph apps add`)."""
+    async def add_app(self, spec: AppSpec, tenant_id: str | None = None) -> App:
+        """Create or update one app registration (`mailgraph apps add`) in a tenant (default: home)."""
 
         async def unit(tx: Tx) -> App:
-            tenant = await tx.directory.get_tenant()
+            tenants = await tx.directory.list_tenants()
+            tenant = next((t for t in tenants if t.id == tenant_id or tenant_id is None), None)
             if tenant is None:
                 raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
             return await self._put_app(tx, tenant, spec)
@@ -135,7 +158,7 @@ class DirectoryService:
         """Delete a user and their mailbox; False if no such user."""
 
         async def unit(tx: Tx) -> bool:
-            user = await tx.directory.find_user(upn_or_id) or await tx.directory.get_user(upn_or_id)
+            user = await user_by_address(tx, upn_or_id) or await tx.directory.get_user(upn_or_id)
             return user is not None and await tx.directory.delete_user(user.id)
 
         return await self._uow.write(unit)
@@ -152,7 +175,7 @@ class DirectoryService:
         return self._secrets.hash(secret)
 
     async def _put_user(self, tx: Tx, tenant: Tenant, spec: UserSpec) -> User:
-        existing = await tx.directory.find_user(spec.user_principal_name)
+        existing = await tx.directory.find_user(tenant.id, spec.user_principal_name)
         user = User(
             id=existing.id if existing else (spec.id or ids.guid()).lower(),
             tenant_id=tenant.id,
@@ -167,6 +190,8 @@ class DirectoryService:
 
     async def _put_app(self, tx: Tx, tenant: Tenant, spec: AppSpec) -> App:
         existing = await tx.directory.get_app(spec.client_id)
+        if existing is not None and existing.tenant_id != tenant.id:
+            raise ConflictError(f"app {spec.client_id} is registered in another tenant")
         app = App(
             client_id=spec.client_id,
             tenant_id=tenant.id,
@@ -180,6 +205,18 @@ class DirectoryService:
         await tx.directory.put_app(app)
         await tx.delegation.replace_certificates(app.client_id, spec.certificates)
         return app
+
+
+async def _current(tx: Tx, spec: TenantSpec) -> Tenant | None:
+    """The stored tenant a tenant file describes: by its id, else by one of its domains, else the only
+    tenant of a single-tenant server (a file without id has always updated the data dir's tenant)."""
+    if spec.id is not None:
+        return await tx.directory.get_tenant(spec.id.lower())
+    for domain in spec.domains:
+        if (owner := await tx.directory.tenant_for_domain(domain)) is not None:
+            return owner
+    tenants = await tx.directory.list_tenants()
+    return tenants[0] if len(tenants) == 1 else None
 
 
 def _check(spec: TenantSpec) -> None:

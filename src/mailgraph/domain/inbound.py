@@ -40,6 +40,7 @@ from mailgraph.domain.model import (
 )
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 from mailgraph.domain.sending import SendService
+from mailgraph.domain.tenancy import user_by_address, users_by_address
 from mailgraph.mime.parse import ParsedAttachment, ParsedMail
 
 
@@ -194,7 +195,7 @@ class InboundService:
 
     async def authenticate(self, login: str, password: str) -> User | None:
         """The enabled user with this UPN or address and password, or None."""
-        user = await self._uow.read(lambda tx: tx.directory.find_user(login))
+        user = await self._uow.read(lambda tx: user_by_address(tx, login))
         stored = user.password_hash if user is not None and user.account_enabled else None
         ok = await asyncio.to_thread(self._secrets.verify, password, stored or self._decoy_hash)
         return user if ok and stored is not None else None
@@ -225,11 +226,11 @@ class InboundService:
             raise InvalidRecipientsError(f"The recipient '{address}' is not a valid mailbox.")
 
         async def unit(tx: Tx) -> str:
-            if await tx.directory.find_user(address) is not None:
-                return "user"
-            tenant = await tx.directory.get_tenant()
-            hosted = tenant is not None and domain_of(address) in {d.lower() for d in tenant.domains}
-            return "unknown" if hosted else "external"
+            # The recipient's domain picks the tenant; the user is looked up in that tenant only.
+            tenant = await tx.directory.tenant_for_domain(domain_of(address))
+            if tenant is None:
+                return "external"
+            return "user" if await tx.directory.find_user(tenant.id, address) is not None else "unknown"
 
         kind = await self._uow.read(unit)
         if kind == "unknown":
@@ -252,7 +253,7 @@ class InboundService:
         parents = thread_ids(mail.parsed)
 
         async def unit(tx: Tx) -> InboundResult:
-            found = await tx.directory.find_users_by_address(mail.recipients)
+            found = await users_by_address(tx, mail.recipients)
             users = list({u.id: u for u in found.values()}.values())
             if not users:
                 raise RecipientNotFoundError(mail.recipients[0] if mail.recipients else "")

@@ -1,7 +1,8 @@
 """Whose mailbox a request addresses, whether the caller may reach it, and its well-known folders.
 
 Spec §4.2/§4.6: `/me` is the token's user and needs a delegated token; `/users/{id|upn}` resolves the
-object id or the UPN case-insensitively. A delegated caller reaches another user's mailbox only
+object id or the UPN case-insensitively, always inside the caller's tenant (the token's `tid`): a user of
+another tenant answers exactly as an unknown user does. A delegated caller reaches another user's mailbox only
 through delegation (domain/delegation.py).
 """
 
@@ -55,7 +56,7 @@ async def resolve(tx: Tx, actor: Actor, user_key: str | None) -> User:
         user = await (
             tx.directory.get_user(user_key.lower())
             if _GUID.match(user_key)
-            else tx.directory.find_user(user_key)
+            else tx.directory.find_user(actor.tenant_id, user_key)
         )
         if user is None:
             raise UserNotFoundError(user_key)

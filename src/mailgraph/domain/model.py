@@ -251,7 +251,10 @@ class Folder:
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
-    """The directory tenant this server hosts; `domains[0]` is the default domain."""
+    """A directory tenant this server hosts; `domains[0]` is the default domain.
+
+    A verified domain belongs to exactly one tenant (as in Entra), so an address names one tenant.
+    """
 
     id: str
     display_name: str
@@ -288,6 +291,21 @@ class App:
     allow_public_client: bool
     application_permissions: tuple[str, ...]
     delegated_permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """One token signing key of a tenant as the store keeps it (auth/keyring.py gives it meaning).
+
+    The current key of a tenant has `retire_at` None; a rotated-out key verifies until `retire_at`.
+    """
+
+    kid: str
+    tenant_id: str
+    private_key_pem: str
+    certificate_pem: str
+    created_at: Timestamp
+    retire_at: Timestamp | None
 
 
 @dataclass(frozen=True, slots=True)

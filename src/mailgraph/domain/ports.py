@@ -20,6 +20,7 @@ from mailgraph.domain.model import (
     Page,
     QueueEntry,
     QueueStatus,
+    StoredKey,
     Tenant,
     Timestamp,
     UploadSession,
@@ -30,30 +31,41 @@ T = TypeVar("T")
 
 
 class DirectoryRepo(Protocol):
-    """Tenant, users and app registrations."""
+    """Tenants, users and app registrations. Every user lookup names the tenant it may answer from."""
 
-    async def get_tenant(self) -> Tenant | None:
-        """The hosted tenant, or None before the first start."""
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        """A hosted tenant by id (exact, lower-case GUID)."""
+        ...
+
+    async def list_tenants(self) -> list[Tenant]:
+        """All hosted tenants, ordered by id."""
+        ...
+
+    async def tenant_for_domain(self, domain: str) -> Tenant | None:
+        """The tenant that has verified `domain` (case-insensitive), or None for a foreign domain."""
         ...
 
     async def put_tenant(self, tenant: Tenant) -> None:
-        """Insert or replace the tenant and its verified domains."""
+        """Insert or replace this tenant and its verified domains; others are untouched.
+
+        Raises ConflictError when one of its domains is verified by another tenant.
+        """
         ...
 
     async def get_user(self, user_id: str) -> User | None:
-        """A user by object id (exact)."""
+        """A user by object id (exact); callers check `tenant_id` against the caller's tenant."""
         ...
 
-    async def find_user(self, upn_or_mail: str) -> User | None:
-        """A user by userPrincipalName or primary address, case-insensitively."""
+    async def find_user(self, tenant_id: str, upn_or_mail: str) -> User | None:
+        """A user of this tenant by userPrincipalName or primary address, case-insensitively."""
         ...
 
-    async def find_users_by_address(self, addresses: Sequence[str]) -> dict[str, User]:
-        """Users whose primary address or UPN is one of `addresses`; keys are `casefold()`ed addresses."""
+    async def find_users_by_address(self, tenant_id: str, addresses: Sequence[str]) -> dict[str, User]:
+        """Users of this tenant whose address or UPN is in `addresses`; keys are `casefold()`ed."""
         ...
 
-    async def list_users(self) -> list[User]:
-        """All users, ordered by userPrincipalName."""
+    async def list_users(self, tenant_id: str | None = None) -> list[User]:
+        """The users of one tenant (or of all, for the admin CLI), ordered by userPrincipalName."""
         ...
 
     async def put_user(self, user: User) -> None:
@@ -65,11 +77,11 @@ class DirectoryRepo(Protocol):
         ...
 
     async def get_app(self, client_id: str) -> App | None:
-        """An app registration by client id (exact)."""
+        """An app registration by client id (exact); callers check its `tenant_id`."""
         ...
 
-    async def list_apps(self) -> list[App]:
-        """All app registrations, ordered by client id."""
+    async def list_apps(self, tenant_id: str | None = None) -> list[App]:
+        """The app registrations of one tenant (or of all), ordered by client id."""
         ...
 
     async def put_app(self, app: App) -> None:
@@ -78,6 +90,26 @@ class DirectoryRepo(Protocol):
 
     async def delete_app(self, client_id: str) -> bool:
         """Remove an app registration; False if there was none."""
+        ...
+
+
+class KeyRepo(Protocol):
+    """Token signing keys per tenant (auth/keyring.py), so every process on one database signs alike."""
+
+    async def list_keys(self) -> list[StoredKey]:
+        """Every stored key of every tenant (a handful each)."""
+        ...
+
+    async def add_key(self, key: StoredKey) -> None:
+        """Store a new key; its kid must be new."""
+        ...
+
+    async def retire_current(self, tenant_id: str, retire_at: Timestamp) -> None:
+        """Schedule the tenant's current key (retire_at NULL) to retire at `retire_at`."""
+        ...
+
+    async def delete_retired(self, now: Timestamp) -> int:
+        """Forget keys whose retire time has passed; how many."""
         ...
 
 
@@ -301,8 +333,8 @@ class DelegationRepo(Protocol):
         """Every grant, ordered by mailbox, delegate and right."""
         ...
 
-    async def replace_permissions(self, permissions: Sequence[MailboxPermission]) -> None:
-        """Replace all grants."""
+    async def replace_permissions(self, tenant_id: str, permissions: Sequence[MailboxPermission]) -> None:
+        """Replace all grants on the mailboxes of this tenant."""
         ...
 
     async def access_policy(self, client_id: str) -> AccessPolicy | None:
@@ -342,6 +374,9 @@ class Tx(Protocol):
 
     @property
     def delegation(self) -> DelegationRepo: ...
+
+    @property
+    def keys(self) -> KeyRepo: ...
 
 
 class UnitOfWork(Protocol):

@@ -194,7 +194,7 @@ class SendService:
         elif save_copy:
             sent.created_at = now
             await tx.messages.insert(sent)
-        tenant = await tx.directory.get_tenant()
+        tenant = await tx.directory.get_tenant(owner.tenant_id)
         assert tenant is not None  # a resolved owner implies a tenant
         local, unknown, external = await _route(tx, tenant, recipients)
         copies = await ingest.deliver(tx, sent, local, now)
@@ -253,17 +253,34 @@ class SendService:
 async def _route(
     tx: Tx, tenant: Tenant, recipients: list[EmailAddress]
 ) -> tuple[list[User], list[str], list[str]]:
-    """Split recipients: local users (each once), unknown addresses of our domains, external addresses."""
-    users = await tx.directory.find_users_by_address([r.address for r in recipients])
+    """Split recipients: local users (each once), unknown addresses of hosted domains, external addresses.
+
+    Recipients in the sender's tenant are looked up in it. A recipient in a domain of another tenant
+    hosted here is delivered as inbound mail to that tenant would be (docs/identity.md): looked up in
+    *its* tenant, an Inbox copy if found, a non-delivery report (5.1.1) if not; never relayed out.
+    """
+    domains = {d.casefold() for d in tenant.domains}
+    by_tenant: dict[str, list[str]] = {tenant.id: []}
+    hosted = set(domains)
+    for recipient in recipients:
+        domain = domain_of(recipient.address).casefold()
+        if domain in domains:
+            by_tenant[tenant.id].append(recipient.address)
+        elif (other := await tx.directory.tenant_for_domain(domain)) is not None:
+            by_tenant.setdefault(other.id, []).append(recipient.address)
+            hosted.add(domain)
+    users: dict[str, User] = {}
+    for tenant_id, addresses in by_tenant.items():
+        if addresses:
+            users.update(await tx.directory.find_users_by_address(tenant_id, addresses))
     local: dict[str, User] = {}
     unknown: dict[str, str] = {}
     external: dict[str, str] = {}
-    domains = {d.lower() for d in tenant.domains}
     for recipient in recipients:
         user = users.get(recipient.key)
         if user is not None:
             local.setdefault(user.id, user)
-        elif domain_of(recipient.address) in domains:
+        elif domain_of(recipient.address).casefold() in hosted:
             unknown.setdefault(recipient.key, recipient.address)
         else:
             external.setdefault(recipient.key, recipient.address)

@@ -14,12 +14,13 @@ from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.signing_keys import SqlKeys
 
 
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
+    __slots__ = ("attachments", "delegation", "directory", "folders", "keys", "messages", "outbox")
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
@@ -29,3 +30,4 @@ class SqlTx:
         self.outbox = SqlOutbox(conn)
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
+        self.keys = SqlKeys(conn)

@@ -3,7 +3,7 @@
 - `GET /{tenant}/v2.0/.well-known/openid-configuration`: OpenID Provider Metadata (OpenID Connect
   Discovery 1.0 §3). `issuer` and every endpoint use the scheme, host and port the caller used, since
   msal-node and @azure/identity reject an issuer on another host (client-wire fact 8).
-- `GET /{tenant}/discovery/v2.0/keys`: the JWKS of the signing keys (current first, retiring ones
+- `GET /{tenant}/discovery/v2.0/keys`: the JWKS of that tenant's signing keys (current first, retiring ones
   until their tokens have expired).
 - `GET /common/userrealm/{upn}`: MSAL Python's realm probe before the password grant (fact 9);
   "Managed" for the tenant's domains so MSAL never tries WS-Trust federation.
@@ -140,7 +140,7 @@ async def dispatch(
         return None
     try:
         if lower[0] == "common" and lower[1] == "userrealm" and len(parts) == 3:
-            tenant = await oauth.tenant_for("common")
+            tenant = await oauth.tenant_for("common", username=parts[2])
             return _json(_userrealm(req.base_url, tenant, parts[2]), headers=[])
         if lower[:3] == ["common", "discovery", "instance"] and len(parts) == 3:
             return _instance(req)
@@ -156,8 +156,9 @@ async def dispatch(
             await oauth.tenant_for(parts[0])
             return signin.logout()
         if rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
-            await oauth.tenant_for(parts[0])
-            return _json(tokens.jwks())
+            tenant = await oauth.tenant_for(parts[0])
+            await tokens.keyring.ensure(tenant.id)  # a tenant added since start gets its first key
+            return _json(tokens.jwks(tenant.id))
     except OAuthError as err:
         return _error(req, err)
     return None

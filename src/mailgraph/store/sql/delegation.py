@@ -35,9 +35,12 @@ class SqlDelegation:
         )
         return [MailboxPermission(r[0], r[1], r[2]) for r in rows]
 
-    async def replace_permissions(self, permissions: Sequence[MailboxPermission]) -> None:
-        """Replace all grants with `permissions` (duplicates collapse)."""
-        await self._conn.execute("DELETE FROM mailbox_permissions")
+    async def replace_permissions(self, tenant_id: str, permissions: Sequence[MailboxPermission]) -> None:
+        """Replace the grants on this tenant's mailboxes with `permissions` (duplicates collapse)."""
+        await self._conn.execute(
+            "DELETE FROM mailbox_permissions WHERE mailbox_id IN (SELECT id FROM users WHERE tenant_id = ?)",
+            (tenant_id,),
+        )
         for p in dict.fromkeys(permissions):
             await self._conn.execute(
                 "INSERT INTO mailbox_permissions (mailbox_id, delegate_id, access_right) VALUES (?, ?, ?)",

@@ -1,10 +1,11 @@
-"""Tenant, user and app registration rows."""
+"""Tenant, user and app registration rows; user lookups always filter by tenant."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.model import App, Tenant, User
 from mailgraph.store.sql import codec
 from mailgraph.store.sql.dialect import in_list
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
+_TENANT = "SELECT id, display_name, domains_json FROM tenants"
 _APP = (
     "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
     " application_permissions_json, delegated_permissions_json FROM apps"
@@ -22,6 +24,10 @@ _APP = (
 
 def _user(r: Sequence[Any]) -> User:
     return User(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+
+
+def _tenant(r: Sequence[Any]) -> Tenant:
+    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])))
 
 
 def _app(r: Sequence[Any]) -> App:
@@ -46,13 +52,34 @@ class SqlDirectory:
         self._conn = conn
         self._folder_ids = folder_ids
 
-    async def get_tenant(self) -> Tenant | None:
-        """The hosted tenant."""
-        row = await self._conn.fetch_one("SELECT id, display_name, domains_json FROM tenants")
-        return None if row is None else Tenant(row[0], row[1], tuple(codec.strings_from_json(row[2])))
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        """A hosted tenant by id."""
+        row = await self._conn.fetch_one(f"{_TENANT} WHERE id = ?", (tenant_id,))
+        return None if row is None else _tenant(row)
+
+    async def list_tenants(self) -> list[Tenant]:
+        """All hosted tenants by id."""
+        return [_tenant(r) for r in await self._conn.fetch_all(f"{_TENANT} ORDER BY id")]
+
+    async def tenant_for_domain(self, domain: str) -> Tenant | None:
+        """The tenant that verified `domain`.
+
+        Why a scan: domains live in `domains_json` since 0001 and a portable migration cannot unpack
+        JSON; a server hosts few tenants, so this is a few rows (a domain table is the next step).
+        """
+        key = domain.casefold()
+        for tenant in await self.list_tenants():
+            if key in (d.casefold() for d in tenant.domains):
+                return tenant
+        return None
 
     async def put_tenant(self, tenant: Tenant) -> None:
-        """Insert or replace the tenant (one per server)."""
+        """Insert or replace this tenant; a domain verified by another tenant is a conflict."""
+        mine = {d.casefold() for d in tenant.domains}
+        for other in await self.list_tenants():
+            taken = mine & {d.casefold() for d in other.domains}
+            if other.id != tenant.id and taken:
+                raise ConflictError(f"domain {sorted(taken)[0]} belongs to tenant {other.id}")
         changed = await self._conn.execute(
             "UPDATE tenants SET display_name = ?, domains_json = ? WHERE id = ?",
             (tenant.display_name, codec.strings_to_json(tenant.domains), tenant.id),
@@ -68,20 +95,24 @@ class SqlDirectory:
         row = await self._conn.fetch_one(f"{_USER} WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
 
-    async def find_user(self, upn_or_mail: str) -> User | None:
-        """A user by UPN or primary address, case-insensitively."""
+    async def find_user(self, tenant_id: str, upn_or_mail: str) -> User | None:
+        """A user of this tenant by UPN or primary address, case-insensitively."""
         key = upn_or_mail.casefold()
-        row = await self._conn.fetch_one(f"{_USER} WHERE upn_key = ? OR mail_key = ?", (key, key))
+        row = await self._conn.fetch_one(
+            f"{_USER} WHERE (upn_key = ? OR mail_key = ?) AND tenant_id = ?", (key, key, tenant_id)
+        )
         return None if row is None else _user(row)
 
-    async def find_users_by_address(self, addresses: Sequence[str]) -> dict[str, User]:
-        """Users by primary address or UPN; keys are casefolded addresses."""
+    async def find_users_by_address(self, tenant_id: str, addresses: Sequence[str]) -> dict[str, User]:
+        """Users of this tenant by primary address or UPN; keys are casefolded addresses."""
         keys = sorted({a.casefold() for a in addresses})
         if not keys:
             return {}
         by_mail, args = in_list("mail_key", keys)
         by_upn, args2 = in_list("upn_key", keys)
-        rows = await self._conn.fetch_all(f"{_USER} WHERE {by_mail} OR {by_upn}", [*args, *args2])
+        rows = await self._conn.fetch_all(
+            f"{_USER} WHERE ({by_mail} OR {by_upn}) AND tenant_id = ?", [*args, *args2, tenant_id]
+        )
         found: dict[str, User] = {}
         for row in rows:
             user = _user(row)
@@ -90,9 +121,12 @@ class SqlDirectory:
                     found[key] = user
         return found
 
-    async def list_users(self) -> list[User]:
-        """All users by UPN."""
-        return [_user(r) for r in await self._conn.fetch_all(f"{_USER} ORDER BY upn_key")]
+    async def list_users(self, tenant_id: str | None = None) -> list[User]:
+        """The users of one tenant (or all) by UPN."""
+        if tenant_id is None:
+            return [_user(r) for r in await self._conn.fetch_all(f"{_USER} ORDER BY upn_key")]
+        rows = await self._conn.fetch_all(f"{_USER} WHERE tenant_id = ? ORDER BY upn_key", (tenant_id,))
+        return [_user(r) for r in rows]
 
     async def put_user(self, user: User) -> None:
         """Insert or update a user by id."""
@@ -132,9 +166,12 @@ class SqlDirectory:
         row = await self._conn.fetch_one(f"{_APP} WHERE client_id = ?", (client_id,))
         return None if row is None else _app(row)
 
-    async def list_apps(self) -> list[App]:
-        """All app registrations."""
-        return [_app(r) for r in await self._conn.fetch_all(f"{_APP} ORDER BY client_id")]
+    async def list_apps(self, tenant_id: str | None = None) -> list[App]:
+        """The app registrations of one tenant (or all)."""
+        if tenant_id is None:
+            return [_app(r) for r in await self._conn.fetch_all(f"{_APP} ORDER BY client_id")]
+        rows = await self._conn.fetch_all(f"{_APP} WHERE tenant_id = ? ORDER BY client_id", (tenant_id,))
+        return [_app(r) for r in rows]
 
     async def put_app(self, app: App) -> None:
         """Insert or update an app registration by client id."""
