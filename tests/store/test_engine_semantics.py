@@ -122,8 +122,12 @@ async def test_user_lookups_fold_unicode_case(engine: Engine) -> None:
     jurgen = replace(user("x"), user_principal_name="jürgen@example.test", mail="Jürgen.Groß@example.test")
     await engine.write(lambda tx: tx.directory.put_user(jurgen))
     assert await engine.read(lambda tx: tx.directory.find_user(TENANT.id, "JÜRGEN@EXAMPLE.TEST")) == jurgen
-    assert await engine.read(lambda tx: tx.directory.find_user(TENANT.id, "jürgen.gross@example.test")) == jurgen
-    found = await engine.read(lambda tx: tx.directory.find_users_by_address(TENANT.id, ["JÜRGEN.GROSS@example.test"]))
+    assert (
+        await engine.read(lambda tx: tx.directory.find_user(TENANT.id, "jürgen.gross@example.test")) == jurgen
+    )
+    found = await engine.read(
+        lambda tx: tx.directory.find_users_by_address(TENANT.id, ["JÜRGEN.GROSS@example.test"])
+    )
     assert found == {"jürgen.gross@example.test": jurgen}
 
 
