@@ -12,10 +12,12 @@ from typing import Any, Protocol
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
+from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.upload_parts import SqlUploadParts
 
 Row = Sequence[Any]
 
@@ -43,7 +45,16 @@ class Conn(Protocol):
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
+    __slots__ = (
+        "attachments",
+        "delegation",
+        "directory",
+        "flows",
+        "folders",
+        "messages",
+        "outbox",
+        "upload_parts",
+    )
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
@@ -53,3 +64,5 @@ class SqlTx:
         self.outbox = SqlOutbox(conn)
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
+        self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
+        self.upload_parts = SqlUploadParts(conn)
