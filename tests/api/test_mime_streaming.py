@@ -106,7 +106,9 @@ async def test_compose_streamed_matches_compose_at_line_edges(tmp_path: Path, si
     random.seed(size)  # MIME boundaries come from `random`
     expected = compose(message, [part, inline])
     random.seed(size)
-    streamed = compose_streamed(message, [StreamedFile(part, source, size), StreamedFile(inline, source, size)])
+    streamed = compose_streamed(
+        message, [StreamedFile(part, source, size), StreamedFile(inline, source, size)]
+    )
     got = b"".join([piece async for piece in streamed.pieces()])
     assert got == expected
     assert streamed.length == len(expected)
