@@ -7,6 +7,7 @@ writes in memory for the same item (the in-memory path is forced by raising the 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import random
@@ -23,6 +24,7 @@ from mailgraph.domain import mime_items
 from mailgraph.domain.model import ItemBody
 from mailgraph.mime.compose import MimeAttachment, compose
 from mailgraph.mime.stream import StreamedFile, compose_streamed, encoded_length
+from mailgraph.store.blobs import BlobStore
 from mailgraph.wiring import Runtime
 from tests.api.helpers import create_draft, q
 from tests.conftest import TokenFor
@@ -96,15 +98,17 @@ async def test_streamed_value_equals_in_memory_compose(
 async def test_compose_streamed_matches_compose_at_line_edges(tmp_path: Path, size: int) -> None:
     """Every remainder of the 57-byte base64 line, and a file longer than one read: same bytes."""
     data = os.urandom(size)
-    path = tmp_path / "f.bin"
-    path.write_bytes(data)
+    blobs = BlobStore(tmp_path)
+    source = functools.partial(blobs.stream, await blobs.put(data))
     message = item(body=ItemBody("html", '<p>Hi <img src="cid:i"></p>'))
     part = MimeAttachment("f.bin", "application/pdf", data)
     inline = MimeAttachment("i.png", "image/png", data, is_inline=True, content_id="i")
     random.seed(size)  # MIME boundaries come from `random`
     expected = compose(message, [part, inline])
     random.seed(size)
-    streamed = compose_streamed(message, [StreamedFile(part, path, size), StreamedFile(inline, path, size)])
+    streamed = compose_streamed(
+        message, [StreamedFile(part, source, size), StreamedFile(inline, source, size)]
+    )
     got = b"".join([piece async for piece in streamed.pieces()])
     assert got == expected
     assert streamed.length == len(expected)

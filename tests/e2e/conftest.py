@@ -27,11 +27,8 @@ class Server:
     data_dir: Path
 
 
-@pytest.fixture
-def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
-    """`python -m mailgraph serve --port 0` on a copy of the test tenant's data directory."""
-    data = tmp_path / "data"
-    shutil.copytree(template_dir, data)
+def start_server(data: Path, *extra: str) -> Server:
+    """`python -m mailgraph serve --port 0` on `data`; returns once it printed its ready line."""
     cmd = [
         sys.executable,
         "-m",
@@ -43,6 +40,7 @@ def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
         str(data),
         "--log-level",
         "warning",
+        *extra,
     ]
     process = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
@@ -64,13 +62,29 @@ def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
         process.wait(5)
         process.stdout.close()
         pytest.fail(f"server did not start: {output}")
+    return Server(url, process, data)
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM the process we started (by its PID), then kill it if it does not stop in time."""
+    process = server.process
+    process.send_signal(signal.SIGTERM)
     try:
-        yield Server(url, process, data)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+    if process.stdout is not None:
         process.stdout.close()
+
+
+@pytest.fixture
+def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    """`python -m mailgraph serve --port 0` on a copy of the test tenant's data directory."""
+    data = tmp_path / "data"
+    shutil.copytree(template_dir, data)
+    running = start_server(data)
+    try:
+        yield running
+    finally:
+        stop_server(running)

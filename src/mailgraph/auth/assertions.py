@@ -4,14 +4,15 @@ The client signs a short JWT with the private key of a certificate registered on
 names the certificate by `x5t` (base64url SHA-1 thumbprint, what MSAL Python sends) or `x5t#S256`
 (SHA-256, MSAL with `thumbprint_sha256`), the claims say who (`iss` = `sub` = client id), for whom
 (`aud` = this tenant's token endpoint) and when (`exp`, `nbf`). Each `jti` is accepted once while the
-assertion is valid, so a captured assertion cannot be replayed.
+assertion is valid, so a captured assertion cannot be replayed; the used `jti`s are recorded through
+`remember` (the store, `PendingFlows.use_jti`), so a replay is refused at every server process.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Final
 
 import orjson
@@ -44,11 +45,14 @@ def thumbprints(cert: x509.Certificate) -> set[str]:
 class AssertionVerifier:
     """Checks client assertions; remembers used `jti`s until their assertions expire."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, remember: Callable[[str, str, float], Awaitable[bool]], clock: Callable[[], float] = time.time
+    ) -> None:
+        """`remember(client_id, jti, keep_until)` records a `jti`, False if it was recorded before."""
+        self._remember = remember
         self._clock = clock
-        self._seen: dict[str, float] = {}
 
-    def verify(
+    async def verify(
         self, assertion: str, client_id: str, certificates: list[x509.Certificate], audiences: Collection[str]
     ) -> None:
         """Accept the assertion or raise OAuthError (401 invalid_client, Entra's AADSTS code).
@@ -88,9 +92,13 @@ class AssertionVerifier:
         auds = aud if isinstance(aud, list) else [aud]
         if not any(isinstance(a, str) and a.rstrip("/") in audiences for a in auds):
             raise oauth_error(700023)
-        self._check_time(claims)
+        jti, keep_until = self._check_time(claims)
+        if jti is not None and not await self._remember(client_id, jti, keep_until):
+            raise oauth_error(700024)  # replayed: Entra also answers with a time-range style refusal
 
-    def _check_time(self, claims: dict[str, object]) -> None:
+    def _check_time(self, claims: dict[str, object]) -> tuple[str | None, float]:
+        """Check exp/nbf/lifetime; returns the `jti` to record (if any) and until when: while the
+        assertion could still pass this check (exp + skew)."""
         now = self._clock()
         exp, nbf, jti = claims.get("exp"), claims.get("nbf", claims.get("iat")), claims.get("jti")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
@@ -98,8 +106,4 @@ class AssertionVerifier:
         start = nbf if isinstance(nbf, int | float) and not isinstance(nbf, bool) else now
         if now > exp + _SKEW_S or now < start - _SKEW_S or exp - start > _MAX_LIFETIME_S:
             raise oauth_error(700024)
-        self._seen = {k: v for k, v in self._seen.items() if v > now - _SKEW_S}
-        if isinstance(jti, str):
-            if jti in self._seen:
-                raise oauth_error(700024)  # replayed: Entra also answers with a time-range style refusal
-            self._seen[jti] = float(exp)
+        return (jti if isinstance(jti, str) else None), float(exp) + _SKEW_S

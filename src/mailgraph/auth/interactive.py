@@ -126,7 +126,9 @@ class InteractiveFlows:
             request.oidc,
             request.nonce,
         )
-        code = self._oauth.flows.new_code(grant, request.redirect_uri, request.challenge, request.method)
+        code = await self._oauth.flows.new_code(
+            grant, request.redirect_uri, request.challenge, request.method
+        )
         params = {"code": code}
         if request.state is not None:
             params["state"] = request.state
@@ -142,7 +144,7 @@ class InteractiveFlows:
         )  # refuse foreign resources now rather than at the end of the flow
         if not app.allow_public_client and app.secret_hash is None:
             raise oauth_error(7000218)
-        device_code, record = self._oauth.flows.new_device(tenant.id, app.client_id, scope, base)
+        device_code, record = await self._oauth.flows.new_device(tenant.id, app.client_id, scope, base)
         uri = f"{base}/devicelogin"
         return {
             "user_code": record.user_code,
@@ -164,16 +166,15 @@ class InteractiveFlows:
             OAuthError: unknown or expired code (AADSTS70019), wrong credentials (50126).
         """
         flows = self._oauth.flows
-        device = flows.device_by_user_code(user_code)
+        device = await flows.device_by_user_code(user_code)
         if device is None:
             raise oauth_error(70019)
         tenant, app, _ = await self._oauth.load(device.tenant_id, device.client_id)
         user = await self._oauth.check_password(tenant, username, password)
-        if not consent:
-            device.denied = True
-            return app.display_name
-        scopes = Scopes(device.scope, tenant, own_base=device.base or None)
-        device.grant = Grant(
-            tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc)
-        )
+        grant = None
+        if consent:
+            scopes = Scopes(device.scope, tenant, own_base=device.base or None)
+            grant = Grant(tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc))
+        if not await flows.decide_device(device.user_code, grant):  # decided meanwhile (another page)
+            raise oauth_error(70019)
         return app.display_name

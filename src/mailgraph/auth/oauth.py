@@ -81,7 +81,7 @@ class OAuthService:
             tenant_lookup: Returns the hosted tenant (e.g. cached); by default it is read from the
                 directory in the same read transaction as the app and user.
             issuer_base: Default `scheme://host[:port]` of id tokens' `iss` (see `token`).
-            flows: Pending authorization and device codes (in memory).
+            flows: Pending authorization and device codes (by default in the store `uow` reaches).
             home_tenant_id: The tenant `common`/`organizations` name when no username picks one (the
                 server's first tenant); by default the tenant with the smallest id.
         """
@@ -90,8 +90,9 @@ class OAuthService:
         self._tokens = tokens
         self._tenant_lookup = tenant_lookup
         self._issuer_base = issuer_base
-        self._flows = flows or PendingFlows()
-        self._assertions = AssertionVerifier()
+        self._flows = flows or PendingFlows(uow)
+        # Used assertion ids are shared through the store too: a replay is refused at any process.
+        self._assertions = AssertionVerifier(self._flows.use_jti)
         self.interactive = InteractiveFlows(self)
 
     @property
@@ -241,7 +242,7 @@ class OAuthService:
                 tuple(str(claims.get("oidc", "")).split()),
             )
         elif grant == "authorization_code":
-            code = self._flows.take_code(required(form, "code"))
+            code = await self._flows.take_code(required(form, "code"))
             if code is None:  # unknown, expired or already redeemed: never usable twice
                 raise _error(54005)
             if form.get("redirect_uri", "") != code.redirect_uri:
@@ -253,18 +254,19 @@ class OAuthService:
             earlier = code.grant
         else:
             device_code = required(form, "device_code")
-            device = self._flows.device(device_code)
+            device = await self._flows.device(device_code)
             if device is None or device.client_id != client_id:
                 raise _error(70000)
             if device.expires_at <= self._flows.now():
-                self._flows.finish_device(device_code)
+                await self._flows.finish_device(device_code)
                 raise _error(70019)
             if device.denied:
-                self._flows.finish_device(device_code)
+                await self._flows.finish_device(device_code)
                 raise _error(70020)
             if device.grant is None:
                 raise _error(70016)
-            self._flows.finish_device(device_code)
+            if not await self._flows.finish_device(device_code):  # another poll redeemed it first
+                raise _error(70000)
             earlier = device.grant
         tenant, app, user = await self.load(segment, client_id, user_id=earlier.user_id)
         # A grant only works for the client and tenant it was issued to (RFC 6749 §10.4, §4.1.3).
@@ -331,7 +333,7 @@ class OAuthService:
             audiences = {f"{base}/{n}/oauth2/v2.0/token" for n in names} | {f"{base}/{tenant.id}/v2.0"}
             pems = await self._uow.read(lambda tx: tx.delegation.certificates(app.client_id))
             certs = [_certificate(pem) for pem in pems]
-            self._assertions.verify(assertion, app.client_id, certs, audiences)
+            await self._assertions.verify(assertion, app.client_id, certs, audiences)
             return True
         if not secret:
             if public_ok and app.allow_public_client:  # client-wire fact 9: O365's ROPC sends no secret

@@ -75,11 +75,9 @@ class QueueAdmin:
         blobs = self._blobs
         parts: Parts = []
         if blobs is not None and queued.message.has_attachments:
-            parts = await self._uow.read(
-                lambda tx: attachments.attachment_parts(tx, blobs, queued.outbound_id)
-            )
+            parts = await self._uow.read(lambda tx: attachments.attachment_parts(tx, queued.outbound_id))
         m = queued.message
-        return await wire_message_async(m, parts, queued.outbound_id, self._hostname, m.sent_at)
+        return await wire_message_async(blobs, m, parts, queued.outbound_id, self._hostname, m.sent_at)
 
     async def retry(self, statuses: Sequence[QueueStatus] = RETRYABLE, keys: Sequence[str] = ()) -> int:
         """Make entries due now with a fresh expiry; `keys` are entry ids, queue ids or Message-IDs.

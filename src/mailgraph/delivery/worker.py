@@ -24,7 +24,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from mailgraph.delivery import dsn
 from mailgraph.delivery.policy import SECOND, Outcome, Reply, RetryPolicy, decide
@@ -33,11 +32,11 @@ from mailgraph.domain import attachments
 from mailgraph.domain.mime_items import load_attachments
 from mailgraph.domain.model import Attachment, Message, QueueEntry, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
-from mailgraph.mime.compose import compose
+from mailgraph.mime.compose import MimeAttachment, compose
 
 log = logging.getLogger("mailgraph.delivery")
 
-Parts = list[tuple[Attachment, Path | None]]  # a snapshot's attachments and their files
+Parts = list[Attachment]  # a snapshot's attachments (their bytes are in the blob store)
 CAPTURED = Reply(250, "captured: kept on this server (capture mode, no relay configured)")
 
 
@@ -51,25 +50,26 @@ class WorkerConfig:
     hostname: str = "localhost"  # this server's name in the Received trace header
 
 
-def wire_message(message: Message, parts: Parts, outbound_id: str, hostname: str, now: Timestamp) -> bytes:
+def wire_message(
+    message: Message, attached: list[MimeAttachment], outbound_id: str, hostname: str, now: Timestamp
+) -> bytes:
     """The message as relayed: the project's MIME without Bcc, Message-ID kept, a Received trace on top.
 
     RFC 5321 §4.4: a relaying SMTP server prepends a Received line; the item came in over HTTP.
-    Reads the attachments' files: call it outside units of work (a thread when there are any).
     """
     date = datetime.fromtimestamp(now / SECOND, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
     trace = f"Received: from graph-api by {hostname} (mailgraph) with HTTP id {outbound_id};\r\n\t{date}\r\n"
-    attached = load_attachments(parts) if parts else []
     return trace.encode("ascii", "replace") + compose(message, attached, include_bcc=False)
 
 
 async def wire_message_async(
-    message: Message, parts: Parts, outbound_id: str, hostname: str, now: Timestamp
+    blobs: BlobStorage | None, message: Message, parts: Parts, outbound_id: str, hostname: str, now: Timestamp
 ) -> bytes:
-    """`wire_message`, in a thread when attachment files must be read."""
-    if not parts:
-        return wire_message(message, parts, outbound_id, hostname, now)
-    return await asyncio.to_thread(wire_message, message, parts, outbound_id, hostname, now)
+    """`wire_message` with the attachments' bytes read from `blobs` (composed in a thread when any)."""
+    if not parts or blobs is None:
+        return wire_message(message, [], outbound_id, hostname, now)
+    attached = await load_attachments(blobs, parts)
+    return await asyncio.to_thread(wire_message, message, attached, outbound_id, hostname, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ class DeliveryWorker:
                 message = await tx.outbox.get_message(outbound_id)
                 parts: Parts = []
                 if message is not None and message.has_attachments and self._blobs is not None:
-                    parts = await attachments.attachment_parts(tx, self._blobs, outbound_id)
+                    parts = await attachments.attachment_parts(tx, outbound_id)
                 snapshots[outbound_id] = (message, parts)
             return entries, snapshots
 
@@ -190,7 +190,9 @@ class DeliveryWorker:
                 sender = message.sender or message.from_
                 host = self.config.hostname
                 try:
-                    data = await wire_message_async(message, group.parts, outbound_id, host, self._clock())
+                    data = await wire_message_async(
+                        self._blobs, message, group.parts, outbound_id, host, self._clock()
+                    )
                 except Exception as exc:  # a message that cannot be built fails now, not every lease
                     log.exception("cannot compose queued message %s", outbound_id)
                     data = b""

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import mimetypes
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from mailgraph.domain import ids
 from mailgraph.domain.collector import BlobCollector
@@ -172,15 +172,14 @@ async def check_uploads_complete(tx: Tx, item_id: str, now: Timestamp) -> None:
         )
 
 
-async def attachment_parts(tx: Tx, blobs: BlobStorage, item_id: str) -> list[tuple[Attachment, Path | None]]:
-    """The attachments of an item with the file holding each one's bytes (None for references).
+async def attachment_parts(tx: Tx, item_id: str) -> list[Attachment]:
+    """The attachments of an item whose bytes a MIME composition reads from the blob store (by
+    `blob_hash`: files and items; references have none).
 
     For MIME composition (SMTP relay, `$value`): pass a message's immutable id, or an outbound
     snapshot's `outbound_id` (the send path gives the snapshot its own references).
     """
-    return [
-        (a, blobs.path(a.blob_hash) if a.blob_hash else None) for a in await tx.attachments.for_item(item_id)
-    ]
+    return await tx.attachments.for_item(item_id)
 
 
 def require_draft(message: Message) -> None:
@@ -298,6 +297,16 @@ class AttachmentService(BlobCollector):
         await self._uow.write(unit)
         self.schedule_collect()
 
-    def read_path(self, attachment: Attachment) -> Path | None:
-        """The file holding an attachment's bytes (None for reference attachments)."""
-        return self.blobs.path(attachment.blob_hash) if attachment.blob_hash else None
+    def has_content(self, attachment: Attachment) -> bool:
+        """Whether the attachment has bytes in the blob store (reference attachments have none)."""
+        return attachment.blob_hash is not None
+
+    async def content(self, attachment: Attachment) -> bytes:
+        """An attachment's bytes, whole (b"" for a reference attachment)."""
+        return await self.blobs.read(attachment.blob_hash) if attachment.blob_hash else b""
+
+    def stream(self, attachment: Attachment, piece: int) -> AsyncIterator[bytes]:
+        """An attachment's bytes in pieces of exactly `piece` bytes, the last one shorter."""
+        if attachment.blob_hash is None:
+            raise ValueError("a reference attachment has no content")
+        return self.blobs.stream(attachment.blob_hash, piece)

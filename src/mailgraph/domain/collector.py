@@ -61,11 +61,12 @@ class BlobCollector:
             expired = await tx.attachments.expired_sessions(now, 1000)
             for session_id in expired:
                 await tx.attachments.delete_session(session_id)
+                await tx.upload_parts.forget(session_id)
             return expired, await tx.attachments.collect(before, reconcile)
 
         expired, hashes = await self._uow.write(sweep)
         for session_id in expired:
-            await self.blobs.drop_part(session_id)
+            await self.blobs.drop_parts(session_id)
         removed = await self.blobs.remove(hashes, GRACE_S)
         if reconcile:
             stray = await self.blobs.stray(GRACE_S)

@@ -10,7 +10,7 @@
   like inline JSON attachments (bytes to the blob store before the unit).
 
 `$value` of an item with large file attachments (one above 1 MiB, or above 4 MiB together) is a
-`mime.stream.StreamedMime`: the same bytes, with the files read from disk in pieces as they are sent
+`mime.stream.StreamedMime`: the same bytes, with the files streamed from the blob store as they are sent
 (issue 4: a 150 MB attachment never sits whole in memory). The relay still composes in memory.
 
 `load_attachments` is THE hook that turns stored attachment rows into `MimeAttachment`s: the SMTP relay
@@ -20,9 +20,9 @@ uses the same function with an outbound snapshot's parts.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from mailgraph.domain import attachments, drafts
 from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
@@ -51,16 +51,16 @@ _STREAM_FILE = 1024 * 1024
 _STREAM_TOTAL = 4 * 1024 * 1024
 
 
-def load_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAttachment]:
-    """MimeAttachments from `attachments.attachment_parts` (blocking file reads: call off the unit).
+async def load_attachments(blobs: BlobStorage, parts: list[Attachment]) -> list[MimeAttachment]:
+    """MimeAttachments from `attachments.attachment_parts`, their bytes read whole (call off the unit).
 
     A referenceAttachment has no bytes of its own (a link, spec §2.11) and is not a MIME part.
     """
     out: list[MimeAttachment] = []
-    for row, path in parts:
-        if path is None or row.kind == "reference":
+    for row in parts:
+        if row.blob_hash is None or row.kind == "reference":
             continue
-        data = path.read_bytes()
+        data = await blobs.read(row.blob_hash)
         if row.kind == "item":
             out.append(MimeAttachment(row.name, "message/rfc822", b"", message=data))
         else:
@@ -68,22 +68,25 @@ def load_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAt
     return out
 
 
-def streamed_attachments(parts: list[tuple[Attachment, Path | None]]) -> list[MimeAttachment | StreamedFile]:
-    """`load_attachments`, but file attachments stay on disk (`StreamedFile`; blocking stat calls)."""
+async def streamed_attachments(
+    blobs: BlobStorage, parts: list[Attachment]
+) -> list[MimeAttachment | StreamedFile]:
+    """`load_attachments`, but file attachments stay in the blob store (`StreamedFile`)."""
     out: list[MimeAttachment | StreamedFile] = []
-    for row, path in parts:
-        if path is None or row.kind == "reference":
+    for row in parts:
+        blob_hash = row.blob_hash
+        if blob_hash is None or row.kind == "reference":
             continue
         if row.kind == "item":
-            out.extend(load_attachments([(row, path)]))
+            out.extend(await load_attachments(blobs, [row]))
             continue
         part = MimeAttachment(row.name, row.content_type, b"", row.is_inline, row.content_id)
-        out.append(StreamedFile(part, path, path.stat().st_size))
+        out.append(StreamedFile(part, functools.partial(blobs.stream, blob_hash), row.size))
     return out
 
 
-def _streams(parts: list[tuple[Attachment, Path | None]]) -> bool:
-    sizes = [row.size for row, path in parts if row.kind == "file" and path is not None]
+def _streams(parts: list[Attachment]) -> bool:
+    sizes = [row.size for row in parts if row.kind == "file" and row.blob_hash is not None]
     return any(size > _STREAM_FILE for size in sizes) or sum(sizes) > _STREAM_TOTAL
 
 
@@ -142,22 +145,22 @@ class MimeService:
             ItemNotFoundError: no such item here (or not in the named folder).
         """
 
-        async def unit(tx: Tx) -> tuple[Message, bool, list[tuple[Attachment, Path | None]]]:
+        async def unit(tx: Tx) -> tuple[Message, bool, list[Attachment]]:
             owner = await resolve(tx, actor, user_key)
             message = await find_item(tx, owner, message_id, folder_key)
             own = message.is_draft or message.folder_id == await well_known_id(tx, owner, "sentitems")
             if message.is_draft and message.from_ is None:
                 message = replace(message, from_=owner.address)
-            return message, own, await attachments.attachment_parts(tx, self._blobs, message.id)
+            return message, own, await attachments.attachment_parts(tx, message.id)
 
         message, own_copy, parts = await self._uow.read(unit)
         if not parts and len(message.body.content) <= _INLINE_MAX:
             return compose(message, include_bcc=own_copy)
         if _streams(parts):
-            streamed = await asyncio.to_thread(streamed_attachments, parts)
+            streamed = await streamed_attachments(self._blobs, parts)
             return await asyncio.to_thread(compose_streamed, message, streamed, include_bcc=own_copy)
-        # File reads, and the HTML-to-text and encoding work of big bodies, off the event loop.
-        files = await asyncio.to_thread(load_attachments, parts) if parts else []
+        # The HTML-to-text and encoding work of big bodies off the event loop (blob reads are async).
+        files = await load_attachments(self._blobs, parts) if parts else []
         return await asyncio.to_thread(compose, message, files, include_bcc=own_copy)
 
     async def _parse(self, raw: bytes) -> tuple[ParsedMail, MessageChanges]:

@@ -7,11 +7,11 @@ Units must not do network I/O: delivery goes through the outbox and a worker aft
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
+from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -291,26 +291,38 @@ class AttachmentRepo(Protocol):
 
 
 class BlobStorage(Protocol):
-    """Content-addressed bytes on disk (sha256 hex names). Used outside units of work only."""
+    """Content-addressed bytes (sha256 hex names), read as bytes or streams, never as local paths, so a
+    database-backed store can implement it too. Used outside units of work only.
+
+    Partial uploads are stored as parts: each accepted chunk is its own part (named by `write_part`),
+    so two processes writing chunks of one upload never write into the same place; the store records
+    which parts were accepted (`UploadPartRepo`) and `adopt_parts` joins those.
+    """
 
     async def put(self, data: bytes) -> str:
         """Store bytes durably (temp file, fsync, rename); returns their hash. Idempotent by hash."""
         ...
 
-    def path(self, blob_hash: str) -> Path:
-        """Where a stored blob's bytes are."""
+    async def read(self, blob_hash: str) -> bytes:
+        """A stored blob's bytes, whole (for small blobs: callers stream large ones)."""
         ...
 
-    async def write_part(self, name: str, offset: int, data: bytes) -> int:
-        """Write `data` at `offset` of the partial upload `name` (truncating after); returns the new size."""
+    def stream(self, blob_hash: str, piece: int) -> AsyncIterator[bytes]:
+        """A stored blob's bytes in pieces of exactly `piece` bytes (the last one shorter)."""
         ...
 
-    async def adopt_part(self, name: str) -> tuple[str, int]:
-        """Move a finished partial upload into the store, hashing it in bounded memory: (hash, size)."""
+    async def write_part(self, upload: str, start: int, data: bytes) -> str:
+        """Store one chunk of upload `upload` (starting at byte `start`) durably; returns its part name,
+        unique per call (a chunk written twice gives two parts: only the one recorded counts)."""
         ...
 
-    async def drop_part(self, name: str) -> None:
-        """Remove a partial upload (no error if absent)."""
+    async def adopt_parts(self, upload: str, parts: Sequence[str]) -> tuple[str, int]:
+        """Join `parts` of an upload, in order, into a stored blob, hashing in bounded memory: (hash, size).
+        The parts stay until `drop_parts`."""
+        ...
+
+    async def drop_parts(self, upload: str) -> None:
+        """Remove every part of an upload, recorded or not (no error if there is none)."""
         ...
 
     async def remove(self, hashes: Sequence[str], older_than_s: float) -> int:
@@ -378,6 +390,12 @@ class Tx(Protocol):
     @property
     def keys(self) -> KeyRepo: ...
 
+    @property
+    def flows(self) -> FlowRepo: ...
+
+    @property
+    def upload_parts(self) -> UploadPartRepo: ...
+
 
 class UnitOfWork(Protocol):
     """Runs units of work: one transaction each, durable once `write` returns."""
@@ -392,4 +410,73 @@ class UnitOfWork(Protocol):
 
     async def close(self) -> None:
         """Finish pending work and release the database."""
+        ...
+
+
+class FlowRepo(Protocol):
+    """Short-lived, single-use credentials of the interactive grants (migration 0006): authorization
+    codes, device codes, and the `jti`s of client assertions already used. Codes are keyed by the sha256
+    of the code (a stolen database does not yield redeemable codes). Times are seconds since the epoch."""
+
+    async def put_code(self, code_hash: str, code: AuthCode) -> None:
+        """Record an issued authorization code."""
+        ...
+
+    async def take_code(self, code_hash: str) -> AuthCode | None:
+        """Remove and return a code; None if unknown or already taken. Of two transactions taking the
+        same code at once, exactly one gets it (the delete decides, not the read)."""
+        ...
+
+    async def put_device(self, device_hash: str, device: DeviceCode) -> bool:
+        """Record a device request; False (nothing written) if its `user_code` is taken."""
+        ...
+
+    async def device(self, device_hash: str) -> DeviceCode | None:
+        """A device request by its device code's hash (expired ones included)."""
+        ...
+
+    async def device_by_user_code(self, user_code: str) -> DeviceCode | None:
+        """A device request by the code the user types (normalised: upper case, no dashes)."""
+        ...
+
+    async def decide_device(self, user_code: str, grant: Grant | None) -> bool:
+        """Approve (`grant`) or decline (None) a pending request; False if it is no longer pending."""
+        ...
+
+    async def take_device(self, device_hash: str) -> bool:
+        """Remove a device request; False if another transaction removed it first."""
+        ...
+
+    async def use_jti(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
+        """Record a client assertion's `jti` until `expires_at`; False if it was recorded before (a replay).
+        Entries expired before `now` are forgotten."""
+        ...
+
+    async def purge(self, before: float) -> int:
+        """Forget codes and device requests that expired before `before`; returns how many."""
+        ...
+
+
+class UploadPartRepo(Protocol):
+    """Which parts of an upload session were accepted, and the session's offset moved with them."""
+
+    async def advance(
+        self, session_id: str, start: int, received: int, expires_at: Timestamp, part: str
+    ) -> bool:
+        """Accept part `part` (bytes `start`…`received`-1) if the session still expects byte `start`: the
+        session's `received` moves to `received` and its expiry to `expires_at`. False (nothing changed)
+        if the session is gone or expects another offset: of two chunks for one offset, one wins."""
+        ...
+
+    async def parts(self, session_id: str) -> list[str]:
+        """The accepted parts of a session, in byte order."""
+        ...
+
+    async def finish(self, session_id: str, start: int) -> bool:
+        """Remove the session and its part records if it still expects byte `start` (its last chunk);
+        False otherwise."""
+        ...
+
+    async def forget(self, session_id: str) -> None:
+        """Remove the part records of a session (cancelled or expired)."""
         ...

@@ -246,7 +246,7 @@ class SendService:
         ]
         await tx.outbox.add(outbound_id, sent, entries)
         # The snapshot keeps its own attachment references: the relay composes MIME from them even if
-        # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, blobs, outbound_id)).
+        # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, outbound_id)).
         await attachments.copy_all(tx, sent.id, outbound_id, now)
 
 

@@ -1,24 +1,27 @@
 """Upload sessions for large attachments (spec §2.12): create, PUT chunks in order, finish, cancel.
 
 The upload URL carries its own capability token (32 random bytes; only its sha256 is stored), so the
-chunk PUTs need no Authorization header, as in Graph. Chunks are appended to a partial file in the
-data directory (never held whole in memory); each accepted chunk is written and fsynced *before* the
-unit that advances the session's `received` offset, so a crash between the two only leaves bytes past
-`received`, which the next chunk overwrites. The last chunk hashes the file in bounded blocks, moves
-it into the blob store and adds the attachment in one unit.
+chunk PUTs need no Authorization header, as in Graph. Each chunk is stored as a blob-store part of its
+own (never held whole in memory beyond the request body), written and fsynced *before* the one unit
+that accepts it: a conditional update of the session's `received` offset, with the part recorded in
+the same unit (`UploadPartRepo.advance`). A crash between the two leaves an unrecorded part, removed
+with the session. The last chunk joins the recorded parts into a blob (hashing in bounded blocks)
+and adds the attachment in one unit.
 
-Chunks of one session are serialised by a per-session lock (a client retrying in parallel cannot
-interleave writes); the session lives `SESSION_LIFETIME_S` and every accepted chunk extends it.
+There is no in-process lock (issue 10): chunks of one session may reach different server processes.
+The offset check in the store serialises them: of two chunks for the same offset exactly one is
+accepted, the other gets Graph's overlap error (or out-of-order, if it was ahead). The session lives
+`SESSION_LIFETIME_S` and every accepted chunk extends it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from mailgraph.domain import ids
 from mailgraph.domain.attachments import (
@@ -94,7 +97,6 @@ class UploadService:
         self._attachments = attachments
         self._blobs = attachments.blobs
         self._clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
 
     async def create(
         self, actor: Actor, user_key: str | None, message_id: str, folder_key: str | None, spec: UploadSpec
@@ -141,8 +143,16 @@ class UploadService:
 
         return await self._uow.write(unit)
 
-    async def _open(self, session_id: str, token: str) -> UploadSession:
-        session = await self._uow.read(lambda tx: tx.attachments.get_session(session_id))
+    async def _open(
+        self, session_id: str, token: str, parts: bool = False
+    ) -> tuple[UploadSession, list[str]]:
+        """The session the URL names (token checked), and its accepted parts when asked for."""
+
+        async def unit(tx: Tx) -> tuple[UploadSession | None, list[str]]:
+            session = await tx.attachments.get_session(session_id)
+            return session, await tx.upload_parts.parts(session_id) if parts and session else []
+
+        session, accepted = await self._uow.read(unit)
         if session is None:
             raise UploadSessionNotFoundError(
                 "The upload session was not found; it may be finished or cancelled."
@@ -151,7 +161,7 @@ class UploadService:
             raise UploadTokenError("The upload URL's token is not valid for this upload session.")
         if session.expires_at < self._clock():
             raise UploadSessionNotFoundError("The upload session has expired.")
-        return session
+        return session, accepted
 
     async def put_chunk(
         self, session_id: str, token: str, start: int, end: int, total: int, data: bytes
@@ -162,47 +172,38 @@ class UploadService:
             UploadSessionNotFoundError (unknown, finished, cancelled or expired), UploadTokenError,
             UploadRangeError (416), FragmentOverlapError, FragmentOutOfOrderError.
         """
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            session = await self._open(session_id, token)
-            if total != session.size or end >= session.size or end < start or len(data) != end - start + 1:
-                raise UploadRangeError(
-                    f"The Content-Range 'bytes {start}-{end}/{total}' does not fit this upload of"
-                    f" {session.size} bytes and a body of {len(data)} bytes."
-                )
-            if start < session.received:
-                raise FragmentOverlapError(
-                    f"The fragment overlaps bytes already received; next expected: {session.received}."
-                )
-            if start > session.received:
-                raise FragmentOutOfOrderError(
-                    f"The fragment is out of order; next expected byte: {session.received}."
-                )
-            await self._blobs.write_part(session.id, start, data)
-            if end + 1 < session.size:
-                return await self._advance(session, end + 1)
-            result = await self._finish(session)
-            self._locks.pop(session_id, None)
-            return result
+        # The parts are read only for what claims to be the last chunk (the size is fixed at create).
+        session, parts = await self._open(session_id, token, parts=total == end + 1)
+        if total != session.size or end >= session.size or end < start or len(data) != end - start + 1:
+            raise UploadRangeError(
+                f"The Content-Range 'bytes {start}-{end}/{total}' does not fit this upload of"
+                f" {session.size} bytes and a body of {len(data)} bytes."
+            )
+        _check_offset(start, session.received)  # early refusal; the store decides again below
+        part = await self._blobs.write_part(session.id, start, data)
+        if end + 1 < session.size:
+            return await self._advance(session, start, end + 1, part)
+        return await self._finish(session, start, [*parts, part])
 
-    async def _advance(self, session: UploadSession, received: int) -> ChunkResult:
+    async def _advance(self, session: UploadSession, start: int, received: int, part: str) -> ChunkResult:
         async def unit(tx: Tx) -> ChunkResult:
-            current = await tx.attachments.get_session(session.id)
-            if current is None:
-                raise UploadSessionNotFoundError("The upload session was cancelled.")
-            current.received = received
-            current.expires_at = self._clock() + SESSION_LIFETIME_S * SECOND
-            await tx.attachments.put_session(current)
-            return ChunkResult(current, None, current.mailbox_id, "")
+            expires = self._clock() + SESSION_LIFETIME_S * SECOND
+            if not await tx.upload_parts.advance(session.id, start, received, expires, part):
+                await _refusal(tx, session.id, start)
+            session.received, session.expires_at = received, expires
+            return ChunkResult(session, None, session.mailbox_id, "")
 
         return await self._uow.write(unit)
 
-    async def _finish(self, session: UploadSession) -> ChunkResult:
-        blob_hash, size = await self._blobs.adopt_part(session.id)
+    async def _finish(self, session: UploadSession, start: int, parts: list[str]) -> ChunkResult:
+        try:
+            blob_hash, size = await self._blobs.adopt_parts(session.id, parts)
+        except FileNotFoundError:  # cancelled (or expired and collected) while this chunk was written
+            raise UploadSessionNotFoundError("The upload session was cancelled.") from None
 
         async def unit(tx: Tx) -> ChunkResult:
-            if not await tx.attachments.delete_session(session.id):
-                raise UploadSessionNotFoundError("The upload session was cancelled.")
+            if not await tx.upload_parts.finish(session.id, start):
+                await _refusal(tx, session.id, start)
             message = await tx.messages.get_immutable(session.mailbox_id, session.item_id)
             if message is None or not message.is_draft:
                 raise ItemNotFoundError("The draft of this upload session no longer exists.")
@@ -226,13 +227,38 @@ class UploadService:
             await touch(tx, message, now)
             return ChunkResult(None, row, message.mailbox_id, message.rest_id)
 
-        return await self._uow.write(unit)
+        result = await self._uow.write(unit)
+        await self._blobs.drop_parts(session.id)  # joined into the blob; only after the commit
+        return result
 
     async def cancel(self, session_id: str, token: str) -> None:
-        """`DELETE {uploadUrl}`: 204; the partial file is removed."""
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            await self._open(session_id, token)
-            await self._uow.write(lambda tx: tx.attachments.delete_session(session_id))
-            await self._blobs.drop_part(session_id)
-        self._locks.pop(session_id, None)
+        """`DELETE {uploadUrl}`: 204; the parts are removed."""
+        await self._open(session_id, token)
+
+        async def unit(tx: Tx) -> None:
+            await tx.attachments.delete_session(session_id)
+            await tx.upload_parts.forget(session_id)
+
+        await self._uow.write(unit)
+        await self._blobs.drop_parts(session_id)
+
+
+def _check_offset(start: int, received: int) -> None:
+    """Chunks come in order, each starting at the next byte expected (Graph's two refusals)."""
+    if start < received:
+        raise FragmentOverlapError(
+            f"The fragment overlaps bytes already received; next expected: {received}."
+        )
+    if start > received:
+        raise FragmentOutOfOrderError(f"The fragment is out of order; next expected byte: {received}.")
+
+
+async def _refusal(tx: Tx, session_id: str, start: int) -> NoReturn:
+    """Why a chunk starting at `start` lost to a concurrent change of its session (raises)."""
+    current = await tx.attachments.get_session(session_id)
+    if current is None:
+        raise UploadSessionNotFoundError("The upload session was cancelled.")
+    _check_offset(start, current.received)
+    raise FragmentOverlapError(  # pragma: no cover - the offset moved, so the check above raised
+        f"The fragment overlaps bytes already received; next expected: {current.received}."
+    )

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from mailgraph.domain.model import Message
 from mailgraph.mime.compose import MimeAttachment, compose
@@ -31,11 +30,12 @@ _STAND_IN = 24  # random bytes: a 32-character base64 line, unique in the render
 
 @dataclass(frozen=True, slots=True)
 class StreamedFile:
-    """A file attachment whose bytes stay on disk: `attachment` describes the part (its `data` is
-    ignored), `path` holds the bytes and `size` is their count (fixed: blobs are immutable)."""
+    """A file attachment whose bytes stay in the blob store: `attachment` describes the part (its `data`
+    is ignored), `source(piece)` yields the bytes in pieces of exactly `piece` bytes (the last shorter;
+    `BlobStorage.stream`) and `size` is their count (fixed: blobs are immutable)."""
 
     attachment: MimeAttachment
-    path: Path
+    source: Callable[[int], AsyncIterator[bytes]]
     size: int
 
 
@@ -60,20 +60,24 @@ class StreamedMime:
     length: int
 
     async def pieces(self) -> AsyncIterator[bytes]:
-        """The message in pieces of at most ~156 KiB of file data (file reads in worker threads)."""
+        """The message in pieces of at most ~156 KiB of file data (encoded in worker threads)."""
         for segment, file in zip(self.segments, [*self.files, None], strict=True):
             if segment:
                 yield segment
             if file is None:
                 continue
-            with open(file.path, "rb") as f:  # noqa: ASYNC230 - each read below runs in a worker thread
-                left = file.size
-                while left > 0:
-                    piece = await asyncio.to_thread(f.read, min(_CHUNK, left))
-                    if not piece:  # the blob shrank under us: the promised length cannot be kept
-                        raise OSError(f"attachment file ended early: {file.path}")
-                    left -= len(piece)
+            left = file.size
+            # Whole 57-byte lines per piece (the source's pieces are exactly _CHUNK long), so the
+            # encoded pieces join into the one encoding `compose` writes.
+            async for data in file.source(_CHUNK):
+                piece = data[:left]
+                left -= len(piece)
+                if piece:
                     yield await asyncio.to_thread(_encode, piece)
+                if left <= 0:
+                    break
+            if left > 0:  # the blob shrank under us: the promised length cannot be kept
+                raise OSError(f"attachment content ended early: {file.attachment.name!r}")
 
 
 def compose_streamed(

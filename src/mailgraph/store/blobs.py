@@ -1,13 +1,17 @@
-"""Content-addressed blob files: attachment bytes stored once under their sha256, plus partial uploads.
+"""Content-addressed blob files: attachment bytes stored once under their sha256, plus upload parts.
 
 Layout under the data directory: `blobs/ab/abcdef…` (two-character fan-out keeps directories small)
-and `uploads/{session}.part`. Writes are crash-safe (temp file, fsync, rename, fsync of the directory)
-and idempotent by hash. Everything here runs in a worker thread (`asyncio.to_thread`), never inside
-the SQLite writer's units of work: a blob is written *before* the unit that references it, and a
-collector removes files that no row references (domain/attachments.py decides when).
+and `uploads/{session}/{start}-{nonce}.part`, one file per accepted chunk (issue 10: chunks of one
+upload may arrive at different server processes; a part per chunk means no two writers ever share a
+file, and the store decides which parts count). Writes are crash-safe (temp file, fsync, rename, fsync
+of the directory) and idempotent by hash. Reads are bytes or streams (`domain.ports.BlobStorage`),
+never paths, so a database-backed store can take this one's place. Everything here runs in a worker
+thread (`asyncio.to_thread`), never inside the SQLite writer's units of work: a blob is written
+*before* the unit that references it, and a collector removes files that no row references.
 
 `put` and `remove` share a lock: `put` of an existing blob refreshes its mtime under the lock, and
 `remove` re-checks the mtime under the lock, so a blob about to be referenced again is never deleted.
+(The lock is per process; across processes the collector's grace period covers the same race.)
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import asyncio
 import hashlib
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -46,15 +51,16 @@ class BlobStore:
         self._lock = threading.Lock()
 
     def path(self, blob_hash: str) -> Path:
-        """The file of a blob (the hash is validated: it comes from our rows, never from a URL)."""
+        """The file of a blob (the hash is validated: it comes from our rows, never from a URL).
+        Local to this implementation: the domain reads through `read` and `stream`."""
         if not _HASH.match(blob_hash):
             raise ValueError(f"not a sha256 hex digest: {blob_hash!r}")
         return self._blobs / blob_hash[:2] / blob_hash
 
-    def _part(self, name: str) -> Path:
+    def _upload(self, name: str) -> Path:
         if not _PART.match(name):
             raise ValueError(f"bad upload name: {name!r}")
-        return self._uploads / f"{name}.part"
+        return self._uploads / name
 
     def _install(self, temp: Path, blob_hash: str) -> None:
         target = self.path(blob_hash)
@@ -81,40 +87,71 @@ class BlobStore:
         """Store bytes; returns their sha256 (hex)."""
         return await asyncio.to_thread(self._put, data)
 
-    def _write_part(self, name: str, offset: int, data: bytes) -> int:
-        path = self._part(name)
-        mode = "r+b" if path.exists() else "w+b"
-        with open(path, mode) as f:
-            f.seek(offset)
+    async def read(self, blob_hash: str) -> bytes:
+        """A blob's bytes, whole."""
+        return await asyncio.to_thread(self.path(blob_hash).read_bytes)
+
+    async def stream(self, blob_hash: str, piece: int) -> AsyncIterator[bytes]:
+        """A blob's bytes in pieces of `piece` bytes (the last shorter); each read in a worker thread."""
+        f = await asyncio.to_thread(open, self.path(blob_hash), "rb")
+        try:
+            while data := await asyncio.to_thread(f.read, piece):
+                yield data
+        finally:
+            f.close()
+
+    def _write_part(self, upload: str, start: int, data: bytes) -> str:
+        directory = self._upload(upload)
+        directory.mkdir(exist_ok=True)
+        name = f"{start:012d}-{uuid.uuid4().hex}"
+        temp = directory / f".tmp-{name}"
+        with open(temp, "wb") as f:
             f.write(data)
-            f.truncate()  # bytes past this chunk (from a write whose commit failed) are dropped
             f.flush()
             os.fsync(f.fileno())
-            return f.tell()
+        os.replace(temp, directory / f"{name}.part")
+        _fsync_dir(directory)
+        return name
 
-    async def write_part(self, name: str, offset: int, data: bytes) -> int:
-        """Write a chunk of a partial upload at `offset`; returns the partial file's new size."""
-        return await asyncio.to_thread(self._write_part, name, offset, data)
+    async def write_part(self, upload: str, start: int, data: bytes) -> str:
+        """Store a chunk of an upload as a new part; returns the part's name."""
+        return await asyncio.to_thread(self._write_part, upload, start, data)
 
-    def _adopt_part(self, name: str) -> tuple[str, int]:
-        path = self._part(name)
+    def _adopt_parts(self, upload: str, parts: Sequence[str]) -> tuple[str, int]:
+        directory = self._upload(upload)
         digest = hashlib.sha256()
         size = 0
-        with open(path, "rb") as f:
-            while block := f.read(_READ):
-                digest.update(block)
-                size += len(block)
+        temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
+        try:
+            with open(temp, "wb") as out:
+                for part in parts:
+                    if not _PART.match(part):
+                        raise ValueError(f"bad part name: {part!r}")
+                    with open(directory / f"{part}.part", "rb") as f:
+                        while block := f.read(_READ):
+                            digest.update(block)
+                            out.write(block)
+                            size += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         blob_hash = digest.hexdigest()
-        self._install(path, blob_hash)
+        self._install(temp, blob_hash)
         return blob_hash, size
 
-    async def adopt_part(self, name: str) -> tuple[str, int]:
-        """Hash a finished upload in 1 MiB blocks and move it into the store: (hash, size)."""
-        return await asyncio.to_thread(self._adopt_part, name)
+    async def adopt_parts(self, upload: str, parts: Sequence[str]) -> tuple[str, int]:
+        """Join parts into a blob in 1 MiB blocks, hashing on the way: (hash, size)."""
+        return await asyncio.to_thread(self._adopt_parts, upload, parts)
 
-    async def drop_part(self, name: str) -> None:
-        """Remove a partial upload."""
-        await asyncio.to_thread(self._part(name).unlink, True)
+    def _drop_parts(self, upload: str) -> None:
+        shutil.rmtree(self._upload(upload), ignore_errors=True)
+        (self._uploads / f"{upload}.part").unlink(missing_ok=True)  # a partial file of before 0006
+
+    async def drop_parts(self, upload: str) -> None:
+        """Remove every part of an upload."""
+        await asyncio.to_thread(self._drop_parts, upload)
 
     def _remove(self, hashes: Sequence[str], older_than_s: float) -> int:
         cutoff = time.time() - older_than_s

@@ -10,17 +10,29 @@ from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
+from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
+from mailgraph.store.sql.upload_parts import SqlUploadParts
 
 
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("attachments", "delegation", "directory", "folders", "keys", "messages", "outbox")
+    __slots__ = (
+        "attachments",
+        "delegation",
+        "directory",
+        "flows",
+        "folders",
+        "keys",
+        "messages",
+        "outbox",
+        "upload_parts",
+    )
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
@@ -31,3 +43,5 @@ class SqlTx:
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
         self.keys = SqlKeys(conn)
+        self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
+        self.upload_parts = SqlUploadParts(conn)

@@ -4,16 +4,14 @@ Routes (v1.0 and beta; `/me` or `/users/{id|upn}`; optionally below `/mailFolder
 `GET|POST …/messages/{id}/attachments`, `GET|DELETE …/attachments/{aid}`, `GET …/attachments/{aid}/$value`.
 
 Large attachments never sit whole in memory on the way out: `$value` and a GET whose contentBytes
-would exceed `INLINE_LIMIT` stream the blob file in pieces (base64-encoded on the fly for JSON).
+would exceed `INLINE_LIMIT` stream the blob in pieces (base64-encoded on the fly for JSON).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -43,14 +41,10 @@ def _keys(m: Match, with_attachment: bool) -> tuple[str | None, str, str]:
     return (rest[0] if len(rest) == 2 else None), rest[-1], aid
 
 
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
-
-
-async def _pieces(path: Path, encode: bool) -> AsyncIterator[bytes]:
-    with open(path, "rb") as f:  # noqa: ASYNC230 - each read below runs in a worker thread
-        while piece := await asyncio.to_thread(f.read, _PIECE):
-            yield base64.b64encode(piece) if encode else piece
+async def _pieces(ctx: Ctx, a: Attachment, encode: bool) -> AsyncIterator[bytes]:
+    # Pieces are exactly _PIECE bytes (a multiple of 3) but the last: their encodings concatenate.
+    async for piece in ctx.services.attachments.stream(a, _PIECE):
+        yield base64.b64encode(piece) if encode else piece
 
 
 def _context(ctx: Ctx, owner_id: str, message_id: str, entity: bool) -> str:
@@ -70,10 +64,10 @@ async def list_attachments(req: Request, ctx: Ctx, m: Match) -> Response:
 
 
 async def _json(ctx: Ctx, a: Attachment, *, small_only: bool) -> dict[str, Any]:
-    path = ctx.services.attachments.read_path(a)
     content = None
-    if a.kind == "file" and path is not None and (not small_only or a.size < MAX_POST_BYTES):
-        content = await asyncio.to_thread(_read, path)
+    stored = ctx.services.attachments.has_content(a)
+    if a.kind == "file" and stored and (not small_only or a.size < MAX_POST_BYTES):
+        content = await ctx.services.attachments.content(a)
     return attachment_json(a, ctx.match.version, content)
 
 
@@ -99,8 +93,7 @@ async def get_attachment(req: Request, ctx: Ctx, m: Match) -> Response:
     folder_key, message_id, aid = _keys(m, with_attachment=True)
     owner, a = await ctx.services.attachments.get(ctx.actor, m.user_key, message_id, folder_key, aid)
     head: dict[str, Any] = {"@odata.context": _context(ctx, owner.id, message_id, entity=True)}
-    path = ctx.services.attachments.read_path(a)
-    if a.kind != "file" or path is None or a.size <= INLINE_LIMIT:
+    if a.kind != "file" or not ctx.services.attachments.has_content(a) or a.size <= INLINE_LIMIT:
         head.update(await _json(ctx, a, small_only=False))
         return json_response(head)
     head.update(attachment_json(a, m.version))
@@ -109,7 +102,7 @@ async def get_attachment(req: Request, ctx: Ctx, m: Match) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         yield prefix
-        async for piece in _pieces(path, encode=True):
+        async for piece in _pieces(ctx, a, encode=True):
             yield piece
         yield b'"}'
 
@@ -121,8 +114,7 @@ async def attachment_value(req: Request, ctx: Ctx, m: Match) -> Response:
     parse_query(req.query, MESSAGE, allow=frozenset())
     folder_key, message_id, aid = _keys(m, with_attachment=True)
     _, a = await ctx.services.attachments.get(ctx.actor, m.user_key, message_id, folder_key, aid)
-    path = ctx.services.attachments.read_path(a)
-    if path is None:
+    if not ctx.services.attachments.has_content(a):
         raise GraphError(
             400, "ErrorInvalidRequest", "A referenceAttachment has no content of its own; it is a link."
         )
@@ -130,7 +122,7 @@ async def attachment_value(req: Request, ctx: Ctx, m: Match) -> Response:
         kind = b"text/plain"  # like a message's $value (client-wire: Graph answers text/plain)
     else:
         kind = a.content_type.encode() if _MEDIA_TYPE.match(a.content_type) else b"application/octet-stream"
-    return Response(200, b"", kind, [], _pieces(path, encode=False), a.size)
+    return Response(200, b"", kind, [], _pieces(ctx, a, encode=False), a.size)
 
 
 async def delete_attachment(req: Request, ctx: Ctx, m: Match) -> Response:
