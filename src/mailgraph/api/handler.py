@@ -81,6 +81,8 @@ class GraphHandler:
 
     async def serve(self, req: Request) -> Response:
         """Authenticate the bearer token, then handle: the path the ASGI app takes. Never raises."""
+        if not req.request_id:
+            stamp(req)
         try:
             resolved = self.resolve(req)  # 404/405 first: an unknown path is not an auth question
             actor = await self.authenticate(req)

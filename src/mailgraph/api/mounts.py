@@ -100,41 +100,17 @@ class MountTable:
         return list(self._mounts)
 
     def add(self, mount: Mount) -> None:
-        """Add a mount at its precedence (after the mounts with as many literal segments)."""
+        """Add a mount at its precedence (after the mounts with as many literal segments).
+
+        Raises:
+            ValueError: the name is taken, or the mount would claim paths the fast path skips it for.
+        """
         if any(m.name == mount.name for m in self._mounts):
             raise ValueError(f"a mount named {mount.name!r} exists")
         at = next((i for i, m in enumerate(self._mounts) if m.literals < mount.literals), len(self._mounts))
-        self._mounts.insert(at, mount)
-        self._derive_fast_path()
-
-    def _derive_fast_path(self) -> None:
-        """Which plain paths may skip the table: checked once per change of the table, not per request."""
-        plain: dict[bytes, Mount] = {}
-        shadowed: set[bytes] = set()
-        for at, mount in enumerate(self._mounts):
-            if not mount.plain:
-                continue
-            first = mount.alternatives[0] if mount.alternatives else None
-            if first is None or mount.case_sensitive:
-                raise ValueError(
-                    f"plain mount {mount.name!r} needs a literal, case-insensitive first segment"
-                )
-            heads = {h.encode() for h in first}
-            # A mount tried before this one that could claim one of its plain paths must see it first:
-            # the mount's second segment leaves the fast path (a plain path has two or more segments).
-            for earlier in self._mounts[:at]:
-                alts = earlier.alternatives
-                if earlier.exact and len(alts) < 2:
-                    continue
-                if alts and alts[0] is not None and not {a.lower().encode() for a in alts[0]} & heads:
-                    continue
-                second = alts[1] if len(alts) > 1 else None
-                if second is None:
-                    raise ValueError(f"mount {earlier.name!r} would hide the fast path of {mount.name!r}")
-                shadowed.update(s.lower().encode() for s in second)
-            for head in heads:
-                plain.setdefault(head, mount)
-        self._plain, self._shadowed = plain, frozenset(shadowed)
+        mounts = [*self._mounts[:at], mount, *self._mounts[at:]]
+        self._plain, self._shadowed = _fast_path(mounts)
+        self._mounts = mounts
 
     def fast(self, raw_path: bytes) -> Mount | None:
         """The plain mount a plainly written path goes to without decoding, or None."""
@@ -164,6 +140,37 @@ class MountTable:
         answer = await self._fallback(req, parts)
         assert answer is not None, "the fallback answers every path"
         return answer
+
+
+def _fast_path(mounts: list[Mount]) -> tuple[dict[bytes, Mount], frozenset[bytes]]:
+    """Which plain paths may skip the table: worked out once per change of the table, not per request.
+
+    Returns the plain mount per first segment, and the second segments that must take the full check.
+    """
+    plain: dict[bytes, Mount] = {}
+    shadowed: set[bytes] = set()
+    for at, mount in enumerate(mounts):
+        if not mount.plain:
+            continue
+        first = mount.alternatives[0] if mount.alternatives else None
+        if first is None or mount.case_sensitive:
+            raise ValueError(f"plain mount {mount.name!r} needs a literal, case-insensitive first segment")
+        heads = {h.encode() for h in first}
+        # A mount tried before this one that could claim one of its plain paths must see it first: that
+        # mount's second segment leaves the fast path (a plain path has two or more segments).
+        for earlier in mounts[:at]:
+            alts = earlier.alternatives
+            if earlier.exact and len(alts) < 2:
+                continue
+            if alts and alts[0] is not None and not {a.lower().encode() for a in alts[0]} & heads:
+                continue
+            second = alts[1] if len(alts) > 1 else None
+            if second is None:
+                raise ValueError(f"mount {earlier.name!r} would hide the fast path of {mount.name!r}")
+            shadowed.update(s.lower().encode() for s in second)
+        for head in heads:
+            plain.setdefault(head, mount)
+    return plain, frozenset(shadowed)
 
 
 def graph_mount(graph: GraphHandler) -> Mount:
