@@ -14,6 +14,7 @@ permission (403), so an unauthenticated probe of an unknown path gets the 404.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 
 from mailgraph.api.context import Ctx, Services
@@ -79,8 +80,12 @@ class GraphHandler:
         except Exception as exc:
             return to_response(exc, req.request_id, req.client_request_id)
 
-    async def serve(self, req: Request) -> Response:
-        """Authenticate the bearer token, then handle: the path the ASGI app takes. Never raises."""
+    async def serve(self, req: Request, parts: Sequence[str] = ()) -> Response:
+        """Authenticate the bearer token, then handle: the path the ASGI app takes. Never raises.
+
+        The signature of a mount's handler (api/mounts.py); `parts` is unused, the router decodes
+        the path itself (the fast path hands it over undecoded).
+        """
         if not req.request_id:
             stamp(req)
         try:

@@ -175,11 +175,7 @@ def _fast_path(mounts: list[Mount]) -> tuple[dict[bytes, Mount], frozenset[bytes
 
 def graph_mount(graph: GraphHandler) -> Mount:
     """Graph at `/v1.0/…` and `/beta/…`: authenticate the bearer token, then the handler."""
-
-    async def serve(req: Request, parts: Sequence[str]) -> Response:
-        return await graph.serve(req)
-
-    return Mount("graph", (VERSIONS,), serve, plain=True)
+    return Mount("graph", (VERSIONS,), graph.serve, plain=True)
 
 
 def standard_mounts(graph: GraphHandler) -> MountTable:
@@ -199,15 +195,14 @@ def standard_mounts(graph: GraphHandler) -> MountTable:
     async def identity_platform(req: Request, parts: Sequence[str]) -> Response | None:
         return await identity.dispatch(req, services.oauth, services.tokens, list(parts))
 
-    graph_mounted = graph_mount(graph)
     return MountTable(
         [
             Mount("token", (ANY, "oauth2", "v2.0", "token"), token, exact=True),
             Mount("upload", ("upload",), upload, case_sensitive=True),
-            graph_mounted,
+            graph_mount(graph),
             Mount("identity", (ANY,), identity_platform),  # spec §4.1; None for paths it does not know
         ],
-        fallback=graph_mounted.serve,
+        fallback=graph.serve,
     )
 
 
