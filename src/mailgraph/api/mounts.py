@@ -125,12 +125,13 @@ class MountTable:
 
     async def dispatch(self, req: Request) -> Response:
         """The response of the first mount that answers `req` (or of the fallback)."""
-        mount = self.fast(req.raw_path)
+        raw = req.raw_path
+        mount = self.fast(raw)
         if mount is not None:
             answer = await mount.serve(req, ())
             if answer is not None:
                 return answer
-        parts = [unquote(p) for p in req.raw_path.decode("latin-1").split("/") if p]
+        parts = [unquote(p) for p in raw.decode("latin-1").split("/") if p]
         lower = [p.lower() for p in parts]
         for mount in self._mounts:
             if mount.claims(parts, lower):
