@@ -16,6 +16,7 @@ from pathlib import Path
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
+from mailgraph.api.mounts import admin_mount
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -178,7 +179,7 @@ async def build(settings: Settings) -> Runtime:
         sending.on_queued = worker.wake  # a send that queued mail wakes the worker after its commit
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
-    app.admin = AdminApi(queue, admin_token)
+    app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
     return Runtime(
         app,
         engine,

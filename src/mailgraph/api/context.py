@@ -49,7 +49,7 @@ class Ctx:
     match: Match
     hide_body: bool = False
     applied: list[str] = field(default_factory=list)
-    """The `Preference-Applied` values of this response (RFC 7240 §3); app.py writes the header."""
+    """The `Preference-Applied` values of this response (RFC 7240 §3); api/handler.py writes the header."""
     _prefer: Preferences | None = None
 
     @property

@@ -4,6 +4,12 @@ Spec §0.1 / client-wire fact 4: segment names are case-insensitive; keys come a
 `/users('{key}')`; ids arrive percent-encoded or raw (`=` vs `%3D`), so every segment is decoded
 once, after splitting on `/` (a `%2F` inside an id stays part of that id). Actions may be written
 with their namespace (`microsoft.graph.send`).
+
+Two kinds of route share one table: **mailbox** routes, below `/{version}/me` or
+`/{version}/users/{key}` (the key becomes `Match.user_key`), and **root** routes, directly below
+`/{version}` (`/subscriptions`, `/$batch`, `/users`, `/me` and `/users/{id}` as entities). Mailbox routes
+are tried first (the hot path); root routes only when no mailbox route matched, so a path answers with
+the same 404 as before whenever no root route claims it.
 """
 
 from __future__ import annotations
@@ -37,10 +43,16 @@ class PathError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One resource path (below the mailbox root) and its handlers per method."""
+    """One resource path and its handlers per method.
+
+    `pattern` is below the mailbox root (`/{version}/me` or `/{version}/users/{key}`), or, with
+    `root=True`, directly below `/{version}` (its keys, e.g. the user of `("users", KEY)`, are in
+    `Match.keys`; `Match.user_key` is then None).
+    """
 
     pattern: tuple[str, ...]
     methods: dict[str, tuple[Handler, Operation]]
+    root: bool = False
 
 
 @dataclass(slots=True)
@@ -98,13 +110,29 @@ def _name(token: str) -> str:
     return lowered[len("microsoft.graph.") :] if lowered.startswith("microsoft.graph.") else lowered
 
 
+def _match_pattern(rest: list[tuple[str, bool]], routes: list[Route]) -> tuple[list[str], Route] | None:
+    """The first route of `routes` (all of `len(rest)` segments) that `rest` matches, with its keys."""
+    for route in routes:
+        keys: list[str] = []
+        for (tok, _), want in zip(rest, route.pattern, strict=True):
+            if want == KEY:
+                keys.append(tok)
+            elif _name(tok) != want:
+                break
+        else:
+            return keys, route
+    return None
+
+
 class Router:
-    """Matches `/{version}/(me|users/{key})/…` against the mailbox routes."""
+    """Matches `/{version}/(me|users/{key})/…` against the mailbox routes, `/{version}/…` against root routes."""
 
     def __init__(self, routes: list[Route]) -> None:
         self._by_length: dict[int, list[Route]] = {}
+        self._root_by_length: dict[int, list[Route]] = {}
         for route in routes:
-            self._by_length.setdefault(len(route.pattern), []).append(route)
+            table = self._root_by_length if route.root else self._by_length
+            table.setdefault(len(route.pattern), []).append(route)
 
     def match(self, raw_path: bytes) -> tuple[Match, Route]:
         """The route for a path. Raises PathError naming the first segment that matched nothing."""
@@ -114,24 +142,23 @@ class Router:
         version = toks[0][0].lower()
         rest = toks[1:]
         if rest and _name(rest[0][0]) == "me":
-            user_key, rest = None, rest[1:]
+            user_key, below = None, rest[1:]
         elif len(rest) >= 2 and _name(rest[0][0]) == "users":
-            user_key, rest = rest[1][0], rest[2:]
+            user_key, below = rest[1][0], rest[2:]
         else:
-            raise PathError(rest[0][0] if rest else version)
-        match = Match(version, user_key)
-        for route in self._by_length.get(len(rest), ()):
-            keys: list[str] = []
-            for (tok, _), want in zip(rest, route.pattern, strict=True):
-                if want == KEY:
-                    keys.append(tok)
-                elif _name(tok) != want:
-                    break
-            else:
-                match.keys = keys
-                return match, route
-        failing = next((t for t, _ in rest if _name(t) not in _KNOWN), rest[-1][0] if rest else version)
-        raise PathError(failing)
+            return self._root(version, rest, PathError(rest[0][0] if rest else version))
+        found = _match_pattern(below, self._by_length.get(len(below), []))
+        if found is not None:
+            return Match(version, user_key, found[0]), found[1]
+        failing = next((t for t, _ in below if _name(t) not in _KNOWN), below[-1][0] if below else version)
+        return self._root(version, rest, PathError(failing))
+
+    def _root(self, version: str, rest: list[tuple[str, bool]], error: PathError) -> tuple[Match, Route]:
+        """A root route for `/{version}/…`, or raise `error` (the mailbox grammar's answer, as before)."""
+        found = _match_pattern(rest, self._root_by_length.get(len(rest), []))
+        if found is None:
+            raise error
+        return Match(version, None, found[0]), found[1]
 
 
 _KNOWN = frozenset(

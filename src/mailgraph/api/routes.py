@@ -2,6 +2,10 @@
 
 The operation ("read", "write", "send") is checked against the token's permissions before the
 handler runs (spec §4.3); handlers never look at scopes themselves.
+
+Patterns are below the mailbox root (`/me`, `/users/{key}`). Root-level routes (`/subscriptions`,
+`/$batch`, `/users`, and `/me`, `/users/{id}` as entities) join this same table as
+`Route(pattern, methods, root=True)` when their handlers exist (api/router.py).
 """
 
 from __future__ import annotations

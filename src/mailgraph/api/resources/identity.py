@@ -10,7 +10,8 @@
 - `GET /common/discovery/instance`: MSAL's instance discovery, for clients that do not disable it.
 - the sign-in, device-code and logout pages of `signin`.
 
-`dispatch` returns None for other paths, so the Graph router never sees identity paths.
+`dispatch` is the `identity` mount (api/mounts.py); it returns None for other paths, which then get
+Graph's 404 naming the segment.
 """
 
 from __future__ import annotations

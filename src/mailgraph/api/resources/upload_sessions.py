@@ -2,8 +2,8 @@
 
 `POST …/messages/{id}/attachments/createUploadSession` (Mail.ReadWrite) answers 201 with an
 `uploadUrl` on this server: `{scheme://host}/upload/{version}/attachmentSessions/{id}?authtoken=…`,
-built from the host the client called (like nextLinks). That URL is served by `handle_upload`
-(dispatched in api/app.py before authentication): it needs no Authorization header, as in Graph; the
+built from the host the client called (like nextLinks). That URL is served by `handle_upload` (the
+`upload` mount of api/mounts.py, no bearer check): it needs no Authorization header, as in Graph; the
 token it carries is checked against the session instead.
 
 Chunk answers: 200 `{expirationDateTime, nextExpectedRanges}` while bytes are missing, and 201 with
