@@ -113,4 +113,5 @@ async def report(
     if attached is not None:
         await attachments.attach_new(tx, ndr, MessageChanges(attachments=[attached]), now)
     await tx.messages.insert(ndr)
+    tx.changes.message("created", ndr)
     return ndr

@@ -30,6 +30,7 @@ from mailgraph.delivery import dsn
 from mailgraph.delivery.policy import SECOND, Outcome, Reply, RetryPolicy, decide
 from mailgraph.delivery.relay import RelayClient
 from mailgraph.domain import attachments
+from mailgraph.domain.changes import Commit
 from mailgraph.domain.mime_items import load_attachments
 from mailgraph.domain.model import Attachment, Message, QueueEntry, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
@@ -119,6 +120,11 @@ class DeliveryWorker:
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+
+    def on_commit(self, commit: Commit) -> None:
+        """`AfterCommit` subscriber: a unit that queued outbound mail wakes the worker."""
+        if commit.queued:
+            self.wake()
 
     async def start(self) -> None:
         """Run the loop in the background until `stop()`."""

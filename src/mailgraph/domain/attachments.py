@@ -196,6 +196,7 @@ async def touch(tx: Tx, message: Message, now: Timestamp) -> None:
     message.change_key = ids.change_key()
     message.modified_at = now
     await tx.messages.update(message)
+    tx.changes.message("updated", message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         copy.received_at = now
         copy.bcc = []
         await tx.messages.insert(copy)
+        tx.changes.message("created", copy)
         await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
         delivered.append(copy)
     return delivered

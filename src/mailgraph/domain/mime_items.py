@@ -184,6 +184,7 @@ class MimeService:
             draft = draft_from_mime(owner, target or await well_known_id(tx, owner, "drafts"), parsed, now)
             await attachments.attach_new(tx, draft, staged, now)
             await tx.messages.insert(draft)
+            tx.changes.message("created", draft)
             return draft
 
         return await self._uow.write(unit)
@@ -205,8 +206,9 @@ class MimeService:
             draft = draft_from_mime(owner, await well_known_id(tx, owner, "drafts"), parsed, now)
             await attachments.attach_new(tx, draft, staged, now)
             await tx.messages.insert(draft)
+            tx.changes.message("created", draft)
             return await self._sending.submit_stored(
                 tx, owner, draft, actor=actor, save_copy=save_to_sent_items
             )
 
-        return self._sending.wake(await self._uow.write(unit))
+        return await self._uow.write(unit)

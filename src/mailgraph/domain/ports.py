@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.model import (
     App,
@@ -342,6 +343,11 @@ class Tx(Protocol):
 
     @property
     def delegation(self) -> DelegationRepo: ...
+
+    @property
+    def changes(self) -> ChangeRecorder:
+        """THE change-event point (domain/changes.py): say why after every message or folder write."""
+        ...
 
 
 class UnitOfWork(Protocol):

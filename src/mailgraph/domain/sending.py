@@ -61,13 +61,6 @@ class SendService:
         self._uow = uow
         self._clock = clock
         self._policy = policy or SendPolicy()
-        # Called after a send that queued external recipients has committed (wakes the delivery worker).
-        self.on_queued: Callable[[], None] | None = None
-
-    def _queued(self, result: SendResult) -> SendResult:
-        if result.queued and self.on_queued is not None:
-            self.on_queued()
-        return result
 
     async def send_draft(self, actor: Actor, user_key: str | None, message_id: str) -> SendResult:
         """`POST …/messages/{id}/send`: submit a draft of the addressed mailbox.
@@ -87,7 +80,7 @@ class SendService:
                 )
             return await self._submit(tx, owner, draft, stored=True, save_copy=True, actor=actor)
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def submit_stored(
         self, tx: Tx, owner: User, draft: Message, *, actor: Actor, save_copy: bool = True
@@ -96,17 +89,12 @@ class SendService:
         sendMail, whose `save_copy=False` removes the draft instead of keeping a Sent Items copy).
 
         `actor` is the caller: a delegate replying in another's mailbox is held to the same send-as /
-        send-on-behalf rules as `send_draft` and `send_mail` (spec §4.4). The caller must pass the
-        result through `wake` after the commit.
+        send-on-behalf rules as `send_draft` and `send_mail` (spec §4.4).
 
         Raises:
             InvalidRecipientsError, SendAsDeniedError: see `_submit`.
         """
         return await self._submit(tx, owner, draft, stored=True, save_copy=save_copy, actor=actor)
-
-    def wake(self, result: SendResult) -> SendResult:
-        """After the commit of a unit that called `submit_stored`: wake the delivery worker if queued."""
-        return self._queued(result)
 
     async def send_mail(
         self, actor: Actor, user_key: str | None, changes: MessageChanges, save_to_sent_items: bool
@@ -126,7 +114,7 @@ class SendService:
                 tx, owner, draft, stored=False, save_copy=save_to_sent_items, actor=actor
             )
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def submit_message(
         self,
@@ -156,7 +144,7 @@ class SendService:
                 await attachments.attach_new(tx, message, changes, self._clock())
             return await self._submit(tx, owner, message, stored=False, save_copy=True, envelope=envelope)
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def _submit(
         self,
@@ -191,9 +179,11 @@ class SendService:
         )
         if stored and save_copy:
             await tx.messages.update(sent)
+            tx.changes.message("moved", sent, from_folder_id=draft.folder_id)
         elif save_copy:
             sent.created_at = now
             await tx.messages.insert(sent)
+            tx.changes.message("created", sent)
         tenant = await tx.directory.get_tenant()
         assert tenant is not None  # a resolved owner implies a tenant
         local, unknown, external = await _route(tx, tenant, recipients)
@@ -205,6 +195,7 @@ class SendService:
             )
             receipt.folder_id = await well_known_id(tx, owner, "inbox")
             await tx.messages.insert(receipt)
+            tx.changes.message("created", receipt)
         if unknown:
             await self._report(tx, tenant, owner, sent, unknown, now)
         if external:
@@ -213,6 +204,7 @@ class SendService:
             await attachments.release(tx, draft.id, now)
             if stored:
                 await tx.messages.delete(draft.id)
+                tx.changes.message("deleted", draft)
         return SendResult(sent if save_copy else None, len(copies), len(external), len(unknown))
 
     async def _report(
@@ -222,6 +214,7 @@ class SendService:
         report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), unknown, reason, now)
         report.folder_id = await well_known_id(tx, owner, "inbox")
         await tx.messages.insert(report)
+        tx.changes.message("created", report)
 
     async def _enqueue(self, tx: Tx, owner: User, sent: Message, external: list[str], now: Timestamp) -> None:
         outbound_id = ids.queue_id()
@@ -245,6 +238,7 @@ class SendService:
             for address in external
         ]
         await tx.outbox.add(outbound_id, sent, entries)
+        tx.changes.outbound(len(entries))  # after commit, AfterCommit subscribers wake the delivery worker
         # The snapshot keeps its own attachment references: the relay composes MIME from them even if
         # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, blobs, outbound_id)).
         await attachments.copy_all(tx, sent.id, outbound_id, now)

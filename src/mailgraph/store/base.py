@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from mailgraph.domain.changes import UNOBSERVED, ChangeRecorder
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
@@ -43,7 +44,7 @@ class Conn(Protocol):
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
+    __slots__ = ("attachments", "changes", "delegation", "directory", "folders", "messages", "outbox")
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
@@ -53,3 +54,5 @@ class SqlTx:
         self.outbox = SqlOutbox(conn)
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
+        # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
+        self.changes: ChangeRecorder = UNOBSERVED
