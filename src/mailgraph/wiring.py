@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
-from mailgraph.domain.model import Tenant, Timestamp
+from mailgraph.domain.model import Tenant, now
 from mailgraph.domain.moves import MoveService
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
@@ -47,10 +46,7 @@ from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.engines.sqlite import SqliteEngine
 
-
-def clock() -> Timestamp:
-    """Now, in microseconds since the epoch."""
-    return time.time_ns() // 1000
+clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
 
 @dataclass(slots=True)

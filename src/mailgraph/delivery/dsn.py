@@ -15,10 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailgraph.delivery.policy import SECOND, Reply
+from mailgraph.delivery.policy import Reply
 from mailgraph.domain import attachments, ingest
 from mailgraph.domain.mailboxes import well_known_id
-from mailgraph.domain.model import EmailAddress, ItemBody, Message, MessageChanges, NewAttachment, Timestamp
+from mailgraph.domain.model import (
+    SECOND,
+    EmailAddress,
+    ItemBody,
+    Message,
+    MessageChanges,
+    NewAttachment,
+    Timestamp,
+)
 from mailgraph.domain.ports import BlobStorage, Tx
 
 

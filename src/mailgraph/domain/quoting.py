@@ -18,7 +18,7 @@ from datetime import UTC, datetime, tzinfo
 from html.parser import HTMLParser
 
 from mailgraph.domain import bodies
-from mailgraph.domain.model import EmailAddress, ItemBody, Message
+from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message
 
 TEXT_SEPARATOR = "_" * 32  # Outlook's plain-text reply separator
 _BODY_CONTENT = re.compile(r"<body[^>]*>(.*)</body\s*>", re.IGNORECASE | re.DOTALL)
@@ -92,7 +92,7 @@ def _who(address: EmailAddress | None) -> str:
 
 def _sent_line(message: Message, zone: tzinfo) -> str:
     # Outlook's long date form, e.g. "Monday, November 23, 2026 11:09 PM" (in the Prefer zone).
-    when = datetime.fromtimestamp(message.sent_at / 1_000_000, UTC).astimezone(zone)
+    when = datetime.fromtimestamp(message.sent_at / SECOND, UTC).astimezone(zone)
     hour = when.hour % 12 or 12
     return f"{when:%A}, {when:%B} {when.day}, {when.year} {hour}:{when:%M} {'AM' if when.hour < 12 else 'PM'}"
 

@@ -20,6 +20,7 @@ from mailgraph.domain.errors import (
 )
 from mailgraph.domain.mailboxes import find_item, resolve, well_known_id
 from mailgraph.domain.model import (
+    SECOND,
     Actor,
     EmailAddress,
     Message,
@@ -31,8 +32,6 @@ from mailgraph.domain.model import (
     User,
 )
 from mailgraph.domain.ports import Tx, UnitOfWork
-
-SECOND = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
