@@ -25,11 +25,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from mailgraph.domain import attachments, drafts
+from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
 from mailgraph.domain.model import (
     UNSET,
     Actor,
     Attachment,
+    ItemBody,
     Message,
     MessageChanges,
     NewAttachment,
@@ -116,6 +118,24 @@ def draft_from_mime(owner: User, folder_id: str, parsed: ParsedMail, now: Timest
     draft.references = parsed.references
     draft.headers = [] if isinstance(parsed.changes.headers, Unset) else list(parsed.changes.headers)
     return draft
+
+
+def attached_item_mime(changes: MessageChanges, now: Timestamp) -> bytes:
+    """The RFC 5322 bytes of a message attached as JSON (an itemAttachment's `item`, spec §2.11).
+
+    Only the fields a reader of the attachment sees are taken; `mime.compose` cleans the headers.
+
+    Raises:
+        BadRequestError: a body whose content type is neither text nor HTML.
+    """
+    m = Message("", "", "", "", "", now, now, now, now, False, True, "", "", "")
+    for name in ("subject", "body", "importance", "from_", "sender", "to", "cc", "bcc", "reply_to"):
+        value = getattr(changes, name)
+        if not isinstance(value, Unset):
+            setattr(m, name, value)
+    if isinstance(m.body, ItemBody) and m.body.content_type not in ("text", "html"):
+        raise BadRequestError("Property item.body in payload has a value that does not match schema.")
+    return compose(m, include_bcc=True)
 
 
 class MimeService:

@@ -61,8 +61,11 @@ class SendService:
         self._clock = clock
         self._policy = policy or SendPolicy()
 
-    async def send_draft(self, actor: Actor, user_key: str | None, message_id: str) -> SendResult:
-        """`POST …/messages/{id}/send`: submit a draft of the addressed mailbox.
+    async def send_draft(
+        self, actor: Actor, user_key: str | None, message_id: str, folder_key: str | None = None
+    ) -> SendResult:
+        """`POST …/messages/{id}/send` (or `…/mailFolders/{f}/messages/{id}/send`): submit a draft of
+        the addressed mailbox; with `folder_key`, only if the draft is in that folder (same unit).
 
         Raises:
             ItemNotFoundError: no such item in this mailbox (also the old id of a sent draft).
@@ -72,7 +75,7 @@ class SendService:
 
         async def unit(tx: Tx) -> SendResult:
             owner = await resolve(tx, actor, user_key)
-            draft = await find_item(tx, owner, message_id)  # REST or immutable id (spec §3.5)
+            draft = await find_item(tx, owner, message_id, folder_key)  # REST or immutable id (spec §3.5)
             if not draft.is_draft:
                 raise InvalidOperationError(
                     "Only a draft message can be sent; this item has already been sent."
@@ -210,7 +213,8 @@ class SendService:
         self, tx: Tx, tenant: Tenant, owner: User, sent: Message, unknown: list[str], now: Timestamp
     ) -> None:
         reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
-        report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), unknown, reason, now)
+        failed = [ingest.Undelivered(address, reason) for address in unknown]
+        report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), failed, now)
         report.folder_id = await well_known_id(tx, owner, "inbox")
         await tx.messages.insert(report)
         tx.changes.message("created", report)

@@ -1,7 +1,7 @@
 """The few SQL helpers whose text depends on the argument count or the engine.
 
 Everything here is portable today; the PostgreSQL engine will add its `FOR UPDATE SKIP LOCKED`
-claim here (the one place the engines differ in behaviour, per ARCHITECTURE.md).
+claim here (the one place the engines differ in behaviour, per docs/architecture.md).
 """
 
 from __future__ import annotations
