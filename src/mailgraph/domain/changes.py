@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from mailgraph.domain.model import Folder, Message
 
@@ -30,9 +29,9 @@ ChangeEntity = Literal["message", "folder"]
 log = logging.getLogger("mailgraph.changes")
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One change to one item or folder of a mailbox."""
+class Change(NamedTuple):
+    """One change to one item or folder of a mailbox (a tuple: 5x cheaper to build than a frozen
+    dataclass, and one is built per row write on the writer thread)."""
 
     kind: ChangeKind
     entity: ChangeEntity
@@ -47,8 +46,7 @@ class Change:
     """`moved`: the folder the message left."""
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(NamedTuple):
     """What one committed unit of work changed: published to `AfterCommit` subscribers."""
 
     changes: tuple[Change, ...]
@@ -185,7 +183,8 @@ class ObservedUnitOfWork:
         async def unit(tx: Tx) -> T:
             recorder = ChangeRecorder()  # per attempt: an engine that retries a unit starts it afresh
             recorded[:] = [recorder]
-            return await fn(cast("Tx", _ObservedTx(tx, recorder)))
+            observed: Tx = _ObservedTx(tx, recorder)
+            return await fn(observed)
 
         result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back
         if recorded:
