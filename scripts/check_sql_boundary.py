@@ -1,4 +1,4 @@
-"""Rule 2 of ARCHITECTURE.md: SQL appears only in `store/`. Fails when a string outside it looks like SQL."""
+"""A dependency rule of docs/architecture.md: SQL appears only in `store/`. Fails when a string outside it looks like SQL."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +29,14 @@ from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.changes import AfterCommit, ObservedUnitOfWork
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
-from mailgraph.domain.model import Tenant, Timestamp
+from mailgraph.domain.model import Tenant, now
 from mailgraph.domain.moves import MoveService
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
@@ -48,10 +48,7 @@ from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine
 from mailgraph.store.engines import open_engine as open_database
 
-
-def clock() -> Timestamp:
-    """Now, in microseconds since the epoch."""
-    return time.time_ns() // 1000
+clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
 
 @dataclass(slots=True)
@@ -63,6 +60,8 @@ class Runtime:
     directory: DirectoryService
     tenant: Tenant
     seeded_demo: bool
+    uow: ObservedUnitOfWork
+    """The engine as the services use it: every write unit's changes are published after its commit."""
     smtp: SmtpServer | None = None
     """The SMTP listeners when a port is set (`cli` starts them; the app's shutdown stops them)."""
     worker: DeliveryWorker | None = None
@@ -110,7 +109,9 @@ def _check_permissions(spec: TenantSpec, source: str) -> TenantSpec:
     return spec
 
 
-def _smtp(settings: Settings, engine: Engine, sending: SendService, blobs: BlobStorage) -> SmtpServer | None:
+def _smtp(
+    settings: Settings, engine: UnitOfWork, sending: SendService, blobs: BlobStorage
+) -> SmtpServer | None:
     """The inbound SMTP listeners (not yet bound), or None when no SMTP port is set."""
     if settings.smtp_port is None and settings.smtps_port is None:
         return None
@@ -135,7 +136,9 @@ def _closing_smtp(smtp: SmtpServer, then: Callable[[], Awaitable[None]]) -> Call
 async def build(settings: Settings) -> Runtime:
     """Open the data directory, load or seed the tenant, and assemble the app."""
     engine = await open_engine(settings)
-    directory = DirectoryService(engine, Secrets(hash_secret, verify_secret))
+    # Services get the observed engine: the one change-event point and after-commit signal (domain/changes.py).
+    uow = ObservedUnitOfWork(engine, AfterCommit())
+    directory = DirectoryService(uow, Secrets(hash_secret, verify_secret))
     try:
         tenant = await directory.tenant()
         seeded = False
@@ -153,30 +156,30 @@ async def build(settings: Settings) -> Runtime:
     keyring = await open_keyring(engine, directory, settings.data_dir, tenant)
     tokens = TokenService(keyring, lifetime_s=settings.token_lifetime_s)
     tokens.external = await _external_issuer(settings, engine, tenant)
-    sending = SendService(engine, clock, SendPolicy(queue_expiry_s=round(settings.queue_expiry_s)))
-    attachments = AttachmentService(engine, BlobStore(settings.data_dir), clock)
+    sending = SendService(uow, clock, SendPolicy(queue_expiry_s=round(settings.queue_expiry_s)))
+    attachments = AttachmentService(uow, BlobStore(settings.data_dir), clock)
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
     services = Services(
-        messages=MessageService(engine, clock),
-        folders=FolderService(engine),
+        messages=MessageService(uow, clock),
+        folders=FolderService(uow),
         sending=sending,
         tokens=tokens,
         oauth=OAuthService(engine, tokens, home_tenant_id=tenant.id),
-        replies=ReplyService(engine, clock, sending),
-        moves=MoveService(engine, clock),
+        replies=ReplyService(uow, clock, sending),
+        moves=MoveService(uow, clock),
         attachments=attachments,
-        uploads=UploadService(engine, attachments, clock),
-        mime=MimeService(engine, attachments.blobs, clock, sending),
+        uploads=UploadService(uow, attachments, clock),
+        mime=MimeService(uow, attachments.blobs, clock, sending),
     )
-    smtp = _smtp(settings, engine, sending, attachments.blobs)
+    smtp = _smtp(settings, uow, sending, attachments.blobs)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
-    worker = delivery_worker(settings, engine)
+    worker = delivery_worker(settings, uow)
     app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
     app.on_startup = _starting(keyring, worker if settings.worker else None)
     if settings.worker:
-        sending.on_queued = worker.wake  # a send that queued mail wakes the worker after its commit
+        uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
     app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
@@ -186,6 +189,7 @@ async def build(settings: Settings) -> Runtime:
         directory,
         tenant,
         seeded,
+        uow,
         smtp,
         worker if settings.worker else None,
         admin_token,
@@ -225,7 +229,7 @@ def _stopping_keyring(keyring: KeyRing, then: Callable[[], Awaitable[None]]) -> 
     return stop
 
 
-def delivery_worker(settings: Settings, engine: Engine) -> DeliveryWorker:
+def delivery_worker(settings: Settings, engine: UnitOfWork) -> DeliveryWorker:
     """The queue worker: relaying to `settings.relay`, or capturing when none is set.
 
     Raises:

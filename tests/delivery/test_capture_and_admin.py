@@ -76,7 +76,7 @@ async def test_a_send_wakes_the_running_worker(
     api: httpx.AsyncClient, token_for: TokenFor, runtime: Runtime, sink: Sink, make_worker: MakeWorker
 ) -> None:
     worker = make_worker(relay=sink.url, queue_poll_s=60.0)  # only the wake-up can be in time
-    runtime.app.services.sending.on_queued = worker.wake
+    runtime.uow.signals.subscribe(worker.on_commit)
     await worker.start()
     await send(api, token_for(), mail(["far@example.net"]))
     await eventually(lambda: sink.received, within=15)

@@ -57,7 +57,7 @@ async def test_a_reply_to_an_external_sender_wakes_the_worker(
     kind: str,
 ) -> None:
     worker = make_worker(relay=sink.url, queue_poll_s=POLL_S)
-    runtime.app.services.sending.on_queued = worker.wake  # as `serve` wires it
+    runtime.uow.signals.subscribe(worker.on_commit)  # as `serve` wires it
     cycles: list[int] = []
     run_once = worker.run_once
 

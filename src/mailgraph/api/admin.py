@@ -22,13 +22,13 @@ import orjson
 from mailgraph.api.errors import error_body
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.delivery.queue import STATUSES, QueueAdmin
-from mailgraph.domain.model import QueueEntry, QueueStatus, Timestamp
+from mailgraph.domain.model import SECOND, QueueEntry, QueueStatus, Timestamp
 
 
 def _time(ts: Timestamp | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts / SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry_json(e: QueueEntry) -> dict[str, object]:

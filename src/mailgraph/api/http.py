@@ -1,7 +1,7 @@
 """Minimal request/response types over raw ASGI.
 
 Why raw ASGI and not Starlette: on POST routes raw ASGI on uvicorn measured 1.3–1.75× Starlette's
-throughput on this machine (ARCHITECTURE.md), and Graph's path grammar (case-insensitive segment
+throughput on this machine (docs/architecture.md), and Graph's path grammar (case-insensitive segment
 names, `name('key')` keys, percent-encoded ids) needs a router of its own anyway.
 """
 

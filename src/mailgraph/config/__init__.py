@@ -1,6 +1,6 @@
 """Settings, declared once with type, default and help; and the declarative tenant file (TOML).
 
-Loading the tenant file reports every problem at once (ARCHITECTURE.md rule 7), with its key path.
+Loading the tenant file reports every problem at once (docs/architecture.md), with its key path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mailgraph.domain.directory import AppSpec, TenantSpec, UserSpec
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything `mailgraph serve` can be told (see docs/configuration.md)."""
+    """Everything `mailgraph serve` can be told (listed by `mailgraph serve --help`, docs/operations.md)."""
 
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
     port: int = field(default=5000, metadata={"help": "HTTP port"})

@@ -12,13 +12,17 @@ nothing fails, so nothing is reported.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
-from mailgraph.delivery.policy import SECOND, Reply
+from mailgraph.delivery.policy import Reply
 from mailgraph.domain import attachments, ingest
 from mailgraph.domain.mailboxes import well_known_id
-from mailgraph.domain.model import EmailAddress, ItemBody, Message, MessageChanges, NewAttachment, Timestamp
+from mailgraph.domain.model import (
+    Message,
+    MessageChanges,
+    NewAttachment,
+    Timestamp,
+)
 from mailgraph.domain.ports import BlobStorage, Tx
 
 
@@ -30,41 +34,9 @@ class Failure:
     reply: Reply
     reason: str
 
-
-def _people(items: Sequence[EmailAddress]) -> str:
-    return ", ".join(f"{a.name} <{a.address}>" if a.name else a.address for a in items)
-
-
-def _date(ts: Timestamp) -> str:
-    return datetime.fromtimestamp(ts / SECOND, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-
-
-def report_text(original: Message, failures: Sequence[Failure]) -> str:
-    """The report's body: each recipient with its reason and the relay's reply, then the original."""
-    lines = ["Your message couldn't be delivered to these recipients:", ""]
-    for f in failures:
-        lines += [
-            f"  {f.recipient}",
-            f"    Reason: {f.reason}",
-            f"    Remote server: {f.reply.describe()}",
-            "",
-        ]
-    sender = original.from_ or original.sender
-    lines += [
-        "Original message details:",
-        f"  From:       {_people([sender]) if sender else ''}",
-        f"  To:         {_people(original.to)}",
-    ]
-    if original.cc:
-        lines.append(f"  Cc:         {_people(original.cc)}")
-    lines += [
-        f"  Sent:       {_date(original.sent_at)}",
-        f"  Subject:    {original.subject}",
-        f"  Message-ID: {original.internet_message_id}",
-        "",
-        "  " + (original.body_preview or "").replace("\n", "\n  "),
-    ]
-    return "\n".join(lines).rstrip() + "\n"
+    def undelivered(self) -> ingest.Undelivered:
+        """The report's line for this recipient (the text is built once, in domain/ingest.py)."""
+        return ingest.Undelivered(self.recipient, self.reason, self.reply.describe())
 
 
 async def stage_original(blobs: BlobStorage, original: Message | None, mime: bytes) -> NewAttachment:
@@ -101,16 +73,10 @@ async def report(
     if owner is None or tenant is None:
         return None
     postmaster = ingest.postmaster(tenant)
-    addresses = [f.recipient for f in failures]
-    ndr = ingest.non_delivery_report(original, owner, postmaster, addresses, failures[0].reason, now)
-    text = report_text(original, failures)
-    ndr = replace(
-        ndr,
-        folder_id=await well_known_id(tx, owner, "inbox"),
-        body=ItemBody("text", text),
-        body_preview=" ".join(text.split())[:255],
-    )
+    ndr = ingest.non_delivery_report(original, owner, postmaster, [f.undelivered() for f in failures], now)
+    ndr.folder_id = await well_known_id(tx, owner, "inbox")
     if attached is not None:
         await attachments.attach_new(tx, ndr, MessageChanges(attachments=[attached]), now)
     await tx.messages.insert(ndr)
+    tx.changes.message("created", ndr)
     return ndr

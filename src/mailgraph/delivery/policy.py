@@ -15,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mailgraph.domain.model import QueueStatus, Timestamp
-
-SECOND = 1_000_000
+from mailgraph.domain.model import SECOND, QueueStatus, Timestamp
 
 # 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, then every 4 h until expiry.
 DEFAULT_BACKOFF_S: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400)

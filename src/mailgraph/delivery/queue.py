@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mailgraph.delivery.policy import SECOND, RetryPolicy
+from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.worker import Parts, wire_message_async
 from mailgraph.domain import attachments
-from mailgraph.domain.model import Message, QueueEntry, QueueStatus, Timestamp
+from mailgraph.domain.model import SECOND, Message, QueueEntry, QueueStatus, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 
 STATUSES: tuple[QueueStatus, ...] = ("queued", "sending", "delivered", "deferred", "failed", "captured")

@@ -1,6 +1,8 @@
 """The delivery worker: claims due queue entries after commit, relays them, records every outcome.
 
-A cycle is three steps, and only the middle one touches the network (ARCHITECTURE.md, outbox pattern):
+The loop (claim with a lease, work, record under the lease; wake-ups and polling) is the generic
+`delivery/runner.py`; this module says what a claim, a job and its record are for the SMTP relay.
+A cycle is three steps, and only the middle one touches the network (docs/architecture.md, outbox pattern):
 
 1. one unit of work leases a batch of due entries (`claim_due`: queued/deferred whose time has come, or
    sending whose lease ran out — a crashed worker's) and loads their messages' snapshots;
@@ -12,25 +14,26 @@ A cycle is three steps, and only the middle one touches the network (ARCHITECTUR
 Without a relay the worker runs in capture mode: entries are marked `captured` and nothing leaves the
 machine; `mailgraph queue list` and the admin endpoint show them and their MIME.
 
-The worker wakes when a send queued something (`wake()`, called after the send's commit) and
-otherwise polls every `poll_s` for deferred entries that have become due.
+The worker wakes when a committed unit queued something (`on_commit`, an `AfterCommit` subscriber,
+domain/changes.py) and otherwise polls every `poll_s` for deferred entries that have become due.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mailgraph.delivery import dsn
-from mailgraph.delivery.policy import SECOND, Outcome, Reply, RetryPolicy, decide
+from mailgraph.delivery.policy import Outcome, Reply, RetryPolicy, decide
 from mailgraph.delivery.relay import RelayClient
+from mailgraph.delivery.runner import Claimed, LeasedQueueRunner, RunnerConfig
 from mailgraph.domain import attachments
+from mailgraph.domain.changes import Commit
 from mailgraph.domain.mime_items import load_attachments
-from mailgraph.domain.model import Attachment, Message, QueueEntry, Timestamp
+from mailgraph.domain.model import SECOND, Attachment, Message, QueueEntry, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 from mailgraph.mime.compose import MimeAttachment, compose
 
@@ -74,13 +77,19 @@ async def wire_message_async(
 
 @dataclass(frozen=True, slots=True)
 class _Group:
+    """One job: the entries of one message to one recipient domain (one SMTP transaction)."""
+
     message: Message | None
     parts: Parts
     entries: list[QueueEntry]
+    outbound_id: str
+    down: list[Reply]
 
 
-class DeliveryWorker:
+class DeliveryWorker(LeasedQueueRunner[_Group]):
     """Drains the outbound queue to a relay (or captures it when `relay` is None)."""
+
+    name = "mailgraph-delivery"
 
     def __init__(
         self,
@@ -91,74 +100,36 @@ class DeliveryWorker:
         config: WorkerConfig | None = None,
         blobs: BlobStorage | None = None,
     ) -> None:
-        self._uow = uow
-        self._blobs = blobs
-        self._clock = clock
-        self._relay = relay
         self.policy = policy or RetryPolicy()
         self.config = config or WorkerConfig()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._home: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(self.config.concurrency)
+        super().__init__(
+            clock, RunnerConfig(self.config.concurrency, self.config.poll_s, self.policy.lease_s)
+        )
+        self._uow = uow
+        self._blobs = blobs
+        self._relay = relay
 
     @property
     def mode(self) -> str:
         """`relay to smtp://…` or `capture`, for the start-up banner."""
         return "capture" if self._relay is None else f"relay to {self._relay.config.display()}"
 
-    def wake(self) -> None:
-        """Look at the queue now (a send just committed new entries); safe from any thread."""
-        loop = self._home
-        try:
-            here = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if loop is None or loop is here or loop.is_closed():
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+    def on_commit(self, commit: Commit) -> None:
+        """`AfterCommit` subscriber: a unit that queued outbound mail wakes the worker."""
+        if commit.queued:
+            self.wake()
 
-    async def start(self) -> None:
-        """Run the loop in the background until `stop()`."""
-        if self._task is None:
-            self._stopping = False
-            self._home = asyncio.get_running_loop()
-            self._task = asyncio.create_task(self._loop(), name="mailgraph-delivery")
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        """Finish the transactions in flight (up to `grace_s`), then stop; unfinished leases expire."""
-        self._stopping = True
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, grace_s)
-            except TimeoutError:
-                log.warning("delivery worker stopped with transactions in flight; their leases will expire")
+    async def closing(self) -> None:
+        """Close the relay's pooled connections."""
         if self._relay is not None:
             await self._relay.close()
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()  # before the claim: a send committed during the cycle wakes the next one
-            try:
-                handled = await self.run_once()
-            except Exception:  # a store failure must not end delivery for good; retried after a poll
-                log.exception("delivery cycle failed")
-                handled = 0
-            if handled == 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.poll_s)
+    async def claim(self, now: Timestamp, lease_until: Timestamp) -> Claimed[_Group]:
+        """Lease due entries and load their snapshots; one group per message and recipient domain."""
 
-    async def run_once(self) -> int:
-        """One cycle: lease a batch, deliver it, record the outcomes. Returns how many entries it handled."""
-        now = self._clock()
-        lease = now + round(self.policy.lease_s * SECOND)
-
-        async def claim(tx: Tx) -> tuple[list[QueueEntry], dict[str, tuple[Message | None, Parts]]]:
-            entries = await tx.outbox.claim_due(now, lease, self.config.batch or 16 * self.config.concurrency)
+        async def unit(tx: Tx) -> tuple[list[QueueEntry], dict[str, tuple[Message | None, Parts]]]:
+            limit = self.config.batch or 16 * self.config.concurrency
+            entries = await tx.outbox.claim_due(now, lease_until, limit)
             snapshots: dict[str, tuple[Message | None, Parts]] = {}
             for outbound_id in {e.outbound_id for e in entries}:
                 message = await tx.outbox.get_message(outbound_id)
@@ -168,47 +139,45 @@ class DeliveryWorker:
                 snapshots[outbound_id] = (message, parts)
             return entries, snapshots
 
-        entries, snapshots = await self._uow.write(claim)
+        entries, snapshots = await self._uow.write(unit)
         groups: dict[tuple[str, str], _Group] = {}
+        down: list[Reply] = []  # shared by the cycle's groups: set by the first that cannot reach the relay
         for e in entries:
             key = (e.outbound_id, e.domain.lower())
-            groups.setdefault(key, _Group(*snapshots[e.outbound_id], [])).entries.append(e)
-        down: list[Reply] = []  # set by the first group that cannot reach the relay
-        await asyncio.gather(*(self._deliver(key[0], g, lease, down) for key, g in groups.items()))
-        return len(entries)
+            if key not in groups:
+                groups[key] = _Group(*snapshots[e.outbound_id], [], e.outbound_id, down)
+            groups[key].entries.append(e)
+        return Claimed(list(groups.values()), len(entries))
 
-    async def _deliver(self, outbound_id: str, group: _Group, lease: Timestamp, down: list[Reply]) -> None:
-        async with self._slots:
-            message = group.message
-            rcpts = [e.recipient for e in group.entries]
-            data = b""
-            if message is None:  # cannot happen through the store's cascade; fail rather than loop
-                replies = dict.fromkeys(rcpts, Reply(554, "5.6.0 the queued message is missing"))
-            elif self._relay is None:
-                replies = dict.fromkeys(rcpts, CAPTURED)
+    async def handle(self, job: _Group, lease_until: Timestamp) -> None:
+        """One SMTP transaction for the group (or a capture), then its outcomes under the lease."""
+        group, outbound_id, down = job, job.outbound_id, job.down
+        message = group.message
+        rcpts = [e.recipient for e in group.entries]
+        data = b""
+        if message is None:  # cannot happen through the store's cascade; fail rather than loop
+            replies = dict.fromkeys(rcpts, Reply(554, "5.6.0 the queued message is missing"))
+        elif self._relay is None:
+            replies = dict.fromkeys(rcpts, CAPTURED)
+        else:
+            sender = message.sender or message.from_
+            host = self.config.hostname
+            try:
+                data = await wire_message_async(
+                    self._blobs, message, group.parts, outbound_id, host, self._clock()
+                )
+            except Exception as exc:  # a message that cannot be built fails now, not every lease
+                log.exception("cannot compose queued message %s", outbound_id)
+                data = b""
+                replies = dict.fromkeys(rcpts, Reply(554, f"5.6.0 the message could not be composed: {exc}"))
             else:
-                sender = message.sender or message.from_
-                host = self.config.hostname
-                try:
-                    data = await wire_message_async(
-                        self._blobs, message, group.parts, outbound_id, host, self._clock()
-                    )
-                except Exception as exc:  # a message that cannot be built fails now, not every lease
-                    log.exception("cannot compose queued message %s", outbound_id)
-                    data = b""
-                    replies = dict.fromkeys(
-                        rcpts, Reply(554, f"5.6.0 the message could not be composed: {exc}")
-                    )
+                if down:  # unreachable a moment ago: defer now instead of waiting on a timeout per group
+                    replies = dict.fromkeys(rcpts, Reply(None, f"not attempted this cycle: {down[0].text}"))
                 else:
-                    if down:  # unreachable a moment ago: defer now instead of waiting on a timeout per group
-                        replies = dict.fromkeys(
-                            rcpts, Reply(None, f"not attempted this cycle: {down[0].text}")
-                        )
-                    else:
-                        replies = await self._relay.send(sender.address if sender else "", rcpts, data)
-                        if self._relay.unreachable is not None:
-                            down.append(self._relay.unreachable)
-            await self._record(message, group.entries, replies, lease, data)
+                    replies = await self._relay.send(sender.address if sender else "", rcpts, data)
+                    if self._relay.unreachable is not None:
+                        down.append(self._relay.unreachable)
+        await self._record(message, group.entries, replies, lease_until, data)
 
     async def _record(
         self,

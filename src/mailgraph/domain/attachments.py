@@ -44,7 +44,6 @@ MAX_POST_BYTES = 3 * MB  # spec §6: "attachment by POST: < 3 MB"
 MAX_UPLOAD_BYTES = 150 * MB  # spec §6: upload sessions 3–150 MB
 MAX_ATTACHMENTS = 250  # spec §6 [field]
 MAX_NAME = 255
-SECOND = 1_000_000
 
 # Magic numbers for when neither caller nor name says (spec §2.11: Graph sniffs image/gif itself).
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -195,6 +194,7 @@ async def touch(tx: Tx, message: Message, now: Timestamp) -> None:
     message.change_key = ids.change_key()
     message.modified_at = now
     await tx.messages.update(message)
+    tx.changes.message("updated", message)
 
 
 @dataclass(frozen=True, slots=True)

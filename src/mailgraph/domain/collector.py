@@ -13,13 +13,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from mailgraph.domain.model import Timestamp
+from mailgraph.domain.model import SECOND, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 
 log = logging.getLogger("mailgraph.attachments")
 
 GRACE_S = 60.0  # the collector spares blobs unreferenced (or written) less than this long ago
-_SECOND = 1_000_000
 
 
 class BlobCollector:
@@ -55,7 +54,7 @@ class BlobCollector:
         items, and remove stray files that have no blob row at all.
         """
         now = self._clock()
-        before = now - int(GRACE_S * _SECOND)
+        before = now - int(GRACE_S * SECOND)
 
         async def sweep(tx: Tx) -> tuple[list[str], list[str]]:
             expired = await tx.attachments.expired_sessions(now, 1000)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from mailgraph.domain import attachments, drafts
 from mailgraph.domain.mailboxes import well_known_id
-from mailgraph.domain.model import EmailAddress, ItemBody, Message, Tenant, Timestamp, User
+from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
 
 
@@ -25,6 +27,7 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         copy.received_at = now
         copy.bcc = []
         await tx.messages.insert(copy)
+        tx.changes.message("created", copy)
         await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
         delivered.append(copy)
     return delivered
@@ -35,22 +38,57 @@ def postmaster(tenant: Tenant) -> EmailAddress:
     return EmailAddress(f"postmaster@{tenant.domains[0]}", "Mail Delivery System")
 
 
-def non_delivery_report(
-    original: Message, owner: User, postmaster: EmailAddress, failed: list[str], reason: str, now: Timestamp
-) -> Message:
-    """A non-delivery report for the sender's Inbox (subject `Undeliverable: …`, spec §1 step 4)."""
-    lines = "\n".join(f"  {address}" for address in failed)
-    text = (
-        "Your message couldn't be delivered to these recipients:\n\n"
-        f"{lines}\n\nReason: {reason}\n\n"
-        f"Original message: {original.internet_message_id}\nSubject: {original.subject}\n"
-    )
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """One recipient a report lists: the address, why, and the remote server's reply if one answered."""
+
+    recipient: str
+    reason: str
+    remote: str | None = None
+
+
+def _people(items: Sequence[EmailAddress]) -> str:
+    return ", ".join(f"{a.name} <{a.address}>" if a.name else a.address for a in items)
+
+
+def _date(ts: Timestamp) -> str:
+    return datetime.fromtimestamp(ts / SECOND, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def report_text(original: Message, failures: Sequence[Undelivered]) -> str:
+    """THE text of a non-delivery report (local unknown recipients here, relay failures in delivery/dsn.py):
+    each recipient with its reason (and the remote server's reply), then the original's key fields."""
+    lines = ["Your message couldn't be delivered to these recipients:", ""]
+    for f in failures:
+        lines += [f"  {f.recipient}", f"    Reason: {f.reason}"]
+        if f.remote is not None:
+            lines.append(f"    Remote server: {f.remote}")
+        lines.append("")
+    sender = original.from_ or original.sender
+    lines += [
+        "Original message details:",
+        f"  From:       {_people([sender]) if sender else ''}",
+        f"  To:         {_people(original.to)}",
+    ]
+    if original.cc:
+        lines.append(f"  Cc:         {_people(original.cc)}")
+    lines += [
+        f"  Sent:       {_date(original.sent_at)}",
+        f"  Subject:    {original.subject}",
+        f"  Message-ID: {original.internet_message_id}",
+        "",
+        "  " + (original.body_preview or "").replace("\n", "\n  "),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _report(original: Message, owner: User, postmaster: EmailAddress, text: str, now: Timestamp) -> Message:
+    """A report from the postmaster into the sender's mailbox (folder: the caller sets the Inbox)."""
     report = drafts.copy_for(original, owner.id, original.folder_id, now)
     return replace(
         report,
-        subject=f"Undeliverable: {original.subject}",
         body=ItemBody("text", text),
-        body_preview=text[:255].replace("\n", " ").strip(),
+        body_preview=" ".join(text.split())[:255],
         from_=postmaster,
         sender=postmaster,
         to=[owner.address],
@@ -69,6 +107,14 @@ def non_delivery_report(
     )
 
 
+def non_delivery_report(
+    original: Message, owner: User, postmaster: EmailAddress, failures: Sequence[Undelivered], now: Timestamp
+) -> Message:
+    """A non-delivery report for the sender's Inbox (subject `Undeliverable: …`, spec §1 step 4)."""
+    report = _report(original, owner, postmaster, report_text(original, failures), now)
+    return replace(report, subject=f"Undeliverable: {original.subject}")
+
+
 def delivery_receipt(
     original: Message, owner: User, postmaster: EmailAddress, delivered: list[str], now: Timestamp
 ) -> Message:
@@ -77,16 +123,15 @@ def delivery_receipt(
     Like Exchange, it reports delivery to the recipients' mailboxes (not that they read it, RFC 8098's
     business); it is written only for recipients of this organization, whose delivery is final at commit.
     """
-    report = non_delivery_report(original, owner, postmaster, delivered, "", now)
     lines = "\n".join(f"  {address}" for address in delivered)
     text = (
         "Your message has been delivered to the following recipients:\n\n"
         f"{lines}\n\nOriginal message: {original.internet_message_id}\nSubject: {original.subject}\n"
     )
+    report = _report(original, owner, postmaster, text, now)
     return replace(
         report,
         subject=f"Delivered: {original.subject}",
-        body=ItemBody("text", text),
         body_preview=text[:255].replace("\n", " ").strip(),
         internet_message_id=f"<dr-{report.id[:16]}{original.internet_message_id[1:]}",
         is_delivery_receipt_requested=False,

@@ -119,7 +119,11 @@ async def provision(tx: Tx, user: User) -> None:
     root_id = existing.get(ROOT)
     if root_id is None:
         root_id = ids.folder_id()
-        await tx.folders.insert(Folder(root_id, user.id, None, ROOT, "Top of Information Store", False))
+        root = Folder(root_id, user.id, None, ROOT, "Top of Information Store", False)
+        await tx.folders.insert(root)
+        tx.changes.folder("created", root)
     for name, display, hidden in WELL_KNOWN_FOLDERS:
         if name not in existing:
-            await tx.folders.insert(Folder(ids.folder_id(), user.id, root_id, name, display, hidden))
+            created = Folder(ids.folder_id(), user.id, root_id, name, display, hidden)
+            await tx.folders.insert(created)
+            tx.changes.folder("created", created)

@@ -48,6 +48,7 @@ class MessageService:
             draft = drafts.new_draft(owner, target, changes, now)
             await attachments.attach_new(tx, draft, changes, now)  # bytes staged before the unit
             await tx.messages.insert(draft)
+            tx.changes.message("created", draft)
             return draft
 
         return await self._uow.write(unit)
@@ -106,6 +107,7 @@ class MessageService:
             message = await _item(tx, owner, message_id, folder_key)
             drafts.apply_changes(message, changes, self._clock())
             await tx.messages.update(message)
+            tx.changes.message("updated", message)
             return message
 
         return await self._uow.write(unit)
@@ -130,12 +132,15 @@ class MessageService:
             if message.folder_id == deletions:
                 await attachments.release(tx, message.id, self._clock())  # blob references go too
                 await tx.messages.delete(message.id)
+                tx.changes.message("deleted", message)
                 return
+            source = message.folder_id
             message.folder_id = deletions
             message.rest_id = ids.message_id()
             message.change_key = ids.change_key()
             message.modified_at = self._clock()
             await tx.messages.update(message)
+            tx.changes.message("moved", message, from_folder_id=source)
 
         await self._uow.write(unit)
 

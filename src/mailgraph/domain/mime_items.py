@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mailgraph.domain import attachments, drafts
+from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
 from mailgraph.domain.model import (
     UNSET,
     Actor,
     Attachment,
+    ItemBody,
     Message,
     MessageChanges,
     NewAttachment,
@@ -121,6 +123,24 @@ def draft_from_mime(owner: User, folder_id: str, parsed: ParsedMail, now: Timest
     return draft
 
 
+def attached_item_mime(changes: MessageChanges, now: Timestamp) -> bytes:
+    """The RFC 5322 bytes of a message attached as JSON (an itemAttachment's `item`, spec §2.11).
+
+    Only the fields a reader of the attachment sees are taken; `mime.compose` cleans the headers.
+
+    Raises:
+        BadRequestError: a body whose content type is neither text nor HTML.
+    """
+    m = Message("", "", "", "", "", now, now, now, now, False, True, "", "", "")
+    for name in ("subject", "body", "importance", "from_", "sender", "to", "cc", "bcc", "reply_to"):
+        value = getattr(changes, name)
+        if not isinstance(value, Unset):
+            setattr(m, name, value)
+    if isinstance(m.body, ItemBody) and m.body.content_type not in ("text", "html"):
+        raise BadRequestError("Property item.body in payload has a value that does not match schema.")
+    return compose(m, include_bcc=True)
+
+
 class MimeService:
     """The MIME use cases."""
 
@@ -187,6 +207,7 @@ class MimeService:
             draft = draft_from_mime(owner, target or await well_known_id(tx, owner, "drafts"), parsed, now)
             await attachments.attach_new(tx, draft, staged, now)
             await tx.messages.insert(draft)
+            tx.changes.message("created", draft)
             return draft
 
         return await self._uow.write(unit)
@@ -208,8 +229,9 @@ class MimeService:
             draft = draft_from_mime(owner, await well_known_id(tx, owner, "drafts"), parsed, now)
             await attachments.attach_new(tx, draft, staged, now)
             await tx.messages.insert(draft)
+            tx.changes.message("created", draft)
             return await self._sending.submit_stored(
                 tx, owner, draft, actor=actor, save_copy=save_to_sent_items
             )
 
-        return self._sending.wake(await self._uow.write(unit))
+        return await self._uow.write(unit)

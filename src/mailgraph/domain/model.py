@@ -7,6 +7,7 @@ edge with second precision; keeping microseconds gives a stable order for items 
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -14,6 +15,14 @@ from mailgraph.odata.ast import Expr, OrderBy, Property, Search
 
 Timestamp = int
 """Microseconds since 1970-01-01T00:00:00Z."""
+SECOND: Final = 1_000_000
+"""Timestamp units per second: the one definition of the time scale (µs)."""
+
+
+def now() -> Timestamp:
+    """The wall clock as a `Timestamp` (the composition root's clock; services take a clock instead)."""
+    return time.time_ns() // 1000
+
 
 BodyType = Literal["text", "html"]
 Importance = Literal["low", "normal", "high"]

@@ -51,6 +51,7 @@ async def copy_attachments(tx: Tx, source: Message, target: Message, now: Timest
     if target.has_attachments != (visible > 0):
         target.has_attachments = visible > 0
         await tx.messages.update(target)
+        tx.changes.message("updated", target)
 
 
 class MoveService:
@@ -78,11 +79,13 @@ class MoveService:
             target = await destination_folder(tx, owner, destination)
             if target.id == message.folder_id:
                 return message
+            source = message.folder_id
             message.folder_id = target.id
             message.rest_id = ids.message_id()  # spec §3.5: a folder change gives a new REST id
             message.change_key = ids.change_key()
             message.modified_at = self._clock()
             await tx.messages.update(message)
+            tx.changes.message("moved", message, from_folder_id=source)
             return message
 
         return await self._uow.write(unit)
@@ -104,6 +107,7 @@ class MoveService:
             now = self._clock()
             clone = drafts.copy_for(message, owner.id, target.id, now)
             await tx.messages.insert(clone)
+            tx.changes.message("created", clone)
             await copy_attachments(tx, message, clone, now)
             return clone
 

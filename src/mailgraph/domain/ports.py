@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
 from mailgraph.domain.model import (
@@ -395,6 +396,11 @@ class Tx(Protocol):
 
     @property
     def upload_parts(self) -> UploadPartRepo: ...
+
+    @property
+    def changes(self) -> ChangeRecorder:
+        """THE change-event point (domain/changes.py): say why after every message or folder write."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -15,52 +15,13 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, tzinfo
-from html.parser import HTMLParser
 
 from mailgraph.domain import bodies
-from mailgraph.domain.model import EmailAddress, ItemBody, Message
+from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message
+from mailgraph.mime.text import html_to_text
 
 TEXT_SEPARATOR = "_" * 32  # Outlook's plain-text reply separator
 _BODY_CONTENT = re.compile(r"<body[^>]*>(.*)</body\s*>", re.IGNORECASE | re.DOTALL)
-_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
-_BLOCKS = frozenset({"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr", "blockquote"})
-
-
-class _Text(HTMLParser):
-    """HTML → text that keeps the line structure (block elements and `<br>` become line breaks)."""
-
-    _SKIP = frozenset({"script", "style", "head", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag == "br" or tag in _BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in _BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            # HTML collapses whitespace runs; keep that, but not across our explicit breaks.
-            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
-
-
-def html_to_text(content: str) -> str:
-    """The text of an HTML document, one line per block or `<br>`, at most one blank line in a row."""
-    parser = _Text()
-    parser.feed(content)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.parts).replace("\xa0", " ").split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
 def text_to_html(content: str) -> str:
@@ -92,7 +53,7 @@ def _who(address: EmailAddress | None) -> str:
 
 def _sent_line(message: Message, zone: tzinfo) -> str:
     # Outlook's long date form, e.g. "Monday, November 23, 2026 11:09 PM" (in the Prefer zone).
-    when = datetime.fromtimestamp(message.sent_at / 1_000_000, UTC).astimezone(zone)
+    when = datetime.fromtimestamp(message.sent_at / SECOND, UTC).astimezone(zone)
     hour = when.hour % 12 or 12
     return f"{when:%A}, {when:%B} {when.day}, {when.year} {hour}:{when:%M} {'AM' if when.hour < 12 else 'PM'}"
 

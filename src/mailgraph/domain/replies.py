@@ -189,6 +189,7 @@ class ReplyService:
         draft = build_draft(request.kind, original, owner, drafts_id, request, zone, now)
         await attachments.attach_new(tx, draft, request.changes, now)  # message.attachments, staged before
         await tx.messages.insert(draft)
+        tx.changes.message("created", draft)
         if request.kind == "forward":  # spec §2.7: a forward carries the original's attachments
             await copy_attachments(tx, original, draft, now)
         return draft
@@ -235,4 +236,4 @@ class ReplyService:
             return await self._sending.submit_stored(tx, owner, draft, actor=actor)
 
         # After the commit, like send: external recipients are relayed now, not at the next idle poll.
-        return self._sending.wake(await self._uow.write(unit))
+        return await self._uow.write(unit)

@@ -20,6 +20,7 @@ from mailgraph.domain.errors import (
 )
 from mailgraph.domain.mailboxes import find_item, resolve, well_known_id
 from mailgraph.domain.model import (
+    SECOND,
     Actor,
     EmailAddress,
     Message,
@@ -31,8 +32,6 @@ from mailgraph.domain.model import (
     User,
 )
 from mailgraph.domain.ports import Tx, UnitOfWork
-
-SECOND = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +60,12 @@ class SendService:
         self._uow = uow
         self._clock = clock
         self._policy = policy or SendPolicy()
-        # Called after a send that queued external recipients has committed (wakes the delivery worker).
-        self.on_queued: Callable[[], None] | None = None
 
-    def _queued(self, result: SendResult) -> SendResult:
-        if result.queued and self.on_queued is not None:
-            self.on_queued()
-        return result
-
-    async def send_draft(self, actor: Actor, user_key: str | None, message_id: str) -> SendResult:
-        """`POST …/messages/{id}/send`: submit a draft of the addressed mailbox.
+    async def send_draft(
+        self, actor: Actor, user_key: str | None, message_id: str, folder_key: str | None = None
+    ) -> SendResult:
+        """`POST …/messages/{id}/send` (or `…/mailFolders/{f}/messages/{id}/send`): submit a draft of
+        the addressed mailbox; with `folder_key`, only if the draft is in that folder (same unit).
 
         Raises:
             ItemNotFoundError: no such item in this mailbox (also the old id of a sent draft).
@@ -80,14 +75,14 @@ class SendService:
 
         async def unit(tx: Tx) -> SendResult:
             owner = await resolve(tx, actor, user_key)
-            draft = await find_item(tx, owner, message_id)  # REST or immutable id (spec §3.5)
+            draft = await find_item(tx, owner, message_id, folder_key)  # REST or immutable id (spec §3.5)
             if not draft.is_draft:
                 raise InvalidOperationError(
                     "Only a draft message can be sent; this item has already been sent."
                 )
             return await self._submit(tx, owner, draft, stored=True, save_copy=True, actor=actor)
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def submit_stored(
         self, tx: Tx, owner: User, draft: Message, *, actor: Actor, save_copy: bool = True
@@ -96,17 +91,12 @@ class SendService:
         sendMail, whose `save_copy=False` removes the draft instead of keeping a Sent Items copy).
 
         `actor` is the caller: a delegate replying in another's mailbox is held to the same send-as /
-        send-on-behalf rules as `send_draft` and `send_mail` (spec §4.4). The caller must pass the
-        result through `wake` after the commit.
+        send-on-behalf rules as `send_draft` and `send_mail` (spec §4.4).
 
         Raises:
             InvalidRecipientsError, SendAsDeniedError: see `_submit`.
         """
         return await self._submit(tx, owner, draft, stored=True, save_copy=save_copy, actor=actor)
-
-    def wake(self, result: SendResult) -> SendResult:
-        """After the commit of a unit that called `submit_stored`: wake the delivery worker if queued."""
-        return self._queued(result)
 
     async def send_mail(
         self, actor: Actor, user_key: str | None, changes: MessageChanges, save_to_sent_items: bool
@@ -126,7 +116,7 @@ class SendService:
                 tx, owner, draft, stored=False, save_copy=save_to_sent_items, actor=actor
             )
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def submit_message(
         self,
@@ -156,7 +146,7 @@ class SendService:
                 await attachments.attach_new(tx, message, changes, self._clock())
             return await self._submit(tx, owner, message, stored=False, save_copy=True, envelope=envelope)
 
-        return self._queued(await self._uow.write(unit))
+        return await self._uow.write(unit)
 
     async def _submit(
         self,
@@ -191,9 +181,11 @@ class SendService:
         )
         if stored and save_copy:
             await tx.messages.update(sent)
+            tx.changes.message("moved", sent, from_folder_id=draft.folder_id)
         elif save_copy:
             sent.created_at = now
             await tx.messages.insert(sent)
+            tx.changes.message("created", sent)
         tenant = await tx.directory.get_tenant(owner.tenant_id)
         assert tenant is not None  # a resolved owner implies a tenant
         local, unknown, external = await _route(tx, tenant, recipients)
@@ -205,6 +197,7 @@ class SendService:
             )
             receipt.folder_id = await well_known_id(tx, owner, "inbox")
             await tx.messages.insert(receipt)
+            tx.changes.message("created", receipt)
         if unknown:
             await self._report(tx, tenant, owner, sent, unknown, now)
         if external:
@@ -213,15 +206,18 @@ class SendService:
             await attachments.release(tx, draft.id, now)
             if stored:
                 await tx.messages.delete(draft.id)
+                tx.changes.message("deleted", draft)
         return SendResult(sent if save_copy else None, len(copies), len(external), len(unknown))
 
     async def _report(
         self, tx: Tx, tenant: Tenant, owner: User, sent: Message, unknown: list[str], now: Timestamp
     ) -> None:
         reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
-        report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), unknown, reason, now)
+        failed = [ingest.Undelivered(address, reason) for address in unknown]
+        report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), failed, now)
         report.folder_id = await well_known_id(tx, owner, "inbox")
         await tx.messages.insert(report)
+        tx.changes.message("created", report)
 
     async def _enqueue(self, tx: Tx, owner: User, sent: Message, external: list[str], now: Timestamp) -> None:
         outbound_id = ids.queue_id()
@@ -245,6 +241,7 @@ class SendService:
             for address in external
         ]
         await tx.outbox.add(outbound_id, sent, entries)
+        tx.changes.outbound(len(entries))  # after commit, AfterCommit subscribers wake the delivery worker
         # The snapshot keeps its own attachment references: the relay composes MIME from them even if
         # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, outbound_id)).
         await attachments.copy_all(tx, sent.id, outbound_id, now)

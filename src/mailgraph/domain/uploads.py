@@ -27,7 +27,6 @@ from mailgraph.domain import ids
 from mailgraph.domain.attachments import (
     MAX_ATTACHMENTS,
     MAX_UPLOAD_BYTES,
-    SECOND,
     AttachmentService,
     attachment_id,
     check_name,
@@ -46,7 +45,7 @@ from mailgraph.domain.errors import (
     UploadTokenError,
 )
 from mailgraph.domain.mailboxes import find_item, resolve
-from mailgraph.domain.model import Actor, Attachment, AttachmentKind, Timestamp, UploadSession, User
+from mailgraph.domain.model import SECOND, Actor, Attachment, AttachmentKind, Timestamp, UploadSession, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 SESSION_LIFETIME_S = 30 * 60  # short-lived URL; each accepted chunk extends it by this much

@@ -27,7 +27,7 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from typing import Any, cast
 
-from mailgraph.domain.model import EmailAddress, InternetMessageHeader, ItemBody, Message
+from mailgraph.domain.model import SECOND, EmailAddress, InternetMessageHeader, ItemBody, Message
 from mailgraph.mime.headers import X_PRIORITY, clean, needs_utf8, thread_topic, to_header
 from mailgraph.mime.text import html_to_text
 
@@ -199,7 +199,7 @@ def _descriptive(mail: EmailMessage, message: Message, has_attach: bool) -> None
     mail["Thread-Topic"] = thread_topic(subject)
     if message.conversation_index:
         mail["Thread-Index"] = clean(message.conversation_index)
-    sent = datetime.fromtimestamp(message.sent_at / 1_000_000, UTC)
+    sent = datetime.fromtimestamp(message.sent_at / SECOND, UTC)
     mail["Date"] = format_datetime(sent)
     if message.internet_message_id:
         mail["Message-ID"] = clean(message.internet_message_id)

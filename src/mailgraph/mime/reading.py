@@ -17,7 +17,14 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from mailgraph.domain.model import EmailAddress, InternetMessageHeader, ItemBody, MessageChanges, Timestamp
+from mailgraph.domain.model import (
+    SECOND,
+    EmailAddress,
+    InternetMessageHeader,
+    ItemBody,
+    MessageChanges,
+    Timestamp,
+)
 from mailgraph.mime.headers import clean, importance_from_priority, importance_header
 
 _MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
@@ -117,7 +124,7 @@ def _date(value: str | None) -> Timestamp | None:
         return None
     try:
         when = parsedate_to_datetime(value)
-        return int(when.timestamp() * 1_000_000)  # a zone-less "-0000" date is UTC (RFC 5322 §3.3)
+        return int(when.timestamp() * SECOND)  # a zone-less "-0000" date is UTC (RFC 5322 §3.3)
     except (TypeError, ValueError, OverflowError, OSError, IndexError):
         return None
 

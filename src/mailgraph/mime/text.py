@@ -1,7 +1,9 @@
-"""HTML → plain text for the text/plain half of a multipart/alternative body (RFC 2046 §5.1.4).
+"""THE HTML → plain text converter: the text/plain half of a multipart/alternative body (RFC 2046
+§5.1.4), the quoted original of a text reply (domain/quoting.py) and `Prefer: outlook.body-content-type`.
 
-A reader without HTML sees the words in order with line breaks where blocks end; no markup, no
-script or style content. Not a renderer: links keep their text only.
+A reader without HTML sees the words in order with line breaks where blocks (and `<br>`, `<hr>`)
+end; no markup, no script or style content; non-breaking spaces are spaces. Not a renderer: links
+keep their text only.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from html.parser import HTMLParser
 
 _BLOCKS = frozenset(
-    {"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table"}
+    {"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "hr"}
 )
 _SKIP = frozenset({"script", "style", "head", "title"})
 _SPACES = re.compile(r"[ \t\r\f\v]+")
@@ -49,5 +51,6 @@ def html_to_text(html: str) -> str:
     extractor = _Extractor()
     extractor.feed(html)
     extractor.close()
-    lines = [_SPACES.sub(" ", line).strip() for line in "".join(extractor.parts).split("\n")]
+    text = "".join(extractor.parts).replace("\xa0", " ")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")

@@ -6,6 +6,7 @@ folder id cache; readers' do not).
 
 from __future__ import annotations
 
+from mailgraph.domain.changes import UNOBSERVED, ChangeRecorder
 from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
@@ -24,6 +25,7 @@ class SqlTx:
 
     __slots__ = (
         "attachments",
+        "changes",
         "delegation",
         "directory",
         "flows",
@@ -45,3 +47,5 @@ class SqlTx:
         self.keys = SqlKeys(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
+        # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
+        self.changes: ChangeRecorder = UNOBSERVED

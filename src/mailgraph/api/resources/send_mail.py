@@ -25,10 +25,8 @@ async def send(req: Request, ctx: Ctx, m: Match) -> Response:
     The body is never required or read (client-wire fact 5: clients send none, an empty one, or `{}`).
     """
     parse_query(req.query, MESSAGE, allow=frozenset())
-    folder_key = m.keys[0] if len(m.keys) == 2 else None
-    if folder_key is not None:
-        await ctx.services.messages.get(ctx.actor, m.user_key, m.keys[-1], folder_key)
-    await ctx.services.sending.send_draft(ctx.actor, m.user_key, m.keys[-1])
+    folder_key = m.keys[0] if len(m.keys) == 2 else None  # checked in the send's own unit of work
+    await ctx.services.sending.send_draft(ctx.actor, m.user_key, m.keys[-1], folder_key)
     return accepted()
 
 

@@ -24,7 +24,7 @@ from mailgraph.api.http import Request, Response
 from mailgraph.api.router import VERSIONS, Match
 from mailgraph.api.serialize.values import bad_value, boolean, read_json, string, unknown_property
 from mailgraph.domain.errors import UploadRangeError
-from mailgraph.domain.model import AttachmentKind, Timestamp, UploadSession
+from mailgraph.domain.model import SECOND, AttachmentKind, Timestamp, UploadSession
 from mailgraph.domain.uploads import UploadSpec
 from mailgraph.odata.parser import parse_query
 from mailgraph.odata.resources import MESSAGE
@@ -43,7 +43,7 @@ _ITEM_PROPS = {
 
 def expiration(value: Timestamp) -> str:
     """UTC with 7 fractional digits, as Graph writes upload-session times (spec §0.4)."""
-    seconds, micros = divmod(value, 1_000_000)
+    seconds, micros = divmod(value, SECOND)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}0Z"
 
 

@@ -10,22 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
 from typing import Any, NoReturn
 
 from mailgraph.api.errors import GraphError
 from mailgraph.api.serialize.values import bad_value, boolean, string, timestamp, unknown_property
-from mailgraph.domain.model import (
-    Attachment,
-    AttachmentKind,
-    ItemBody,
-    Message,
-    MessageChanges,
-    NewAttachment,
-    ReferenceInfo,
-    Unset,
-)
-from mailgraph.mime.compose import compose
+from mailgraph.domain.mime_items import attached_item_mime
+from mailgraph.domain.model import Attachment, AttachmentKind, NewAttachment, ReferenceInfo, now
 
 TYPES: dict[str, AttachmentKind] = {
     "microsoft.graph.fileattachment": "file",
@@ -130,19 +120,6 @@ def _reference(data: dict[str, Any], version: str) -> ReferenceInfo | None:
     return ReferenceInfo(**found) if version == "beta" else None
 
 
-def item_mime(changes: MessageChanges) -> bytes:
-    """The RFC 5322 bytes of an attached message given as JSON (headers cleaned by `mime.compose`)."""
-    now = time.time_ns() // 1000
-    m = Message("", "", "", "", "", now, now, now, now, False, True, "", "", "")
-    for field in ("subject", "body", "importance", "from_", "sender", "to", "cc", "bcc", "reply_to"):
-        value = getattr(changes, field)
-        if not isinstance(value, Unset):
-            setattr(m, field, value)
-    if isinstance(m.body, ItemBody) and m.body.content_type not in ("text", "html"):
-        bad_value("item.body")
-    return compose(m, include_bcc=True)
-
-
 def parse_attachment(data: object, version: str, prop: str = "attachment") -> NewAttachment:
     """A JSON attachment → `NewAttachment` (bytes decoded, not yet stored).
 
@@ -188,7 +165,7 @@ def parse_attachment(data: object, version: str, prop: str = "attachment") -> Ne
                 "ErrorInvalidRequest",
                 f"Attached items of type '{item_type}' are not supported; only messages.",
             )
-        new.data = item_mime(parse_message(item, version))
+        new.data = attached_item_mime(parse_message(item, version), now())
         new.name = new.name or str(item.get("subject") or "Untitled")
     else:
         new.reference = _reference(data, version)

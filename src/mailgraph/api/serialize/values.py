@@ -9,14 +9,12 @@ import orjson
 
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request
-from mailgraph.domain.model import EmailAddress, Timestamp
-
-_SECOND = 1_000_000
+from mailgraph.domain.model import SECOND, EmailAddress, Timestamp
 
 
 def timestamp(value: Timestamp) -> str:
     """UTC with `Z` and no fraction, as Graph writes message times (spec §0.4)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value // _SECOND))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value // SECOND))
 
 
 def recipient(address: EmailAddress | None) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
+from mailgraph.domain.model import SECOND
 from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
 from mailgraph.odata.errors import ODataError, invalid_filter
 from mailgraph.store.sql.dialect import FOLD
@@ -32,7 +33,6 @@ from mailgraph.store.sql.dialect import FOLD
 ColumnKind = Literal["text", "enum", "bool", "time"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND: Final = 1_000_000
 _SQL_OPS: Final = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _LIKE: Final = f"LIKE {FOLD}(?) ESCAPE '\\'"
 DEFAULT_ORDER_SQL: Final = "received_at DESC, id DESC"
@@ -205,21 +205,21 @@ def _compare(expr: Compare, params: list[object]) -> str:
 def _compare_time(name: str, op: str, micros: int, params: list[object]) -> str:
     # The stored time T is compared as its whole second S = floor(T). For a literal L:
     # S >= L ⟺ T >= ceil(L); S > L ⟺ T >= floor(L)+1s; S <= L ⟺ T < floor(L)+1s; S < L ⟺ T < ceil(L).
-    floor = micros - micros % _SECOND
-    ceil = floor if floor == micros else floor + _SECOND
+    floor = micros - micros % SECOND
+    ceil = floor if floor == micros else floor + SECOND
     if op == "ge":
         params.append(ceil)
         return f"{name} >= ?"
     if op == "gt":
-        params.append(floor + _SECOND)
+        params.append(floor + SECOND)
         return f"{name} >= ?"
     if op == "le":
-        params.append(floor + _SECOND)
+        params.append(floor + SECOND)
         return f"{name} < ?"
     if op == "lt":
         params.append(ceil)
         return f"{name} < ?"
-    params.extend((ceil, floor + _SECOND))
+    params.extend((ceil, floor + SECOND))
     if op == "eq":
         return f"({name} >= ? AND {name} < ?)"
     return f"({name} < ? OR {name} >= ?)"
