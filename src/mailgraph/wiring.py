@@ -41,6 +41,7 @@ from mailgraph.domain.ports import BlobStorage
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.files import PRIVATE_DIR, PRIVATE_FILE, make_private
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
@@ -88,9 +89,16 @@ async def _external_issuer(settings: Settings, engine: SqliteEngine, tenant: Ten
 
 
 def open_engine(settings: Settings) -> SqliteEngine:
-    """The store of the data directory (created and migrated on first use)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteEngine(settings.data_dir / "mailgraph.db", durability=settings.durability)
+    """The store of the data directory (created and migrated on first use), owner-only (issue 17).
+
+    The database file is created 0600 before SQLite opens it, because SQLite gives its -wal and -shm
+    files the database file's mode; `make_private` fixes directories written by older versions.
+    """
+    settings.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    make_private(settings.data_dir)
+    db = settings.data_dir / "mailgraph.db"
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    return SqliteEngine(db, durability=settings.durability)
 
 
 def _check_permissions(spec: TenantSpec, source: str) -> TenantSpec:

@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from mailgraph.files import PRIVATE_DIR, private_opener
+
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _READ = 1024 * 1024  # streaming hash block: memory stays bounded whatever the blob size
@@ -41,8 +43,9 @@ class BlobStore:
     def __init__(self, directory: Path) -> None:
         self._blobs = directory / "blobs"
         self._uploads = directory / "uploads"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._uploads.mkdir(parents=True, exist_ok=True)
+        # Owner-only, whatever the umask (mkdir's mode is only ever narrowed by it); files are 0600.
+        self._blobs.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self._uploads.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
     def path(self, blob_hash: str) -> Path:
@@ -63,14 +66,14 @@ class BlobStore:
                 os.utime(target)  # refresh: the collector spares recently written blobs
                 temp.unlink()
                 return
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             os.replace(temp, target)
         _fsync_dir(target.parent)
 
     def _put(self, data: bytes) -> str:
         blob_hash = hashlib.sha256(data).hexdigest()
         temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
-        with open(temp, "wb") as f:
+        with open(temp, "wb", opener=private_opener) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -84,7 +87,7 @@ class BlobStore:
     def _write_part(self, name: str, offset: int, data: bytes) -> int:
         path = self._part(name)
         mode = "r+b" if path.exists() else "w+b"
-        with open(path, mode) as f:
+        with open(path, mode, opener=private_opener) as f:
             f.seek(offset)
             f.write(data)
             f.truncate()  # bytes past this chunk (from a write whose commit failed) are dropped
