@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
@@ -22,12 +23,14 @@ from mailgraph.auth.assertions import ASSERTION_TYPE, AssertionVerifier
 from mailgraph.auth.flows import Grant, PendingFlows, pkce_matches
 from mailgraph.auth.interactive import InteractiveFlows
 from mailgraph.auth.oauth_errors import OAuthError as OAuthError
+from mailgraph.auth.oauth_errors import client_locked
 from mailgraph.auth.oauth_errors import oauth_error as _error
 from mailgraph.auth.passwords import hash_secret, verify_secret
 from mailgraph.auth.scopes import Scopes, required
 from mailgraph.auth.scopes import resolve_tenant as resolve_tenant
 from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenError, TokenService
-from mailgraph.domain.model import App, Tenant, User
+from mailgraph.domain.lockout import Lockout, client_subject, user_subject
+from mailgraph.domain.model import App, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class OAuthService:
         tenant_lookup: TenantLookup | None = None,
         issuer_base: str = "https://login.microsoftonline.com",
         flows: PendingFlows | None = None,
+        clock: Callable[[], Timestamp] = lambda: int(time.time() * 1_000_000),
     ) -> None:
         """Create the service.
 
@@ -81,6 +85,7 @@ class OAuthService:
                 directory in the same read transaction as the app and user.
             issuer_base: Default `scheme://host[:port]` of id tokens' `iss` (see `token`).
             flows: Pending authorization and device codes (in memory).
+            clock: Microseconds since the epoch, for smart lockout (domain/lockout.py).
         """
         self._uow = uow
         self._tokens = tokens
@@ -88,6 +93,7 @@ class OAuthService:
         self._issuer_base = issuer_base
         self._flows = flows or PendingFlows()
         self._assertions = AssertionVerifier()
+        self._lockout = Lockout(uow, clock)
         self.interactive = InteractiveFlows(self)
 
     @property
@@ -309,18 +315,36 @@ class OAuthService:
             if public_ok and app.allow_public_client:  # client-wire fact 9: O365's ROPC sends no secret
                 return False
             raise _error(7000218)
+        # Smart lockout per client (issue 17): a locked client is refused before its secret is checked.
+        state = await self._lockout.state(client_subject(app.client_id))
+        if self._lockout.locked(state):
+            raise client_locked(app.client_id)
         if app.secret_hash is None or not await asyncio.to_thread(verify_secret, secret, app.secret_hash):
+            await self._lockout.failed(tenant, client_subject(app.client_id))
             raise _error(7000215, client_id=app.client_id)
+        await self._lockout.succeeded(state)
         return True
 
     async def _authenticate_user(self, user: User | None, tenant: Tenant, password: str) -> User:
-        """Check the password; unknown users cost the same scrypt run, so timing does not reveal them."""
-        if user is None or user.tenant_id != tenant.id or user.password_hash is None:
+        """Check the password; unknown users cost the same scrypt run, so timing does not reveal them.
+
+        Smart lockout (issue 17, domain/lockout.py): a known user's failures are counted in the store;
+        while the user is locked, AADSTS50053 answers before the password is checked, even the right one.
+        Unknown users are not counted (no row per guessed name; they have nothing to protect).
+        """
+        known = user is not None and user.tenant_id == tenant.id and user.password_hash is not None
+        state = await self._lockout.state(user_subject(user.id)) if known and user is not None else None
+        if self._lockout.locked(state):
+            raise _error(50053)
+        if user is None or not known or user.password_hash is None:
             ok = await asyncio.to_thread(_verify_dummy, password)
         else:
             ok = await asyncio.to_thread(verify_secret, password, user.password_hash)
         if not ok or user is None:
+            if known and user is not None:
+                await self._lockout.failed(tenant, user_subject(user.id))
             raise _error(50126)
+        await self._lockout.succeeded(state)
         if not user.account_enabled:  # checked after the password, as Entra does, to leak nothing
             raise _error(50057)
         return user

@@ -57,6 +57,8 @@ class TenantSpec:
     apps: tuple[AppSpec, ...] = field(default_factory=tuple)
     permissions: tuple[PermissionSpec, ...] = ()  # mailbox delegation (domain/delegation.py)
     policies: tuple[PolicySpec, ...] = ()  # application access policies
+    lockout_threshold: int = 10  # smart lockout (domain/lockout.py)
+    lockout_duration_s: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,13 @@ class DirectoryService:
             if current is not None and spec.id is not None and spec.id.lower() != current.id:
                 raise BadRequestError(f"the data directory belongs to tenant {current.id}, not {spec.id}")
             tenant_id = current.id if current is not None else (spec.id or ids.guid()).lower()
-            tenant = Tenant(tenant_id, spec.display_name or spec.domains[0], spec.domains)
+            tenant = Tenant(
+                tenant_id,
+                spec.display_name or spec.domains[0],
+                spec.domains,
+                spec.lockout_threshold,
+                spec.lockout_duration_s,
+            )
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
                 await self._put_user(tx, tenant, user_spec)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
+
+if TYPE_CHECKING:
+    from mailgraph.domain.lockout import SignInFailures
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -322,6 +325,22 @@ class DelegationRepo(Protocol):
         ...
 
 
+class LockoutRepo(Protocol):
+    """Failed sign-ins per user or client (smart lockout, domain/lockout.py; issue 17)."""
+
+    async def get(self, subject: str) -> SignInFailures | None:
+        """The subject's failures, or None."""
+        ...
+
+    async def put(self, state: SignInFailures, now: Timestamp) -> None:
+        """Insert or replace the subject's failures."""
+        ...
+
+    async def clear(self, subject: str) -> None:
+        """Forget the subject's failures."""
+        ...
+
+
 class Tx(Protocol):
     """The repositories of one unit of work, all in one transaction."""
 
@@ -342,6 +361,9 @@ class Tx(Protocol):
 
     @property
     def delegation(self) -> DelegationRepo: ...
+
+    @property
+    def lockouts(self) -> LockoutRepo: ...
 
 
 class UnitOfWork(Protocol):

@@ -14,6 +14,7 @@ from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
+from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 
@@ -43,7 +44,7 @@ class Conn(Protocol):
 class SqlTx:
     """The repositories of one transaction (implements `domain.ports.Tx`)."""
 
-    __slots__ = ("attachments", "delegation", "directory", "folders", "messages", "outbox")
+    __slots__ = ("attachments", "delegation", "directory", "folders", "lockouts", "messages", "outbox")
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
         # folder_ids: only the writer's Tx has one (store/sql/folder_ids.py says why it is sound).
@@ -53,3 +54,4 @@ class SqlTx:
         self.outbox = SqlOutbox(conn)
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
+        self.lockouts = SqlLockouts(conn)

@@ -48,19 +48,32 @@ class SqlDirectory:
 
     async def get_tenant(self) -> Tenant | None:
         """The hosted tenant."""
-        row = await self._conn.fetch_one("SELECT id, display_name, domains_json FROM tenants")
-        return None if row is None else Tenant(row[0], row[1], tuple(codec.strings_from_json(row[2])))
+        row = await self._conn.fetch_one(
+            "SELECT id, display_name, domains_json, lockout_threshold, lockout_duration_s FROM tenants"
+        )
+        if row is None:
+            return None
+        return Tenant(row[0], row[1], tuple(codec.strings_from_json(row[2])), int(row[3]), int(row[4]))
 
     async def put_tenant(self, tenant: Tenant) -> None:
         """Insert or replace the tenant (one per server)."""
+        values = (
+            tenant.display_name,
+            codec.strings_to_json(tenant.domains),
+            tenant.lockout_threshold,
+            tenant.lockout_duration_s,
+            tenant.id,
+        )
         changed = await self._conn.execute(
-            "UPDATE tenants SET display_name = ?, domains_json = ? WHERE id = ?",
-            (tenant.display_name, codec.strings_to_json(tenant.domains), tenant.id),
+            "UPDATE tenants SET display_name = ?, domains_json = ?, lockout_threshold = ?,"
+            " lockout_duration_s = ? WHERE id = ?",
+            values,
         )
         if not changed:
             await self._conn.execute(
-                "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
-                (tenant.id, tenant.display_name, codec.strings_to_json(tenant.domains)),
+                "INSERT INTO tenants (display_name, domains_json, lockout_threshold, lockout_duration_s, id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                values,
             )
 
     async def get_user(self, user_id: str) -> User | None:
