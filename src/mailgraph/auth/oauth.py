@@ -15,6 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from cryptography import x509
@@ -29,7 +30,7 @@ from mailgraph.auth.passwords import hash_secret, verify_secret
 from mailgraph.auth.scopes import Scopes, required
 from mailgraph.auth.scopes import resolve_tenant as resolve_tenant
 from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenError, TokenService
-from mailgraph.domain.lockout import Lockout, client_subject, user_subject
+from mailgraph.domain.lockout import Lockout, SignInFailures, client_subject, user_subject
 from mailgraph.domain.model import App, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
@@ -55,6 +56,20 @@ def _certificate(pem: str) -> x509.Certificate:
 @functools.cache
 def _dummy_hash() -> str:
     return hash_secret("not a password")
+
+
+_States = tuple["SignInFailures | None", "SignInFailures | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """One snapshot of what a token request needs, smart-lockout rows included (one read)."""
+
+    tenant: Tenant
+    app: App
+    user: User | None
+    client_state: SignInFailures | None
+    user_state: SignInFailures | None
 
 
 def _verify_dummy(password: str) -> bool:
@@ -103,9 +118,14 @@ class OAuthService:
 
     async def check_password(self, tenant: Tenant, username: str, password: str) -> User:
         """Sign a user of `tenant` in with a password (raises OAuthError AADSTS50126/50057)."""
-        user = await self._uow.read(lambda tx: tx.directory.find_user(username)) if username else None
+
+        async def load(tx: Tx) -> tuple[User | None, SignInFailures | None]:
+            user = await tx.directory.find_user(username) if username else None
+            return user, (await tx.lockouts.get(user_subject(user.id)) if user is not None else None)
+
+        user, state = await self._uow.read(load)
         try:
-            return await self._authenticate_user(user, tenant, password)
+            return await self._authenticate_user(user, tenant, password, state)
         except OAuthError as err:
             _log.info("sign-in refused: AADSTS%d (user=%s)", err.codes[0], username)
             raise
@@ -151,22 +171,29 @@ class OAuthService:
         self, segment: str, client_id: str, *, username: str = "", user_id: str = ""
     ) -> tuple[Tenant, App, User | None]:
         """One snapshot read of the tenant, the client and (by UPN or id) the user; client checked."""
+        loaded = await self._load(segment, client_id, username=username, user_id=user_id)
+        return loaded.tenant, loaded.app, loaded.user
 
-        async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None]:
+    async def _load(self, segment: str, client_id: str, *, username: str = "", user_id: str = "") -> _Loaded:
+        """`load`, plus the client's and the user's smart-lockout rows from the same snapshot."""
+
+        async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None, _States]:
             tenant = None if self._tenant_lookup else await tx.directory.get_tenant()
             app = await tx.directory.get_app(client_id)
             user = await tx.directory.find_user(username) if username else None
             if user_id:
                 user = await tx.directory.get_user(user_id)
-            return tenant, app, user
+            client_state = await tx.lockouts.get(client_subject(client_id))
+            user_state = await tx.lockouts.get(user_subject(user.id)) if user is not None else None
+            return tenant, app, user, (client_state, user_state)
 
-        tenant, app, user = await self._uow.read(load)
+        tenant, app, user, states = await self._uow.read(load)
         if self._tenant_lookup is not None:
             tenant = await self._tenant_lookup()
         tenant = resolve_tenant(tenant, segment)
         if app is None or app.tenant_id != tenant.id:
             raise _error(700016, client_id=client_id, tenant=tenant.display_name)
-        return tenant, app, user
+        return _Loaded(tenant, app, user, states[0], states[1])
 
     async def _token(self, segment: str, form: Mapping[str, str], issuer_base: str) -> dict[str, object]:
         grant = required(form, "grant_type")
@@ -175,9 +202,12 @@ class OAuthService:
         client_id = required(form, "client_id")
         if grant == "client_credentials":
             raw_scope = required(form, "scope")
-            tenant, app, _ = await self.load(segment, client_id)
+            loaded = await self._load(segment, client_id)
+            tenant, app = loaded.tenant, loaded.app
             scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
-            await self._authenticate_client(app, form, public_ok=False, tenant=tenant, base=issuer_base)
+            await self._authenticate_client(
+                app, form, public_ok=False, tenant=tenant, base=issuer_base, state=loaded.client_state
+            )
             # Entra requires `{resource}/.default` here: an app gets its granted roles, never named scopes.
             if not scopes.only_default:
                 raise _error(1002012, scope=raw_scope)
@@ -192,12 +222,13 @@ class OAuthService:
         if grant == "password":
             raw_scope = required(form, "scope")
             username, password = required(form, "username"), required(form, "password")
-            tenant, app, user = await self.load(segment, client_id, username=username)
+            loaded = await self._load(segment, client_id, username=username)
+            tenant, app = loaded.tenant, loaded.app
             scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
             authenticated = await self._authenticate_client(
-                app, form, public_ok=True, tenant=tenant, base=issuer_base
+                app, form, public_ok=True, tenant=tenant, base=issuer_base, state=loaded.client_state
             )
-            user = await self._authenticate_user(user, tenant, password)
+            user = await self._authenticate_user(loaded.user, tenant, password, loaded.user_state)
             grant_ = Grant(tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc))
             return self._user_body(tenant, app, user, grant_, authenticated, issuer_base, form)
         return await self._redeem(grant, segment, client_id, form, issuer_base)
@@ -244,12 +275,13 @@ class OAuthService:
                 raise _error(70016)
             self._flows.finish_device(device_code)
             earlier = device.grant
-        tenant, app, user = await self.load(segment, client_id, user_id=earlier.user_id)
+        loaded = await self._load(segment, client_id, user_id=earlier.user_id)
+        tenant, app, user = loaded.tenant, loaded.app, loaded.user
         # A grant only works for the client and tenant it was issued to (RFC 6749 §10.4, §4.1.3).
         if earlier.client_id != app.client_id or earlier.tenant_id != tenant.id:
             raise _error(70000)
         authenticated = await self._authenticate_client(
-            app, form, public_ok=True, tenant=tenant, base=issuer_base
+            app, form, public_ok=True, tenant=tenant, base=issuer_base, state=loaded.client_state
         )
         if user is None or not user.account_enabled:
             raise _error(70000)
@@ -296,7 +328,14 @@ class OAuthService:
         return body
 
     async def _authenticate_client(
-        self, app: App, form: Mapping[str, str], *, public_ok: bool, tenant: Tenant, base: str
+        self,
+        app: App,
+        form: Mapping[str, str],
+        *,
+        public_ok: bool,
+        tenant: Tenant,
+        base: str,
+        state: SignInFailures | None,
     ) -> bool:
         """Check the secret or the certificate assertion; True if it authenticated, False if public."""
         secret = form.get("client_secret", "")
@@ -316,7 +355,6 @@ class OAuthService:
                 return False
             raise _error(7000218)
         # Smart lockout per client (issue 17): a locked client is refused before its secret is checked.
-        state = await self._lockout.state(client_subject(app.client_id))
         if self._lockout.locked(state):
             raise client_locked(app.client_id)
         if app.secret_hash is None or not await asyncio.to_thread(verify_secret, secret, app.secret_hash):
@@ -325,7 +363,9 @@ class OAuthService:
         await self._lockout.succeeded(state)
         return True
 
-    async def _authenticate_user(self, user: User | None, tenant: Tenant, password: str) -> User:
+    async def _authenticate_user(
+        self, user: User | None, tenant: Tenant, password: str, state: SignInFailures | None
+    ) -> User:
         """Check the password; unknown users cost the same scrypt run, so timing does not reveal them.
 
         Smart lockout (issue 17, domain/lockout.py): a known user's failures are counted in the store;
@@ -333,7 +373,6 @@ class OAuthService:
         Unknown users are not counted (no row per guessed name; they have nothing to protect).
         """
         known = user is not None and user.tenant_id == tenant.id and user.password_hash is not None
-        state = await self._lockout.state(user_subject(user.id)) if known and user is not None else None
         if self._lockout.locked(state):
             raise _error(50053)
         if user is None or not known or user.password_hash is None:

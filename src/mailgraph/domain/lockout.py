@@ -60,15 +60,14 @@ def after_failure(
 
 
 class Lockout:
-    """The three steps around a secret check: is it locked; count a failure; clear on success."""
+    """The three steps around a secret check: is it locked; count a failure; clear on success.
+
+    Callers read the subject's row (`tx.lockouts.get`) in the snapshot that loads the user or client.
+    """
 
     def __init__(self, uow: UnitOfWork, clock: Callable[[], Timestamp]) -> None:
         self._uow = uow
         self._clock = clock
-
-    async def state(self, subject: str) -> SignInFailures | None:
-        """The subject's failures (None when it has none)."""
-        return await self._uow.read(lambda tx: tx.lockouts.get(subject))
 
     def locked(self, state: SignInFailures | None) -> bool:
         """True while a lock holds: refuse without checking the secret."""
