@@ -104,7 +104,7 @@ def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
         .sign(key, hashes.SHA256())
     )
     write_atomic(key_path, _pem_key(key), 0o600)
-    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o600)
     return cert, key
 
 
@@ -148,7 +148,7 @@ def _issue_server(
     )
     # Key first, then certificate: a reader that sees the new certificate also finds its key.
     write_atomic(directory / "server.key.pem", _pem_key(key), 0o600)
-    write_atomic(directory / "server.crt.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(directory / "server.crt.pem", cert.public_bytes(serialization.Encoding.PEM), 0o600)
 
 
 def ensure_server_cert(data_dir: Path, names: Iterable[str] = ()) -> TlsFiles:

@@ -42,6 +42,7 @@ from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
@@ -92,8 +93,10 @@ async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -
 
 async def open_engine(settings: Settings) -> Engine:
     """The store of `settings.database_url` (created and migrated on first use); by default an SQLite
-    file in the data directory, which is created here because keys and blobs live there too."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    file in the data directory, which is created here (owner-only, issue 17) because keys and blobs
+    live there too; `make_private` fixes directories written by older versions."""
+    settings.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     return await open_database(settings.database_url, durability=settings.durability)
 
 

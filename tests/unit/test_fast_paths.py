@@ -20,6 +20,7 @@ from mailgraph.api.router import quote_key
 from mailgraph.domain import ids
 from mailgraph.domain.model import EmailAddress
 from mailgraph.mime.compose import _REGISTRY, _CachingHeaderRegistry
+from mailgraph.mime.folding import LineSafe
 from mailgraph.store.sql.codec import addresses_from_json, addresses_to_json
 from mailgraph.wiring import Runtime
 
@@ -71,7 +72,9 @@ def test_header_class_cache_builds_the_same_headers() -> None:
         for name, value in samples:
             got, want = cached(name, value), plain(name, value)
             assert str(got) == str(want) and got.name == want.name
-            assert type(got).__mro__[1:] == type(want).__mro__[1:]
+            # The same classes, behind the LineSafe folding mixin (mime/folding.py, issue 17).
+            assert type(got).__mro__[1] is LineSafe
+            assert type(got).__mro__[3:] == type(want).__mro__[1:]
     assert cached["to"] is cached["TO"]
     assert _REGISTRY["disposition-notification-to"] is _REGISTRY["Disposition-Notification-To"]
 

@@ -15,6 +15,7 @@ from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthError, OAuthService, resolve_tenant
 from mailgraph.auth.passwords import hash_secret
 from mailgraph.auth.tokens import TokenService
+from mailgraph.domain.lockout import SignInFailures
 from mailgraph.domain.model import App, Tenant, User
 
 T = TypeVar("T")
@@ -100,10 +101,27 @@ class FakeDelegation:
         return []
 
 
+class FakeLockouts:
+    """Smart lockout's rows in a dict (the real table is tested in tests/identity/test_lockout.py)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, SignInFailures] = {}
+
+    async def get(self, subject: str) -> SignInFailures | None:
+        return self.rows.get(subject)
+
+    async def put(self, state: SignInFailures, now: int) -> None:
+        self.rows[state.subject] = state
+
+    async def clear(self, subject: str) -> None:
+        self.rows.pop(subject, None)
+
+
 class FakeTx:
     def __init__(self, directory: FakeDirectory) -> None:
         self.directory = directory
         self.delegation = FakeDelegation()
+        self.lockouts = FakeLockouts()
 
 
 class FakeUow:

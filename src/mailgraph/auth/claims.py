@@ -5,6 +5,7 @@ Shared by this server's own tokens (`tokens`) and the external identity provider
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, TypeGuard
 
@@ -61,6 +62,7 @@ def check_access_claims(c: dict[str, object], now: float, tenant_id: str | None)
         TokenError: outside its validity window (EXPIRED) or not a Graph access token of the expected
             tenant (INVALID).
     """
+    check_claim_types(c, GRAPH_CLAIM_TYPES)
     exp, nbf = c.get("exp"), c.get("nbf")
     if not is_time(exp) or not is_time(nbf):
         raise TokenError(INVALID)
@@ -97,3 +99,41 @@ def check_access_claims(c: dict[str, object], now: float, tenant_id: str | None)
 
 def is_time(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def is_audience(value: object) -> bool:
+    """RFC 7519 §4.1.3: one string or an array of strings (external issuers use both)."""
+    return is_str(value) or is_str_list(value)
+
+
+ClaimCheck = Callable[[object], bool]
+
+# The type of every claim this server reads from its own tokens. Entra's v1 access tokens carry a
+# single-string `aud`, so an array is refused too (issue 17: an array used to reach a set lookup and
+# raise TypeError → 500). Unknown claims are ignored, as Graph ignores them.
+GRAPH_CLAIM_TYPES: Final[Mapping[str, ClaimCheck]] = {
+    **dict.fromkeys(
+        ("aud", "iss", "tid", "oid", "appid", "ver", "idtyp", "scp", "upn", "unique_name"), is_str
+    ),
+    **dict.fromkeys(("exp", "nbf", "iat"), is_time),
+    "roles": is_str_list,
+}
+
+
+def check_claim_types(c: Mapping[str, object], types: Mapping[str, ClaimCheck]) -> None:
+    """Refuse (INVALID → 401) a token in which a claim this server reads has an unexpected JSON type.
+
+    Checked once, before any claim is used, so no later comparison, set lookup or split can meet a
+    list, an object, a number or null where it expects a string (which raised TypeError → 500).
+    """
+    for name, ok in types.items():
+        if name in c and not ok(c[name]):
+            raise TokenError(INVALID)

@@ -30,7 +30,19 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from mailgraph.auth.claims import CLOCK_SKEW_S, EXPIRED, INVALID, MALFORMED, TokenError, is_time
+from mailgraph.auth.claims import (
+    CLOCK_SKEW_S,
+    EXPIRED,
+    INVALID,
+    MALFORMED,
+    ClaimCheck,
+    TokenError,
+    check_claim_types,
+    is_audience,
+    is_str,
+    is_str_list,
+    is_time,
+)
 from mailgraph.auth.permissions import APPLICATION_PERMISSIONS, DELEGATED_PERMISSIONS, canonical_permission
 from mailgraph.domain.model import Actor, Tenant, User
 from mailgraph.domain.ports import Tx, UnitOfWork
@@ -70,6 +82,14 @@ class ExternalIssuer:
         self._jwks_url = jwks_url
         self._audiences = frozenset(audiences)
         self._user_claims = (user_claim, *(c for c in _USER_CLAIMS if c != user_claim))
+        # Every claim read below has one expected JSON type; anything else is a 401, never a TypeError.
+        self._claim_types: dict[str, ClaimCheck] = {
+            **dict.fromkeys(("iss", "appid", "azp", "client_id", "idtyp", "scp", "scope"), is_str),
+            **dict.fromkeys(self._user_claims, is_str),
+            **dict.fromkeys(("exp", "nbf", "iat"), is_time),
+            "aud": is_audience,
+            "roles": is_str_list,
+        }
         self._clock = clock
         self._fetch = fetch
         self._keys: KeySet | None = None
@@ -122,6 +142,7 @@ class ExternalIssuer:
             return False
 
     async def _actor(self, c: dict[str, object]) -> Actor:
+        check_claim_types(c, self._claim_types)
         now = self._clock()
         exp, nbf = c.get("exp"), c.get("nbf", c.get("iat"))
         if not is_time(exp):
@@ -129,8 +150,9 @@ class ExternalIssuer:
         if now > exp + CLOCK_SKEW_S or (is_time(nbf) and now < nbf - CLOCK_SKEW_S):
             raise TokenError(EXPIRED)
         aud = c.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
         if c.get("iss") != self.issuer or not any(
-            a in self._audiences for a in (aud if isinstance(aud, list) else [aud])
+            isinstance(a, str) and a in self._audiences for a in audiences
         ):
             raise TokenError(INVALID)
         client = next((v for k in ("appid", "azp", "client_id") if isinstance(v := c.get(k), str)), "")

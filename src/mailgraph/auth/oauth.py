@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from cryptography import x509
@@ -22,12 +24,14 @@ from mailgraph.auth.assertions import ASSERTION_TYPE, AssertionVerifier
 from mailgraph.auth.flows import Grant, PendingFlows, pkce_matches
 from mailgraph.auth.interactive import InteractiveFlows
 from mailgraph.auth.oauth_errors import OAuthError as OAuthError
+from mailgraph.auth.oauth_errors import client_locked
 from mailgraph.auth.oauth_errors import oauth_error as _error
 from mailgraph.auth.passwords import hash_secret, verify_secret
 from mailgraph.auth.scopes import Scopes, required
 from mailgraph.auth.scopes import resolve_tenant as resolve_tenant
 from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenError, TokenService
-from mailgraph.domain.model import App, Tenant, User
+from mailgraph.domain.lockout import Lockout, SignInFailures, client_subject, user_subject
+from mailgraph.domain.model import App, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -60,6 +64,20 @@ def _verify_dummy(password: str) -> bool:
     return False
 
 
+_States = tuple["SignInFailures | None", "SignInFailures | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """One snapshot of what a token request needs, smart-lockout rows included (one read)."""
+
+    tenant: Tenant
+    app: App
+    user: User | None
+    client_state: SignInFailures | None
+    user_state: SignInFailures | None
+
+
 class OAuthService:
     """Runs token requests against the directory."""
 
@@ -72,6 +90,7 @@ class OAuthService:
         issuer_base: str = "https://login.microsoftonline.com",
         flows: PendingFlows | None = None,
         home_tenant_id: str | None = None,
+        clock: Callable[[], Timestamp] = lambda: int(time.time() * 1_000_000),
     ) -> None:
         """Create the service.
 
@@ -84,6 +103,7 @@ class OAuthService:
             flows: Pending authorization and device codes (by default in the store `uow` reaches).
             home_tenant_id: The tenant `common`/`organizations` name when no username picks one (the
                 server's first tenant); by default the tenant with the smallest id.
+            clock: Microseconds since the epoch, for smart lockout (domain/lockout.py).
         """
         self._home = home_tenant_id
         self._uow = uow
@@ -93,6 +113,7 @@ class OAuthService:
         self._flows = flows or PendingFlows(uow)
         # Used assertion ids are shared through the store too: a replay is refused at any process.
         self._assertions = AssertionVerifier(self._flows.use_jti)
+        self._lockout = Lockout(uow, clock)
         self.interactive = InteractiveFlows(self)
 
     @property
@@ -102,11 +123,14 @@ class OAuthService:
 
     async def check_password(self, tenant: Tenant, username: str, password: str) -> User:
         """Sign a user of `tenant` in with a password (raises OAuthError AADSTS50126/50057)."""
-        user = (
-            await self._uow.read(lambda tx: tx.directory.find_user(tenant.id, username)) if username else None
-        )
+
+        async def load(tx: Tx) -> tuple[User | None, SignInFailures | None]:
+            user = await tx.directory.find_user(tenant.id, username) if username else None
+            return user, (await tx.lockouts.get(user_subject(user.id)) if user is not None else None)
+
+        user, state = await self._uow.read(load)
         try:
-            return await self._authenticate_user(user, tenant, password)
+            return await self._authenticate_user(user, tenant, password, state)
         except OAuthError as err:
             _log.info("sign-in refused: AADSTS%d (user=%s)", err.codes[0], username)
             raise
@@ -169,8 +193,13 @@ class OAuthService:
         self, segment: str, client_id: str, *, username: str = "", user_id: str = ""
     ) -> tuple[Tenant, App, User | None]:
         """One snapshot read of the tenant, the client and (by UPN or id) the user; client checked."""
+        loaded = await self._load(segment, client_id, username=username, user_id=user_id)
+        return loaded.tenant, loaded.app, loaded.user
 
-        async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None]:
+    async def _load(self, segment: str, client_id: str, *, username: str = "", user_id: str = "") -> _Loaded:
+        """`load`, plus the client's and the user's smart-lockout rows from the same snapshot."""
+
+        async def load(tx: Tx) -> tuple[Tenant | None, App | None, User | None, _States]:
             tenant = None if self._tenant_lookup else await self._find_tenant(tx, segment, username)
             app = await tx.directory.get_app(client_id)
             user = None
@@ -178,9 +207,11 @@ class OAuthService:
                 user = await tx.directory.find_user(tenant.id, username)
             if user_id:
                 user = await tx.directory.get_user(user_id)
-            return tenant, app, user
+            client_state = await tx.lockouts.get(client_subject(client_id))
+            user_state = await tx.lockouts.get(user_subject(user.id)) if user is not None else None
+            return tenant, app, user, (client_state, user_state)
 
-        tenant, app, user = await self._uow.read(load)
+        tenant, app, user, states = await self._uow.read(load)
         if self._tenant_lookup is not None:
             tenant = await self._tenant_lookup()
         tenant = resolve_tenant(tenant, segment)
@@ -189,7 +220,7 @@ class OAuthService:
         if user is not None and user.tenant_id != tenant.id:
             user = None  # a user id from an earlier grant of another tenant: unknown here
         await self._tokens.keyring.ensure(tenant.id)  # a tenant added since start gets its first key
-        return tenant, app, user
+        return _Loaded(tenant, app, user, states[0], states[1])
 
     async def _token(self, segment: str, form: Mapping[str, str], issuer_base: str) -> dict[str, object]:
         grant = required(form, "grant_type")
@@ -198,9 +229,12 @@ class OAuthService:
         client_id = required(form, "client_id")
         if grant == "client_credentials":
             raw_scope = required(form, "scope")
-            tenant, app, _ = await self.load(segment, client_id)
+            loaded = await self._load(segment, client_id)
+            tenant, app = loaded.tenant, loaded.app
             scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
-            await self._authenticate_client(app, form, public_ok=False, tenant=tenant, base=issuer_base)
+            await self._authenticate_client(
+                app, form, public_ok=False, tenant=tenant, base=issuer_base, state=loaded.client_state
+            )
             # Entra requires `{resource}/.default` here: an app gets its granted roles, never named scopes.
             if not scopes.only_default:
                 raise _error(1002012, scope=raw_scope)
@@ -215,12 +249,13 @@ class OAuthService:
         if grant == "password":
             raw_scope = required(form, "scope")
             username, password = required(form, "username"), required(form, "password")
-            tenant, app, user = await self.load(segment, client_id, username=username)
+            loaded = await self._load(segment, client_id, username=username)
+            tenant, app = loaded.tenant, loaded.app
             scopes = Scopes(raw_scope, tenant, own_base=issuer_base)
             authenticated = await self._authenticate_client(
-                app, form, public_ok=True, tenant=tenant, base=issuer_base
+                app, form, public_ok=True, tenant=tenant, base=issuer_base, state=loaded.client_state
             )
-            user = await self._authenticate_user(user, tenant, password)
+            user = await self._authenticate_user(loaded.user, tenant, password, loaded.user_state)
             grant_ = Grant(tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc))
             return self._user_body(tenant, app, user, grant_, authenticated, issuer_base, form)
         return await self._redeem(grant, segment, client_id, form, issuer_base)
@@ -268,12 +303,13 @@ class OAuthService:
             if not await self._flows.finish_device(device_code):  # another poll redeemed it first
                 raise _error(70000)
             earlier = device.grant
-        tenant, app, user = await self.load(segment, client_id, user_id=earlier.user_id)
+        loaded = await self._load(segment, client_id, user_id=earlier.user_id)
+        tenant, app, user = loaded.tenant, loaded.app, loaded.user
         # A grant only works for the client and tenant it was issued to (RFC 6749 §10.4, §4.1.3).
         if earlier.client_id != app.client_id or earlier.tenant_id != tenant.id:
             raise _error(70000)
         authenticated = await self._authenticate_client(
-            app, form, public_ok=True, tenant=tenant, base=issuer_base
+            app, form, public_ok=True, tenant=tenant, base=issuer_base, state=loaded.client_state
         )
         if user is None or not user.account_enabled:
             raise _error(70000)
@@ -320,7 +356,14 @@ class OAuthService:
         return body
 
     async def _authenticate_client(
-        self, app: App, form: Mapping[str, str], *, public_ok: bool, tenant: Tenant, base: str
+        self,
+        app: App,
+        form: Mapping[str, str],
+        *,
+        public_ok: bool,
+        tenant: Tenant,
+        base: str,
+        state: SignInFailures | None,
     ) -> bool:
         """Check the secret or the certificate assertion; True if it authenticated, False if public."""
         secret = form.get("client_secret", "")
@@ -339,18 +382,36 @@ class OAuthService:
             if public_ok and app.allow_public_client:  # client-wire fact 9: O365's ROPC sends no secret
                 return False
             raise _error(7000218)
+        # Smart lockout per client (issue 17): a locked client is refused before its secret is checked.
+        if self._lockout.locked(state):
+            raise client_locked(app.client_id)
         if app.secret_hash is None or not await asyncio.to_thread(verify_secret, secret, app.secret_hash):
+            await self._lockout.failed(tenant, client_subject(app.client_id))
             raise _error(7000215, client_id=app.client_id)
+        await self._lockout.succeeded(state)
         return True
 
-    async def _authenticate_user(self, user: User | None, tenant: Tenant, password: str) -> User:
-        """Check the password; unknown users cost the same scrypt run, so timing does not reveal them."""
-        if user is None or user.tenant_id != tenant.id or user.password_hash is None:
+    async def _authenticate_user(
+        self, user: User | None, tenant: Tenant, password: str, state: SignInFailures | None
+    ) -> User:
+        """Check the password; unknown users cost the same scrypt run, so timing does not reveal them.
+
+        Smart lockout (issue 17, domain/lockout.py): a known user's failures are counted in the store;
+        while the user is locked, AADSTS50053 answers before the password is checked, even the right one.
+        Unknown users are not counted (no row per guessed name; they have nothing to protect).
+        """
+        known = user is not None and user.tenant_id == tenant.id and user.password_hash is not None
+        if self._lockout.locked(state):
+            raise _error(50053)
+        if user is None or not known or user.password_hash is None:
             ok = await asyncio.to_thread(_verify_dummy, password)
         else:
             ok = await asyncio.to_thread(verify_secret, password, user.password_hash)
         if not ok or user is None:
+            if known and user is not None:
+                await self._lockout.failed(tenant, user_subject(user.id))
             raise _error(50126)
+        await self._lockout.succeeded(state)
         if not user.account_enabled:  # checked after the password, as Entra does, to leak nothing
             raise _error(50057)
         return user

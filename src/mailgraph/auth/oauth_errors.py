@@ -119,7 +119,24 @@ _ERRORS: Final[dict[int, tuple[int, str, str]]] = {
     50027: (401, "invalid_client", "JWT token is invalid or malformed."),
     50126: (400, "invalid_grant", "Error validating credentials due to invalid username or password."),
     50057: (400, "invalid_grant", "The user account is disabled."),
+    # Smart lockout (issue 17): Entra's IdsLocked text for users; for a client secret, our own wording
+    # under the same code and `invalid_client` (Entra has no client lockout to copy).
+    50053: (
+        400,
+        "invalid_grant",
+        "Your account is locked because you've tried to sign in too many times with an incorrect user ID "
+        "or password.",
+    ),
 }
+_CLIENT_LOCKED: Final = (
+    "The client application '{client_id}' is locked because it tried to authenticate too many times "
+    "with an invalid client secret. Try again later."
+)
+
+
+def client_locked(client_id: str) -> OAuthError:
+    """AADSTS50053 for a client whose secret failed too often (401 invalid_client, like a wrong secret)."""
+    return OAuthError(401, "invalid_client", _CLIENT_LOCKED.format(client_id=client_id), [50053])
 
 
 class OAuthError(Exception):

@@ -122,6 +122,14 @@ def _text(table: dict[str, Any], key: str, where: str, problems: list[str], *, r
     return value.strip()
 
 
+def _positive(table: dict[str, Any], key: str, default: int, problems: list[str]) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86_400:
+        problems.append(f"tenant.{key} must be a whole number from 1 to 86400")
+        return default
+    return value
+
+
 def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     """A parsed TOML document → TenantSpec. Raises TenantFileError listing every problem."""
     problems: list[str] = []
@@ -177,9 +185,13 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
                 )
             )
     permissions = identity_config.mailbox_permissions(data, problems)
+    threshold = _positive(tenant, "lockoutThreshold", 10, problems)
+    duration = _positive(tenant, "lockoutDurationSeconds", 60, problems)
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
+        lockout_threshold=threshold,
+        lockout_duration_s=duration,
         domains=domains,
         id=_text(tenant, "id", "tenant", problems, required=False),
         display_name=_text(tenant, "displayName", "tenant", problems, required=False) or "",

@@ -42,16 +42,26 @@ def has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+MAX_ADDRESS = 320  # RFC 5321 §4.5.3.1: a 64-octet local part, '@', a 255-octet domain
+
+
 def check_shape(items: list[EmailAddress]) -> None:
     """Reject CR/LF and other controls in names and addresses at the edge of the domain.
 
     Raises:
-        InvalidRecipientsError: a name or address holds a control character.
+        InvalidRecipientsError: a name or address holds a control character, or an address is too long.
     """
     for item in items:
         if has_control(item.address) or has_control(item.name):
             raise InvalidRecipientsError(
                 f"At least one recipient isn't valid., Recipient '{item.address!r}' contains a control character."
+            )
+        if len(item.address) > MAX_ADDRESS:
+            # An addr-spec can be neither folded nor RFC 2047-encoded: over-long, its header line would
+            # pass 998 octets (RFC 5322 §2.1.1) and the relay would refuse the message after a 202.
+            raise InvalidRecipientsError(
+                f"At least one recipient isn't valid., Recipient '{item.address[:40]}…' is longer than "
+                f"{MAX_ADDRESS} characters."
             )
 
 

@@ -59,6 +59,8 @@ class TenantSpec:
     apps: tuple[AppSpec, ...] = field(default_factory=tuple)
     permissions: tuple[PermissionSpec, ...] = ()  # mailbox delegation (domain/delegation.py)
     policies: tuple[PolicySpec, ...] = ()  # application access policies
+    lockout_threshold: int = 10  # smart lockout (domain/lockout.py)
+    lockout_duration_s: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,13 @@ class DirectoryService:
                 owner = await tx.directory.tenant_for_domain(domain)
                 if owner is not None and owner.id != tenant_id:
                     raise BadRequestError(f"domain {domain} belongs to tenant {owner.id}, not {tenant_id}")
-            tenant = Tenant(tenant_id, spec.display_name or spec.domains[0], spec.domains)
+            tenant = Tenant(
+                tenant_id,
+                spec.display_name or spec.domains[0],
+                spec.domains,
+                spec.lockout_threshold,
+                spec.lockout_duration_s,
+            )
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
                 await self._put_user(tx, tenant, user_spec)

@@ -27,6 +27,8 @@ from mailgraph.domain.model import (
 
 MAX_RECIPIENTS = 500  # spec §6: To+Cc+Bcc, Exchange Online default
 MAX_CUSTOM_HEADERS = 5  # spec §2.2/§6: x- headers, at creation only
+MAX_HEADER_NAME = 255  # issue 17: a field name cannot be folded; ours (docs/graph-coverage.md)
+MAX_MESSAGE_ID = 900  # issue 17: a msg-id cannot be folded either; fits one line after any field name
 MAX_SUBJECT = 4096  # generous; Exchange truncates at 255 in some views but stores more
 
 
@@ -71,6 +73,12 @@ def _check_headers(headers: list[InternetMessageHeader]) -> None:
         if not header.name.isascii() or ":" in header.name or has_control(header.name) or " " in header.name:
             raise InvalidInternetMessageHeaderError(
                 f"The internet message header name '{header.name}' is invalid."
+            )
+        if len(header.name) > MAX_HEADER_NAME:
+            # RFC 5322 §2.1.1: a line is at most 998 octets, and a name cannot be folded.
+            raise InvalidInternetMessageHeaderError(
+                f"The internet message header name '{header.name[:40]}…' is longer than "
+                f"{MAX_HEADER_NAME} characters."
             )
         if has_control(header.value.replace("\t", " ")):
             raise InvalidInternetMessageHeaderError(
@@ -160,6 +168,8 @@ def _message_id(value: str) -> str:
     # RFC 5322 §3.6.4: msg-id is "<" id-left "@" id-right ">"; it becomes a header, so no controls.
     if has_control(value) or not (value.startswith("<") and value.endswith(">") and "@" in value):
         raise InvalidPropertyValueError(f"The internetMessageId '{value}' is not an RFC 5322 msg-id.")
+    if len(value) > MAX_MESSAGE_ID:
+        raise InvalidPropertyValueError(f"The internetMessageId is longer than {MAX_MESSAGE_ID} characters.")
     return value
 
 

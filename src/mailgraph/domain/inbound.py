@@ -28,6 +28,7 @@ from mailgraph.domain.errors import (
     RelayDeniedError,
     SendAsDeniedError,
 )
+from mailgraph.domain.lockout import Lockout, SignInFailures, user_subject
 from mailgraph.domain.model import (
     UNSET,
     EmailAddress,
@@ -35,6 +36,7 @@ from mailgraph.domain.model import (
     Message,
     MessageChanges,
     NewAttachment,
+    Tenant,
     Timestamp,
     User,
 )
@@ -192,13 +194,34 @@ class InboundService:
         # Checked when the login names no user, so a wrong login costs as long as a wrong password
         # (no user enumeration by timing).
         self._decoy_hash = decoy_hash
+        self._lockout = Lockout(uow, clock)
 
     async def authenticate(self, login: str, password: str) -> User | None:
-        """The enabled user with this UPN or address and password, or None."""
-        user = await self._uow.read(lambda tx: user_by_address(tx, login))
+        """The enabled user with this UPN or address and password, or None.
+
+        Failures count towards the same smart lockout as the token endpoint's (domain/lockout.py): a
+        locked user is refused without a password check, so SMTP AUTH is no way around the lock.
+        """
+
+        async def load(tx: Tx) -> tuple[User | None, Tenant | None, SignInFailures | None]:
+            user = await user_by_address(tx, login)  # looked up in the tenant of the login's domain
+            if user is None:
+                return None, None, None
+            tenant = await tx.directory.get_tenant(user.tenant_id)
+            return user, tenant, await tx.lockouts.get(user_subject(user.id))
+
+        user, tenant, state = await self._uow.read(load)
+        if self._lockout.locked(state):
+            return None
         stored = user.password_hash if user is not None and user.account_enabled else None
         ok = await asyncio.to_thread(self._secrets.verify, password, stored or self._decoy_hash)
-        return user if ok and stored is not None else None
+        if stored is None or user is None or tenant is None:
+            return None
+        if not ok:
+            await self._lockout.failed(tenant, user_subject(user.id))
+            return None
+        await self._lockout.succeeded(state)
+        return user
 
     @staticmethod
     def check_sender(submitter: User | None, address: str) -> None:

@@ -268,6 +268,10 @@ class Tenant:
     id: str
     display_name: str
     domains: tuple[str, ...]
+    lockout_threshold: int = 10
+    """Failed sign-ins in a row that lock a user or client (smart lockout, domain/lockout.py)."""
+    lockout_duration_s: int = 60
+    """How long the first lock lasts; each further lock in a row lasts twice as long."""
 
 
 @dataclass(frozen=True, slots=True)

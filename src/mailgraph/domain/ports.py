@@ -8,11 +8,14 @@ Units must not do network I/O: delivery goes through the outbox and a worker aft
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
+
+if TYPE_CHECKING:
+    from mailgraph.domain.lockout import SignInFailures
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -367,6 +370,22 @@ class DelegationRepo(Protocol):
         ...
 
 
+class LockoutRepo(Protocol):
+    """Failed sign-ins per user or client (smart lockout, domain/lockout.py; issue 17)."""
+
+    async def get(self, subject: str) -> SignInFailures | None:
+        """The subject's failures, or None."""
+        ...
+
+    async def put(self, state: SignInFailures, now: Timestamp) -> None:
+        """Insert or replace the subject's failures."""
+        ...
+
+    async def clear(self, subject: str) -> None:
+        """Forget the subject's failures."""
+        ...
+
+
 class Tx(Protocol):
     """The repositories of one unit of work, all in one transaction."""
 
@@ -396,6 +415,9 @@ class Tx(Protocol):
 
     @property
     def upload_parts(self) -> UploadPartRepo: ...
+
+    @property
+    def lockouts(self) -> LockoutRepo: ...
 
     @property
     def changes(self) -> ChangeRecorder:

@@ -28,6 +28,7 @@ from email.utils import format_datetime
 from typing import Any, cast
 
 from mailgraph.domain.model import SECOND, EmailAddress, InternetMessageHeader, ItemBody, Message
+from mailgraph.mime.folding import LineSafe
 from mailgraph.mime.headers import X_PRIORITY, clean, needs_utf8, thread_topic, to_header
 from mailgraph.mime.text import html_to_text
 
@@ -39,6 +40,7 @@ _DERIVED = frozenset(
     }
 )
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 §3.6.8 ftext
+_MAX_TYPE = 255  # attachments' contentType is limited to 255 characters at creation too
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 2045 §5.1 token
 
 
@@ -48,6 +50,7 @@ class _CachingHeaderRegistry(HeaderRegistry):
     The stdlib's `__getitem__` calls `type()` to build a fresh class for *every* header it sets;
     that was ~40 % of `compose` (bench/queue_drain.py: 1.07 ms of worker CPU per relayed message,
     0.65 ms of it composing). The classes are stateless, so one per name is equivalent.
+    Each class also gets `LineSafe` first, so no header line exceeds 998 octets (mime/folding.py).
     """
 
     def __init__(self) -> None:
@@ -62,7 +65,8 @@ class _CachingHeaderRegistry(HeaderRegistry):
         key = name.lower()
         cls = self._classes.get(key)
         if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
+            base = super().__getitem__(name)
+            cls = self._classes[key] = type(base.__name__, (LineSafe, base), {})
         return cls
 
 
@@ -239,7 +243,9 @@ def _body(mail: EmailMessage, message: Message) -> None:
 
 def _split_type(content_type: str) -> tuple[str, str]:
     main, _, sub = content_type.split(";", 1)[0].strip().lower().partition("/")
-    if _TOKEN.match(main) and _TOKEN.match(sub) and main not in ("multipart", "message"):
+    # The length bound keeps `Content-Type: type/subtype` on one line (RFC 5322 §2.1.1).
+    fits = len(main) + len(sub) <= _MAX_TYPE
+    if fits and _TOKEN.match(main) and _TOKEN.match(sub) and main not in ("multipart", "message"):
         return main, sub
     return "application", "octet-stream"
 

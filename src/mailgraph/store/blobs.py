@@ -27,6 +27,8 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from mailgraph.files import PRIVATE_DIR, private_opener
+
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _READ = 1024 * 1024  # streaming hash block: memory stays bounded whatever the blob size
@@ -46,8 +48,9 @@ class BlobStore:
     def __init__(self, directory: Path) -> None:
         self._blobs = directory / "blobs"
         self._uploads = directory / "uploads"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._uploads.mkdir(parents=True, exist_ok=True)
+        # Owner-only, whatever the umask (mkdir's mode is only ever narrowed by it); files are 0600.
+        self._blobs.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        self._uploads.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
     def path(self, blob_hash: str) -> Path:
@@ -69,14 +72,14 @@ class BlobStore:
                 os.utime(target)  # refresh: the collector spares recently written blobs
                 temp.unlink()
                 return
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             os.replace(temp, target)
         _fsync_dir(target.parent)
 
     def _put(self, data: bytes) -> str:
         blob_hash = hashlib.sha256(data).hexdigest()
         temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
-        with open(temp, "wb") as f:
+        with open(temp, "wb", opener=private_opener) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -102,10 +105,10 @@ class BlobStore:
 
     def _write_part(self, upload: str, start: int, data: bytes) -> str:
         directory = self._upload(upload)
-        directory.mkdir(exist_ok=True)
+        directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         name = f"{start:012d}-{uuid.uuid4().hex}"
         temp = directory / f".tmp-{name}"
-        with open(temp, "wb") as f:
+        with open(temp, "wb", opener=private_opener) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -123,7 +126,7 @@ class BlobStore:
         size = 0
         temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
         try:
-            with open(temp, "wb") as out:
+            with open(temp, "wb", opener=private_opener) as out:
                 for part in parts:
                     if not _PART.match(part):
                         raise ValueError(f"bad part name: {part!r}")

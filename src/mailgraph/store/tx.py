@@ -14,6 +14,7 @@ from mailgraph.store.sql.directory import SqlDirectory
 from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
+from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
@@ -31,6 +32,7 @@ class SqlTx:
         "flows",
         "folders",
         "keys",
+        "lockouts",
         "messages",
         "outbox",
         "upload_parts",
@@ -45,6 +47,7 @@ class SqlTx:
         self.attachments = SqlAttachments(conn)
         self.delegation = SqlDelegation(conn)
         self.keys = SqlKeys(conn)
+        self.lockouts = SqlLockouts(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.

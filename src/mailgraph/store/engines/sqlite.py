@@ -14,6 +14,7 @@ repository call completes synchronously, so the engine drives the coroutine to c
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
+from mailgraph.files import PRIVATE_FILE
 from mailgraph.store.contract import Durability, Row, UnitSuspendedError
 from mailgraph.store.engines.urls import sqlite_url
 from mailgraph.store.migrate import (
@@ -114,6 +116,9 @@ class SqliteEngine:
 
     def __init__(self, path: Path, *, durability: Durability = "full") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only (issue 17): created 0600 before SQLite opens it, because SQLite gives its -wal and
+        # -shm files the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
         self.path = path
         self.url = sqlite_url(path)
         self._writer_db = _connect(path, durability)

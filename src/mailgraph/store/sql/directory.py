@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
-_TENANT = "SELECT id, display_name, domains_json FROM tenants"
+_TENANT = "SELECT id, display_name, domains_json, lockout_threshold, lockout_duration_s FROM tenants"
 _APP = (
     "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
     " application_permissions_json, delegated_permissions_json FROM apps"
@@ -27,7 +27,7 @@ def _user(r: Sequence[Any]) -> User:
 
 
 def _tenant(r: Sequence[Any]) -> Tenant:
-    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])))
+    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])), int(r[3]), int(r[4]))
 
 
 def _app(r: Sequence[Any]) -> App:
@@ -80,14 +80,23 @@ class SqlDirectory:
             taken = mine & {d.casefold() for d in other.domains}
             if other.id != tenant.id and taken:
                 raise ConflictError(f"domain {sorted(taken)[0]} belongs to tenant {other.id}")
+        values = (
+            tenant.display_name,
+            codec.strings_to_json(tenant.domains),
+            tenant.lockout_threshold,
+            tenant.lockout_duration_s,
+            tenant.id,
+        )
         changed = await self._conn.execute(
-            "UPDATE tenants SET display_name = ?, domains_json = ? WHERE id = ?",
-            (tenant.display_name, codec.strings_to_json(tenant.domains), tenant.id),
+            "UPDATE tenants SET display_name = ?, domains_json = ?, lockout_threshold = ?,"
+            " lockout_duration_s = ? WHERE id = ?",
+            values,
         )
         if not changed:
             await self._conn.execute(
-                "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
-                (tenant.id, tenant.display_name, codec.strings_to_json(tenant.domains)),
+                "INSERT INTO tenants (display_name, domains_json, lockout_threshold, lockout_duration_s, id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                values,
             )
 
     async def get_user(self, user_id: str) -> User | None:
