@@ -80,8 +80,9 @@ class SqlFolders:
     async def list_children(self, mailbox_id: str, parent_id: str, include_hidden: bool) -> list[Folder]:
         """Child folders ordered by display name."""
         hidden = "" if include_hidden else " AND f.is_hidden = 0"
+        by_name = f"f.display_name{self._conn.dialect.text_order}, f.id{self._conn.dialect.text_order}"
         rows = await self._conn.fetch_all(
-            f"{_SELECT} WHERE f.mailbox_id = ? AND f.parent_id = ?{hidden} ORDER BY f.display_name, f.id",
+            f"{_SELECT} WHERE f.mailbox_id = ? AND f.parent_id = ?{hidden} ORDER BY {by_name}",
             (mailbox_id, parent_id),
         )
         return [_from_row(r) for r in rows]

@@ -34,9 +34,11 @@ _UPDATE = (
 _SELECT = f"SELECT {COLUMNS} FROM messages"
 _BUMP = "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? WHERE id = ?"
 # A move adjusts both folders in one statement (one fewer round trip on every send: draft → Sent Items).
+# The casts type the CASE branches for PostgreSQL (untyped parameters there would default to text).
 _MOVE = (
     "UPDATE folders SET total_count = total_count + CASE WHEN id = ? THEN 1 ELSE -1 END,"
-    " unread_count = unread_count + CASE WHEN id = ? THEN ? ELSE ? END WHERE id IN (?, ?)"
+    " unread_count = unread_count + CASE WHEN id = ? THEN CAST(? AS INTEGER) ELSE CAST(? AS INTEGER) END"
+    " WHERE id IN (?, ?)"
 )
 
 
@@ -205,7 +207,7 @@ class SqlMessages:
     async def list(self, mailbox_id: str, folder_id: str | None, page: Page) -> list[Message]:
         """One page of a folder or of the whole mailbox, in the page's order."""
         where, params = self._where(mailbox_id, folder_id, page)
-        order = compile_message_order(page.order_by)
+        order = compile_message_order(page.order_by, self._conn.dialect.text_order)
         rows = await self._conn.fetch_all(
             f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, page.top, page.skip)
         )
