@@ -20,8 +20,8 @@ too small for microsecond times and counters written as INTEGER, so it becomes B
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import re
+from collections.abc import Sequence
 from typing import Final
 
 from mailgraph.store.contract import Dialect
@@ -43,6 +43,8 @@ _PG_TYPE_WORDS: Final = re.compile(r"\b(INTEGER|BLOB)\b", re.I)
 def postgres_ddl(statement: str) -> str:
     """A portable migration statement in PostgreSQL's types (INTEGER → BIGINT, BLOB → BYTEA)."""
     return _PG_TYPE_WORDS.sub(lambda m: _PG_TYPES[m.group(1).upper()], statement)
+
+
 DIALECTS: Final = (SQLITE, POSTGRES)
 
 
