@@ -4,8 +4,10 @@ PostgreSQL runs when `MAILGRAPH_TEST_PG` names a server URL (e.g. `postgresql://
 or one answers at 127.0.0.1:5432. In CI (`CI=true`) an unreachable server is an error, never a skip;
 locally the PostgreSQL half is skipped then.
 
-Each test gets `CREATE DATABASE mg_test_<random> TEMPLATE <a migrated template>` (tens of ms on
-PostgreSQL, against ~1 s to migrate), dropped after the test; templates are dropped at session end.
+One database per test *run* (per session), dropped at its end. Between tests it is put back to a
+snapshot (`snapshot` copies every table into schema `mg_snapshot`; `reset` deletes all rows and copies
+them back, FK triggers off): ~10–30 ms, where `CREATE DATABASE … TEMPLATE` + `DROP DATABASE` per test
+measured 0.9–1.9 s on this 2-core machine (both write and fsync whole database directories).
 """
 
 from __future__ import annotations
@@ -39,22 +41,22 @@ def enabled() -> bool:
     return False
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_admins: dict[str, Any] = {}
+
+
 def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion from sync code, even under a running event loop."""
-    box: dict[str, Any] = {}
+    """Run a coroutine to completion from sync code (even under a running event loop), on one
+    background loop that keeps the admin connections open between calls."""
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        threading.Thread(target=_loop.run_forever, name="pgdb", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(_call(fn), _loop).result()
 
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(fn())  # type: ignore[arg-type]
-        except BaseException as exc:
-            box["error"] = exc
 
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+async def _call(fn: Callable[[], Awaitable[T]]) -> T:
+    return await fn()
 
 
 def url_of(name: str) -> str:
@@ -62,15 +64,19 @@ def url_of(name: str) -> str:
     return SERVER.rstrip("/") + "/" + name
 
 
-async def _admin(*sql: str) -> None:
+async def _con(database: str) -> Any:
     import asyncpg
 
-    con = await asyncpg.connect(url_of("postgres"))
-    try:
-        for statement in sql:
-            await con.execute(statement)
-    finally:
-        await con.close()
+    con = _admins.get(database)
+    if con is None or con.is_closed():
+        con = _admins[database] = await asyncpg.connect(url_of(database))
+    return con
+
+
+async def _admin(*sql: str) -> None:
+    con = await _con("postgres")
+    for statement in sql:
+        await con.execute(statement)
 
 
 def create(template: str | None = None, prefix: str = "mg_test") -> str:
@@ -83,4 +89,47 @@ def create(template: str | None = None, prefix: str = "mg_test") -> str:
 
 def drop(name: str) -> None:
     """Drop a database, disconnecting whoever still uses it."""
-    run(lambda: _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    async def go() -> None:
+        con = _admins.pop(name, None)
+        if con is not None:
+            await con.close()
+        await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    run(go)
+
+
+_TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_version'"
+
+
+def snapshot(name: str) -> None:
+    """Remember the rows of every table of database `name` (for `reset`)."""
+
+    async def go() -> None:
+        con = await _con(name)
+        tables = [r["tablename"] for r in await con.fetch(_TABLES)]
+        await con.execute(
+            "DROP SCHEMA IF EXISTS mg_snapshot CASCADE; CREATE SCHEMA mg_snapshot; "
+            + " ".join(f"CREATE TABLE mg_snapshot.{t} AS TABLE public.{t};" for t in tables)
+        )
+
+    run(go)
+
+
+def reset(name: str) -> None:
+    """Put database `name` back to its `snapshot` (tables created since then are emptied too)."""
+
+    async def go() -> None:
+        con = await _con(name)
+        tables = [r["tablename"] for r in await con.fetch(_TABLES)]
+        kept = {
+            r["tablename"]
+            for r in await con.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'mg_snapshot'")
+        }
+        script = ["SET session_replication_role = replica"]  # no FK triggers while copying back
+        script += [f"DELETE FROM public.{t}" for t in tables]
+        script += [f"INSERT INTO public.{t} SELECT * FROM mg_snapshot.{t}" for t in tables if t in kept]
+        script += ["SET session_replication_role = DEFAULT"]
+        await con.execute("BEGIN; " + "; ".join(script) + "; COMMIT")
+
+    run(go)

@@ -1,7 +1,7 @@
 """The engine fixture of the store contract suite: every test here runs once per engine listed.
 
-SQLite always; PostgreSQL when a server is reachable (tests/pgdb.py: required in CI). A PostgreSQL
-test gets its own database, copied from a migrated template made once per session, dropped after.
+SQLite always; PostgreSQL when a server is reachable (tests/pgdb.py: required in CI). PostgreSQL tests
+share one migrated database per session, emptied before each test (`pgdb.reset`), dropped at the end.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ ENGINES = ["sqlite", *(["postgres"] if pgdb.enabled() else [])]
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated, empty PostgreSQL database to copy."""
+def pg_database() -> Iterator[str]:
+    """A migrated, empty PostgreSQL database for this session."""
     name = pgdb.create(prefix="mg_tmpl")
 
     async def migrate() -> None:
@@ -28,6 +28,7 @@ def pg_template() -> Iterator[str]:
         await store.close()
 
     pgdb.run(migrate)
+    pgdb.snapshot(name)
     yield name
     pgdb.drop(name)
 
@@ -38,9 +39,9 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path.resolve()}/db.sqlite"
         return
-    name = pgdb.create(request.getfixturevalue("pg_template"))
+    name = request.getfixturevalue("pg_database")
+    pgdb.reset(name)
     yield pgdb.url_of(name)
-    pgdb.drop(name)
 
 
 @pytest.fixture

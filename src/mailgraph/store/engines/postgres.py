@@ -16,6 +16,9 @@ What the engine owns:
   "normal"` sets it off: a crash may then lose the last ~200 ms of commits, never corrupt).
   docs/scaling.md has the measurements and why pipelining several units into one transaction was
   not taken.
+- **NUL characters.** PostgreSQL text cannot hold U+0000 (SQLite can). A value with one can therefore
+  never equal a stored value: a query with such a parameter finds nothing (fetch → None / []), and a
+  write of one is refused as `BadRequestError` instead of failing the server.
 - **Reads** run in a read-only REPEATABLE READ transaction: one snapshot for all statements of a read.
 - **Migrations** run under a transaction-level advisory lock, so several processes may start at once.
 """
@@ -31,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from mailgraph.domain.errors import ConflictError
+from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row
 from mailgraph.store.migrate import (
@@ -75,6 +78,10 @@ def translate(sql: str) -> str:
     return done
 
 
+def _has_nul(params: Sequence[object]) -> bool:
+    return any(type(p) is str and "\x00" in p for p in params)
+
+
 def _rowcount(status: str) -> int:
     """Rows changed, from a command tag such as `UPDATE 3` or `INSERT 0 1`."""
     tail = status.rsplit(" ", 1)[-1]
@@ -92,10 +99,14 @@ class PgConn:
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """Run one statement."""
+        if _has_nul(params):  # checked first: the server's error would abort the whole unit
+            raise BadRequestError("text values cannot contain NUL characters")
         try:
             return _rowcount(await self._con.execute(translate(sql), *params))
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise ConflictError(str(exc)) from exc
+        except asyncpg.CharacterNotInRepertoireError as exc:
+            raise BadRequestError("text values cannot contain NUL characters") from exc
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement per row (pipelined by asyncpg)."""
@@ -105,14 +116,20 @@ class PgConn:
             await self._con.executemany(translate(sql), rows)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise ConflictError(str(exc)) from exc
+        except asyncpg.CharacterNotInRepertoireError as exc:
+            raise BadRequestError("text values cannot contain NUL characters") from exc
 
     async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         """First row or None."""
+        if _has_nul(params):
+            return None  # nothing stored can match it (checked first: an error would abort the unit)
         row: Row | None = await self._con.fetchrow(translate(sql), *params)
         return row
 
     async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """All rows."""
+        if _has_nul(params):
+            return []
         rows: list[Row] = await self._con.fetch(translate(sql), *params)
         return rows
 
@@ -181,14 +198,14 @@ async def open_postgres(url: str, *, durability: Durability = "full", max_size: 
     """
     settings = {"synchronous_commit": "on" if durability == "full" else "off"}
     dsn = "postgresql" + url[url.index(":") :]  # asyncpg accepts both schemes; normalise anyway
-    con = await asyncpg.connect(dsn, server_settings=settings)
+    # Connections are the slow part of opening (a backend fork each): start with one, migrate on it.
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, server_settings=settings)
     try:
-        await migrate(_Migrations(con))
-    finally:
-        await con.close()
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min(2, max_size), max_size=max_size, server_settings=settings
-    )
+        async with pool.acquire() as con:
+            await migrate(_Migrations(con))
+    except BaseException:
+        await pool.close()
+        raise
     return PostgresEngine(url, pool)
 
 
