@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import asyncio
 import io
+import os
 from pathlib import Path
 
 import httpx

@@ -3,9 +3,8 @@ a local http server on 127.0.0.1), mapped to the tenant's users and permissions.
 
 from __future__ import annotations
 
-import os
-
 import http.server
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
