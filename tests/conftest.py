@@ -1,14 +1,17 @@
-"""Shared fixtures: a real app on a real SQLite store in a temp dir, real signed tokens, an ASGI client.
+"""Shared fixtures: a real app on a real store, real signed tokens, an ASGI client.
 
-Building the test tenant hashes its secrets (scrypt, deliberately slow), so it is built once per
-session into a template data directory that each test copies.
+The store is SQLite in a temp dir, or PostgreSQL with `MAILGRAPH_TEST_DATABASE=postgres` (`./dev test`
+runs the API suites a second time that way; tests/pgdb.py). Building the test tenant hashes its
+secrets (scrypt, deliberately slow), so it is built once per session into a template data directory
+(and, on PostgreSQL, a template database) that each test copies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,35 +21,69 @@ import pytest
 from mailgraph.config import Settings
 from mailgraph.domain.model import App, Tenant, User
 from mailgraph.wiring import Runtime, build
+from tests import pgdb
 
 TENANT_FILE = Path(__file__).with_name("tenant.toml")
+ON_POSTGRES = os.environ.get("MAILGRAPH_TEST_DATABASE", "sqlite") == "postgres"
 
 
 @pytest.fixture(scope="session")
-def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with the test tenant applied (built once)."""
+def template_database() -> Iterator[str | None]:
+    """On PostgreSQL: the session's database; the template data directory's tenant goes into it."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    if not pgdb.enabled():
+        pytest.skip("MAILGRAPH_TEST_DATABASE=postgres but no PostgreSQL at 127.0.0.1:5432")
+    name = pgdb.create(prefix="mg_tmpl")
+    yield name
+    pgdb.drop(name)
+
+
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory: pytest.TempPathFactory, template_database: str | None) -> Path:
+    """A data directory (and database) with the test tenant applied (built once)."""
     path = tmp_path_factory.mktemp("template") / "data"
+    database = None if template_database is None else pgdb.url_of(template_database)
 
     async def make() -> None:
-        runtime = await build(Settings(data_dir=path, tenant_file=TENANT_FILE))
+        runtime = await build(Settings(data_dir=path, tenant_file=TENANT_FILE, database=database))
         await runtime.engine.close()
 
-    asyncio.run(make())
+    if template_database is None:
+        asyncio.run(make())
+    else:
+        pgdb.run(make)
+        pgdb.snapshot(template_database)
     return path
 
 
 @pytest.fixture
-def data_dir(template_dir: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the template data directory."""
+def database(
+    template_dir: Path, template_database: str | None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """This test's database URL: None on SQLite (the file in the data dir); on PostgreSQL the session's
+    database put back to the template's rows, also in `MAILGRAPH_DATABASE` for CLI commands tests run."""
+    if template_database is None:
+        yield None
+        return
+    pgdb.reset(template_database)
+    monkeypatch.setenv("MAILGRAPH_DATABASE", pgdb.url_of(template_database))
+    yield pgdb.url_of(template_database)
+
+
+@pytest.fixture
+def data_dir(template_dir: Path, tmp_path: Path, database: str | None) -> Path:
+    """A fresh copy of the template data directory (and database)."""
     target = tmp_path / "data"
     shutil.copytree(template_dir, target)
     return target
 
 
 @pytest.fixture
-async def runtime(data_dir: Path) -> AsyncIterator[Runtime]:
+async def runtime(data_dir: Path, database: str | None) -> AsyncIterator[Runtime]:
     """The built server (app + store) on this test's data directory."""
-    rt = await build(Settings(data_dir=data_dir))
+    rt = await build(Settings(data_dir=data_dir, database=database))
     yield rt
     await rt.engine.close()
 

@@ -91,6 +91,13 @@ async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -
     return external
 
 
+def schema_version() -> int:
+    """The schema version this build migrates databases to."""
+    from mailgraph.store.migrate import LATEST
+
+    return LATEST
+
+
 async def open_engine(settings: Settings) -> Engine:
     """The store of `settings.database_url` (created and migrated on first use); by default an SQLite
     file in the data directory, which is created here (owner-only, issue 17) because keys and blobs

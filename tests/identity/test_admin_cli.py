@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 async def _get(data_dir: Path, token: str, path: str) -> httpx.Response:
-    runtime = await build(Settings(data_dir=data_dir))
+    runtime = await build(Settings(data_dir=data_dir, database=os.environ.get("MAILGRAPH_DATABASE")))
     try:
         transport = httpx.ASGITransport(app=runtime.app)
         async with httpx.AsyncClient(transport=transport, base_url="https://graph.test") as client:
@@ -31,7 +32,7 @@ async def _get(data_dir: Path, token: str, path: str) -> httpx.Response:
 
 
 async def _token(data_dir: Path, form: dict[str, str]) -> httpx.Response:
-    runtime = await build(Settings(data_dir=data_dir))
+    runtime = await build(Settings(data_dir=data_dir, database=os.environ.get("MAILGRAPH_DATABASE")))
     try:
         transport = httpx.ASGITransport(app=runtime.app)
         async with httpx.AsyncClient(transport=transport, base_url="https://graph.test") as client:

@@ -4,6 +4,7 @@ a local http server on 127.0.0.1), mapped to the tenant's users and permissions.
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -61,7 +62,11 @@ def jwks_url() -> Iterator[str]:
 @pytest.fixture
 async def runtime_idp(data_dir: Path, jwks_url: str) -> AsyncIterator[Runtime]:
     settings = Settings(
-        data_dir=data_dir, idp_issuer=ISSUER, idp_jwks_url=jwks_url, idp_audiences=("mailgraph",)
+        data_dir=data_dir,
+        idp_issuer=ISSUER,
+        idp_jwks_url=jwks_url,
+        idp_audiences=("mailgraph",),
+        database=os.environ.get("MAILGRAPH_DATABASE"),
     )
     runtime = await build(settings)
     yield runtime
@@ -156,4 +161,6 @@ async def test_rotated_key_is_fetched_at_most_once_a_minute(
 
 async def test_settings_go_together(data_dir: Path) -> None:
     with pytest.raises(BadRequestError):
-        await build(Settings(data_dir=data_dir, idp_issuer=ISSUER))
+        await build(
+            Settings(data_dir=data_dir, idp_issuer=ISSUER, database=os.environ.get("MAILGRAPH_DATABASE"))
+        )

@@ -1,28 +1,47 @@
 """The engine fixture of the store contract suite: every test here runs once per engine listed.
 
-Adding an engine is one line in `ENGINES` (a name and how to get a fresh, empty database URL for a
-test); e.g. `"postgres": lambda tmp: fresh_postgres_database(os.environ["MAILGRAPH_TEST_POSTGRES"])`.
+SQLite always; PostgreSQL when a server is reachable (tests/pgdb.py: required in CI). PostgreSQL tests
+share one migrated database per session, emptied before each test (`pgdb.reset`), dropped at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from mailgraph.store.contract import Engine
 from mailgraph.store.engines import open_engine
+from tests import pgdb
 
-ENGINES: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp: f"sqlite://{tmp.resolve()}/db.sqlite",
-}
+ENGINES = ["sqlite", *(["postgres"] if pgdb.enabled() else [])]
 
 
-@pytest.fixture(params=list(ENGINES))
-def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A migrated, empty PostgreSQL database for this session."""
+    name = pgdb.create(prefix="mg_tmpl")
+
+    async def migrate() -> None:
+        store = await open_engine(pgdb.url_of(name))
+        await store.close()
+
+    pgdb.run(migrate)
+    pgdb.snapshot(name)
+    yield name
+    pgdb.drop(name)
+
+
+@pytest.fixture(params=ENGINES)
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL of an empty database, one per engine."""
-    return ENGINES[request.param](tmp_path)
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path.resolve()}/db.sqlite"
+        return
+    name = request.getfixturevalue("pg_database")
+    pgdb.reset(name)
+    yield pgdb.url_of(name)
 
 
 @pytest.fixture

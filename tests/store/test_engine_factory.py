@@ -1,4 +1,4 @@
-"""`open_engine`: the database URL picks the engine; unknown or not-yet-available engines fail clearly."""
+"""`open_engine`: the database URL picks the engine; unknown engines fail clearly."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from mailgraph.store.contract import Engine, EngineUrlError
 from mailgraph.store.engines import open_engine, sqlite_path, sqlite_url
 from mailgraph.store.migrate import LATEST
 from mailgraph.wiring import open_engine as open_settings_engine
+from tests import pgdb
 
 
 async def test_sqlite_url_opens_a_migrated_engine(tmp_path: Path) -> None:
@@ -37,8 +38,6 @@ def test_sqlite_url_forms() -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("postgresql://u@localhost/mail", "not available yet"),
-        ("postgres://u@localhost/mail", "not available yet"),
         ("mysql://localhost/mail", "unknown database URL"),
         ("/just/a/path.db", "unknown database URL"),
     ],
@@ -58,3 +57,19 @@ async def test_settings_default_to_the_data_dir_file(tmp_path: Path) -> None:
     finally:
         await engine.close()
     assert (tmp_path / "other.db").exists() and (tmp_path / "data").is_dir()
+
+
+@pytest.mark.skipif(not pgdb.enabled(), reason="no PostgreSQL at 127.0.0.1:5432 (CI always has one)")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_postgres_urls_open_the_postgres_engine_with_the_password_hidden(scheme: str) -> None:
+    name = pgdb.create()
+    try:
+        server = pgdb.url_of(name).split("://", 1)[1].split("@", 1)[1]
+        engine = await open_engine(f"{scheme}://postgres:secret@{server}")
+        try:
+            assert (engine.name, engine.url) == ("postgres", f"{scheme}://postgres@{server}")
+            assert await engine.read(lambda tx: tx.directory.list_tenants()) == []
+        finally:
+            await engine.close()
+    finally:
+        pgdb.drop(name)

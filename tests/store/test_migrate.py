@@ -7,8 +7,13 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
+import pytest
+
+from mailgraph.store.engines import open_engine
 from mailgraph.store.engines.sqlite import SqliteEngine
 from mailgraph.store.migrate import LATEST, Migration, migrate, migrations
+from tests import pgdb
 
 
 class _Recorder:
@@ -46,3 +51,23 @@ async def test_two_engines_starting_at_once_record_each_version_once(tmp_path: P
     with closing(sqlite3.connect(path)) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
     assert versions == [m.version for m in migrations("sqlite")]
+
+
+@pytest.mark.skipif(not pgdb.enabled(), reason="no PostgreSQL at 127.0.0.1:5432 (CI always has one)")
+async def test_two_postgres_engines_starting_at_once_record_each_version_once() -> None:
+    name = pgdb.create()
+    try:
+        engines = await asyncio.gather(*(open_engine(pgdb.url_of(name)) for _ in range(3)))
+        for engine in engines:
+            await engine.close()
+        con = await asyncpg.connect(pgdb.url_of(name))
+        try:
+            versions = [
+                r["version"] for r in await con.fetch("SELECT version FROM schema_version ORDER BY 1")
+            ]
+        finally:
+            await con.close()
+        assert versions == [m.version for m in migrations("postgres")]
+        assert any(m.name.endswith(".postgres.sql") for m in migrations("postgres"))
+    finally:
+        pgdb.drop(name)

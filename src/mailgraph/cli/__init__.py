@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mailgraph.cli.db import add_db_commands, run_db
 from mailgraph.cli.delivery import (
     add_database_option,
     add_delivery_commands,
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mailgraph", description="A mail server that speaks Microsoft Graph."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    add_db_commands(sub, add_database_option, DEFAULTS.data_dir)
     serve = sub.add_parser("serve", help="run the Graph API server")
     serve.add_argument("--host", default=DEFAULTS.host, help=_help("host"))
     serve.add_argument(
@@ -210,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_serve(settings))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
+        if args.command == "db":
+            return _run(run_db(args))
         return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)

@@ -49,6 +49,9 @@ class Dialect:
     """Appended to the inner SELECT of a queue claim: lock the chosen rows, skip rows another
     transaction holds. Empty on SQLite, whose single writer (BEGIN IMMEDIATE) already serialises
     claims; ` FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take disjoint rows."""
+    text_order: str
+    """Appended to a text sort key so text sorts by code point: empty on SQLite (BINARY is code
+    point order), ` COLLATE "C"` on PostgreSQL (the database default may be a linguistic order)."""
 
 
 class Conn(Protocol):

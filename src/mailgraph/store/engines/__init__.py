@@ -1,7 +1,7 @@
 """Database engines, and `open_engine`: the one place that picks an engine by database URL.
 
 URLs: `sqlite:///abs/path.db` (three slashes, then an absolute path), `sqlite:relative/path.db`;
-`postgresql://user@host/db` (and `postgres://`) is reserved for the PostgreSQL engine.
+`postgresql://user@host/db` (and `postgres://`) for the PostgreSQL engine (asyncpg).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ async def open_engine(url: str, *, durability: Durability = "full") -> Engine:
     """Open (create and migrate at need) the database at `url`.
 
     Args:
-        url: `sqlite:///abs/path.db` or `sqlite:relative.db`; `postgresql://…` once that engine exists.
+        url: `sqlite:///abs/path.db` or `sqlite:relative.db`; `postgresql://user@host:5432/db`.
         durability: "full" syncs every commit to disk; "normal" may lose the last commits on power loss.
 
     Raises:
@@ -28,7 +28,9 @@ async def open_engine(url: str, *, durability: Durability = "full") -> Engine:
 
         return SqliteEngine(sqlite_path(url), durability=durability)
     if scheme in ("postgresql", "postgres"):
-        raise EngineUrlError("the PostgreSQL engine is not available yet; use sqlite:///path/to/mailgraph.db")
+        from mailgraph.store.engines.postgres import open_postgres
+
+        return await open_postgres(url, durability=durability)
     raise EngineUrlError(
-        f"unknown database URL {url!r}: expected sqlite:///absolute/path.db (or postgresql://… later)"
+        f"unknown database URL {url!r}: expected sqlite:///absolute/path.db or postgresql://user@host/db"
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import Attachment, AttachmentKind, ReferenceInfo, Timestamp, UploadSession
 from mailgraph.store.sql import codec
+from mailgraph.store.sql.columns import Columns
 from mailgraph.store.sql.dialect import in_list
 
 if TYPE_CHECKING:
@@ -22,11 +23,13 @@ _COLUMNS = (
     "id, item_id, position, kind, name, content_type, size, is_inline, content_id, content_location,"
     " modified_at, blob_hash, reference_json"
 )
+_C = Columns(_COLUMNS)
 _SELECT = f"SELECT {_COLUMNS} FROM attachments"
 _SESSION_COLUMNS = (
     "id, token_hash, mailbox_id, item_id, name, content_type, size, is_inline, content_id, received,"
     " expires_at, created_at"
 )
+_SC = Columns(_SESSION_COLUMNS)
 _REFERENCE_FIELDS = ("source_url", "provider_type", "permission", "is_folder", "preview_url", "thumbnail_url")
 
 
@@ -45,36 +48,36 @@ def _reference(text: str | None) -> ReferenceInfo | None:
 
 def _attachment(r: Sequence[Any]) -> Attachment:
     return Attachment(
-        id=r[0],
-        item_id=r[1],
-        position=int(r[2]),
-        kind=cast(AttachmentKind, r[3]),
-        name=r[4],
-        content_type=r[5],
-        size=int(r[6]),
-        is_inline=bool(r[7]),
-        content_id=r[8],
-        content_location=r[9],
-        modified_at=int(r[10]),
-        blob_hash=r[11],
-        reference=_reference(r[12]),
+        id=r[_C["id"]],
+        item_id=r[_C["item_id"]],
+        position=int(r[_C["position"]]),
+        kind=cast(AttachmentKind, r[_C["kind"]]),
+        name=r[_C["name"]],
+        content_type=r[_C["content_type"]],
+        size=int(r[_C["size"]]),
+        is_inline=bool(r[_C["is_inline"]]),
+        content_id=r[_C["content_id"]],
+        content_location=r[_C["content_location"]],
+        modified_at=int(r[_C["modified_at"]]),
+        blob_hash=r[_C["blob_hash"]],
+        reference=_reference(r[_C["reference_json"]]),
     )
 
 
 def _session(r: Sequence[Any]) -> UploadSession:
     return UploadSession(
-        id=r[0],
-        token_hash=r[1],
-        mailbox_id=r[2],
-        item_id=r[3],
-        name=r[4],
-        content_type=r[5],
-        size=int(r[6]),
-        is_inline=bool(r[7]),
-        content_id=r[8],
-        received=int(r[9]),
-        expires_at=int(r[10]),
-        created_at=int(r[11]),
+        id=r[_SC["id"]],
+        token_hash=r[_SC["token_hash"]],
+        mailbox_id=r[_SC["mailbox_id"]],
+        item_id=r[_SC["item_id"]],
+        name=r[_SC["name"]],
+        content_type=r[_SC["content_type"]],
+        size=int(r[_SC["size"]]),
+        is_inline=bool(r[_SC["is_inline"]]),
+        content_id=r[_SC["content_id"]],
+        received=int(r[_SC["received"]]),
+        expires_at=int(r[_SC["expires_at"]]),
+        created_at=int(r[_SC["created_at"]]),
     )
 
 

@@ -6,14 +6,21 @@ function every engine defines under one name (`FOLD`) or for a `Dialect` the eng
 
 `mg_fold(text) -> text` is the case folding of every case-insensitive comparison the store makes in
 SQL (store/contract.py states the rule). It is Python's `str.casefold` (Unicode full case folding):
-SQLite registers `fold` below on every connection; PostgreSQL ≥ 18 defines it as
-`CREATE FUNCTION mg_fold(t text) RETURNS text IMMUTABLE STRICT PARALLEL SAFE RETURN casefold(t)`
-(the same Unicode folding). Comparisons apply it to both sides, so equal strings always match.
-Ordering by `mg_fold(...)` is by code point on SQLite; PostgreSQL adds `COLLATE "C"` to agree.
+SQLite registers `fold` below on every connection; on PostgreSQL migration
+0011_fold.postgres.sql defines it as ICU's Unicode `lower()` followed by the mappings where
+`str.casefold` differs from `str.lower` (ß → ss, ς → σ, ligatures…; generated from Python's tables:
+`casefold(lower(c)) == casefold(c)` for every code point, so the two steps compose to casefold).
+PostgreSQL ≥ 18 could use its built-in `casefold()` instead. Comparisons apply it to both sides,
+so equal strings always match. Ordering by `mg_fold(...)` is by code point on SQLite; PostgreSQL
+adds `COLLATE "C"` (`Dialect.text_order`) to agree whatever the database's default collation.
+
+`postgres_ddl` adapts the portable migration DDL to PostgreSQL's types: `INTEGER` is int4 there,
+too small for microsecond times and counters written as INTEGER, so it becomes BIGINT; BLOB is BYTEA.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -27,8 +34,17 @@ def fold(text: str | None) -> str | None:
     return None if text is None else text.casefold()
 
 
-SQLITE: Final = Dialect("sqlite", "")
-POSTGRES: Final = Dialect("postgres", " FOR UPDATE SKIP LOCKED")
+SQLITE: Final = Dialect("sqlite", "", "")
+POSTGRES: Final = Dialect("postgres", " FOR UPDATE SKIP LOCKED", ' COLLATE "C"')
+_PG_TYPES: Final = {"INTEGER": "BIGINT", "BLOB": "BYTEA"}
+_PG_TYPE_WORDS: Final = re.compile(r"\b(INTEGER|BLOB)\b", re.I)
+
+
+def postgres_ddl(statement: str) -> str:
+    """A portable migration statement in PostgreSQL's types (INTEGER → BIGINT, BLOB → BYTEA)."""
+    return _PG_TYPE_WORDS.sub(lambda m: _PG_TYPES[m.group(1).upper()], statement)
+
+
 DIALECTS: Final = (SQLITE, POSTGRES)
 
 

@@ -8,38 +8,56 @@ from typing import TYPE_CHECKING, Any
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.model import App, Tenant, User
 from mailgraph.store.sql import codec
+from mailgraph.store.sql.columns import Columns
 from mailgraph.store.sql.dialect import in_list
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
-_USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
-_TENANT = "SELECT id, display_name, domains_json, lockout_threshold, lockout_duration_s FROM tenants"
-_APP = (
-    "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
-    " application_permissions_json, delegated_permissions_json FROM apps"
+_UC = Columns("id, tenant_id, upn, mail, display_name, password_hash, account_enabled")
+_USER = f"SELECT {_UC.sql} FROM users"
+_TC = Columns("id, display_name, domains_json, lockout_threshold, lockout_duration_s")
+_TENANT = f"SELECT {_TC.sql} FROM tenants"
+_AC = Columns(
+    "client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
+    " application_permissions_json, delegated_permissions_json"
 )
+_APP = f"SELECT {_AC.sql} FROM apps"
 
 
 def _user(r: Sequence[Any]) -> User:
-    return User(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+    return User(
+        r[_UC["id"]],
+        r[_UC["tenant_id"]],
+        r[_UC["upn"]],
+        r[_UC["mail"]],
+        r[_UC["display_name"]],
+        r[_UC["password_hash"]],
+        bool(r[_UC["account_enabled"]]),
+    )
 
 
 def _tenant(r: Sequence[Any]) -> Tenant:
-    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])), int(r[3]), int(r[4]))
+    return Tenant(
+        r[_TC["id"]],
+        r[_TC["display_name"]],
+        tuple(codec.strings_from_json(r[_TC["domains_json"]])),
+        int(r[_TC["lockout_threshold"]]),
+        int(r[_TC["lockout_duration_s"]]),
+    )
 
 
 def _app(r: Sequence[Any]) -> App:
     return App(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        bool(r[5]),
-        tuple(codec.strings_from_json(r[6])),
-        tuple(codec.strings_from_json(r[7])),
+        r[_AC["client_id"]],
+        r[_AC["tenant_id"]],
+        r[_AC["object_id"]],
+        r[_AC["display_name"]],
+        r[_AC["secret_hash"]],
+        bool(r[_AC["allow_public_client"]]),
+        tuple(codec.strings_from_json(r[_AC["application_permissions_json"]])),
+        tuple(codec.strings_from_json(r[_AC["delegated_permissions_json"]])),
     )
 
 

@@ -110,12 +110,13 @@ def compile_message_filter(expr: Expr) -> tuple[str, list[object]]:
     return _compile(expr, params), params
 
 
-def compile_message_order(order_by: Sequence[OrderBy]) -> str:
+def compile_message_order(order_by: Sequence[OrderBy], text_order: str = "") -> str:
     """Compile `$orderby` keys to an ORDER BY list (without the keywords `ORDER BY`).
 
     Args:
         order_by: The keys, most significant first; empty means Graph's assumed default,
             `receivedDateTime desc` (spec §2.9 [unconfirmed]).
+        text_order: the engine's suffix that makes text sort by code point (`Dialect.text_order`).
 
     Returns:
         The ORDER BY list, always ending with `id` in the direction of the first key.
@@ -129,7 +130,7 @@ def compile_message_order(order_by: Sequence[OrderBy]) -> str:
     for key in order_by:
         column = _column(key.property)
         direction = "DESC" if key.descending else "ASC"
-        expr = f"{FOLD}({column.name})" if column.kind == "text" else column.name
+        expr = f"{FOLD}({column.name}){text_order}" if column.kind == "text" else column.name
         # NULL sorts lowest: SQLite's default, PostgreSQL's opposite, so spell it out.
         nulls = (" NULLS LAST" if key.descending else " NULLS FIRST") if column.nullable else ""
         parts.append(f"{expr} {direction}{nulls}")

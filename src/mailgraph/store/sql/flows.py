@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
+from mailgraph.store.sql.columns import Columns
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -20,6 +21,7 @@ _CODE_COLUMNS = (
     "tenant_id, client_id, user_id, scopes, oidc, nonce, redirect_uri, challenge, method, expires_at"
 )
 _DEVICE_COLUMNS = "tenant_id, client_id, scope, base, expires_at, state, user_id, scopes, oidc, user_code"
+_CC, _DC = Columns(_CODE_COLUMNS), Columns(_DEVICE_COLUMNS)
 _US = 1_000_000
 
 
@@ -28,16 +30,40 @@ def _micro(seconds: float) -> int:
 
 
 def _code(r: Sequence[Any]) -> AuthCode:
-    grant = Grant(r[0], r[1], r[2], tuple(r[3].split()), tuple(r[4].split()), r[5])
-    return AuthCode(grant, r[6], r[7], r[8], int(r[9]) / _US)
+    grant = Grant(
+        r[_CC["tenant_id"]],
+        r[_CC["client_id"]],
+        r[_CC["user_id"]],
+        tuple(r[_CC["scopes"]].split()),
+        tuple(r[_CC["oidc"]].split()),
+        r[_CC["nonce"]],
+    )
+    return AuthCode(
+        grant, r[_CC["redirect_uri"]], r[_CC["challenge"]], r[_CC["method"]], int(r[_CC["expires_at"]]) / _US
+    )
 
 
 def _device(r: Sequence[Any]) -> DeviceCode:
-    state = r[5]
+    state = r[_DC["state"]]
     grant = None
     if state == "approved":
-        grant = Grant(r[0], r[1], r[6], tuple((r[7] or "").split()), tuple((r[8] or "").split()))
-    return DeviceCode(r[0], r[1], r[2], r[9], int(r[4]) / _US, r[3], grant, state == "declined")
+        grant = Grant(
+            r[_DC["tenant_id"]],
+            r[_DC["client_id"]],
+            r[_DC["user_id"]],
+            tuple((r[_DC["scopes"]] or "").split()),
+            tuple((r[_DC["oidc"]] or "").split()),
+        )
+    return DeviceCode(
+        r[_DC["tenant_id"]],
+        r[_DC["client_id"]],
+        r[_DC["scope"]],
+        r[_DC["user_code"]],
+        int(r[_DC["expires_at"]]) / _US,
+        r[_DC["base"]],
+        grant,
+        state == "declined",
+    )
 
 
 class SqlFlows:

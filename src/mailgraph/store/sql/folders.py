@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mailgraph.domain.model import Folder
+from mailgraph.store.sql.columns import Columns
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -18,22 +19,24 @@ if TYPE_CHECKING:
 # the folders_parent index: folders are few, and folder create/delete would otherwise need counters too.
 _SELECT = (
     "SELECT f.id, f.mailbox_id, f.parent_id, f.well_known_name, f.display_name, f.is_hidden,"
-    " (SELECT COUNT(*) FROM folders c WHERE c.parent_id = f.id), f.total_count, f.unread_count"
-    " FROM folders f"
+    " (SELECT COUNT(*) FROM folders c WHERE c.parent_id = f.id) AS child_folder_count, f.total_count,"
+    " f.unread_count"
 )
+_C = Columns(_SELECT[len("SELECT ") :])
+_SELECT += " FROM folders f"
 
 
 def _from_row(r: Sequence[Any]) -> Folder:
     return Folder(
-        id=r[0],
-        mailbox_id=r[1],
-        parent_id=r[2],
-        well_known_name=r[3],
-        display_name=r[4],
-        is_hidden=bool(r[5]),
-        child_folder_count=int(r[6]),
-        total_item_count=int(r[7]),
-        unread_item_count=int(r[8]),
+        id=r[_C["id"]],
+        mailbox_id=r[_C["mailbox_id"]],
+        parent_id=r[_C["parent_id"]],
+        well_known_name=r[_C["well_known_name"]],
+        display_name=r[_C["display_name"]],
+        is_hidden=bool(r[_C["is_hidden"]]),
+        child_folder_count=int(r[_C["child_folder_count"]]),
+        total_item_count=int(r[_C["total_count"]]),
+        unread_item_count=int(r[_C["unread_count"]]),
     )
 
 
@@ -80,8 +83,9 @@ class SqlFolders:
     async def list_children(self, mailbox_id: str, parent_id: str, include_hidden: bool) -> list[Folder]:
         """Child folders ordered by display name."""
         hidden = "" if include_hidden else " AND f.is_hidden = 0"
+        by_name = f"f.display_name{self._conn.dialect.text_order}, f.id{self._conn.dialect.text_order}"
         rows = await self._conn.fetch_all(
-            f"{_SELECT} WHERE f.mailbox_id = ? AND f.parent_id = ?{hidden} ORDER BY f.display_name, f.id",
+            f"{_SELECT} WHERE f.mailbox_id = ? AND f.parent_id = ?{hidden} ORDER BY {by_name}",
             (mailbox_id, parent_id),
         )
         return [_from_row(r) for r in rows]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import BodyType, Importance, Inference, ItemBody, Message, Page
 from mailgraph.store.sql import codec
+from mailgraph.store.sql.columns import Columns
 from mailgraph.store.sql.dialect import in_list
 from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
 
@@ -26,6 +27,7 @@ COLUMNS = (
     "sender_address, sender_name, to_json, cc_json, bcc_json, reply_to_json, categories_json, flag_status, "
     "flag_json, headers_json, is_delivery_receipt_requested, is_read_receipt_requested, in_reply_to, references_header"
 )
+_C = Columns(COLUMNS)
 _PLACEHOLDERS = ", ".join("?" * (COLUMNS.count(",") + 1))
 _INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES ({_PLACEHOLDERS})"
 _UPDATE = (
@@ -34,9 +36,11 @@ _UPDATE = (
 _SELECT = f"SELECT {COLUMNS} FROM messages"
 _BUMP = "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? WHERE id = ?"
 # A move adjusts both folders in one statement (one fewer round trip on every send: draft → Sent Items).
+# The casts type the CASE branches for PostgreSQL (untyped parameters there would default to text).
 _MOVE = (
     "UPDATE folders SET total_count = total_count + CASE WHEN id = ? THEN 1 ELSE -1 END,"
-    " unread_count = unread_count + CASE WHEN id = ? THEN ? ELSE ? END WHERE id IN (?, ?)"
+    " unread_count = unread_count + CASE WHEN id = ? THEN CAST(? AS INTEGER) ELSE CAST(? AS INTEGER) END"
+    " WHERE id IN (?, ?)"
 )
 
 
@@ -86,39 +90,39 @@ def to_row(m: Message) -> tuple[object, ...]:
 def from_row(r: Sequence[Any]) -> Message:
     """Inverse of `to_row`."""
     return Message(
-        id=r[0],
-        rest_id=r[1],
-        mailbox_id=r[2],
-        folder_id=r[3],
-        change_key=r[4],
-        created_at=r[5],
-        modified_at=r[6],
-        received_at=r[7],
-        sent_at=r[8],
-        is_draft=bool(r[9]),
-        is_read=bool(r[10]),
-        has_attachments=bool(r[11]),
-        importance=cast(Importance, r[12]),
-        inference_classification=cast(Inference, r[13]),
-        internet_message_id=r[14],
-        conversation_id=r[15],
-        conversation_index=r[16],
-        subject=r[17],
-        body=ItemBody(cast(BodyType, r[18]), r[19]),
-        body_preview=r[20],
-        from_=codec.address_or_none(r[21], r[22]),
-        sender=codec.address_or_none(r[23], r[24]),
-        to=codec.addresses_from_json(r[25]),
-        cc=codec.addresses_from_json(r[26]),
-        bcc=codec.addresses_from_json(r[27]),
-        reply_to=codec.addresses_from_json(r[28]),
-        categories=codec.strings_from_json(r[29]),
-        flag=codec.flag_from_columns(r[30], r[31]),
-        headers=codec.headers_from_json(r[32]),
-        is_delivery_receipt_requested=bool(r[33]),
-        is_read_receipt_requested=bool(r[34]),
-        in_reply_to=r[35],
-        references=r[36],
+        id=r[_C["id"]],
+        rest_id=r[_C["rest_id"]],
+        mailbox_id=r[_C["mailbox_id"]],
+        folder_id=r[_C["folder_id"]],
+        change_key=r[_C["change_key"]],
+        created_at=r[_C["created_at"]],
+        modified_at=r[_C["modified_at"]],
+        received_at=r[_C["received_at"]],
+        sent_at=r[_C["sent_at"]],
+        is_draft=bool(r[_C["is_draft"]]),
+        is_read=bool(r[_C["is_read"]]),
+        has_attachments=bool(r[_C["has_attachments"]]),
+        importance=cast(Importance, r[_C["importance"]]),
+        inference_classification=cast(Inference, r[_C["inference_classification"]]),
+        internet_message_id=r[_C["internet_message_id"]],
+        conversation_id=r[_C["conversation_id"]],
+        conversation_index=r[_C["conversation_index"]],
+        subject=r[_C["subject"]],
+        body=ItemBody(cast(BodyType, r[_C["body_type"]]), r[_C["body"]]),
+        body_preview=r[_C["body_preview"]],
+        from_=codec.address_or_none(r[_C["from_address"]], r[_C["from_name"]]),
+        sender=codec.address_or_none(r[_C["sender_address"]], r[_C["sender_name"]]),
+        to=codec.addresses_from_json(r[_C["to_json"]]),
+        cc=codec.addresses_from_json(r[_C["cc_json"]]),
+        bcc=codec.addresses_from_json(r[_C["bcc_json"]]),
+        reply_to=codec.addresses_from_json(r[_C["reply_to_json"]]),
+        categories=codec.strings_from_json(r[_C["categories_json"]]),
+        flag=codec.flag_from_columns(r[_C["flag_status"]], r[_C["flag_json"]]),
+        headers=codec.headers_from_json(r[_C["headers_json"]]),
+        is_delivery_receipt_requested=bool(r[_C["is_delivery_receipt_requested"]]),
+        is_read_receipt_requested=bool(r[_C["is_read_receipt_requested"]]),
+        in_reply_to=r[_C["in_reply_to"]],
+        references=r[_C["references_header"]],
     )
 
 
@@ -205,7 +209,7 @@ class SqlMessages:
     async def list(self, mailbox_id: str, folder_id: str | None, page: Page) -> list[Message]:
         """One page of a folder or of the whole mailbox, in the page's order."""
         where, params = self._where(mailbox_id, folder_id, page)
-        order = compile_message_order(page.order_by)
+        order = compile_message_order(page.order_by, self._conn.dialect.text_order)
         rows = await self._conn.fetch_all(
             f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, page.top, page.skip)
         )

@@ -8,36 +8,37 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailgraph.domain.model import Message, QueueEntry, QueueStatus, Timestamp
 from mailgraph.store.sql import snapshot
+from mailgraph.store.sql.columns import Columns
 from mailgraph.store.sql.dialect import DIALECTS, claim, in_list
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
 
-_ENTRY = (
-    "SELECT q.id, q.outbound_id, q.mailbox_id, q.recipient, q.domain, q.status, q.attempts, q.next_attempt_at,"
+_C = Columns(
+    "q.id, q.outbound_id, q.mailbox_id, q.recipient, q.domain, q.status, q.attempts, q.next_attempt_at,"
     " q.lease_until, q.last_reply_code, q.last_reply_text, q.expires_at, q.created_at,"
     " o.internet_message_id, o.subject"
-    " FROM outbound_queue q JOIN outbound_messages o ON o.id = q.outbound_id"
 )
+_ENTRY = f"SELECT {_C.sql} FROM outbound_queue q JOIN outbound_messages o ON o.id = q.outbound_id"
 
 
 def _entry(r: Sequence[Any]) -> QueueEntry:
     return QueueEntry(
-        id=r[0],
-        outbound_id=r[1],
-        mailbox_id=r[2],
-        recipient=r[3],
-        domain=r[4],
-        status=cast(QueueStatus, r[5]),
-        attempts=int(r[6]),
-        next_attempt_at=int(r[7]),
-        lease_until=r[8],
-        last_reply_code=r[9],
-        last_reply_text=r[10],
-        expires_at=int(r[11]),
-        created_at=int(r[12]),
-        internet_message_id=r[13],
-        subject=r[14],
+        id=r[_C["id"]],
+        outbound_id=r[_C["outbound_id"]],
+        mailbox_id=r[_C["mailbox_id"]],
+        recipient=r[_C["recipient"]],
+        domain=r[_C["domain"]],
+        status=cast(QueueStatus, r[_C["status"]]),
+        attempts=int(r[_C["attempts"]]),
+        next_attempt_at=int(r[_C["next_attempt_at"]]),
+        lease_until=r[_C["lease_until"]],
+        last_reply_code=r[_C["last_reply_code"]],
+        last_reply_text=r[_C["last_reply_text"]],
+        expires_at=int(r[_C["expires_at"]]),
+        created_at=int(r[_C["created_at"]]),
+        internet_message_id=r[_C["internet_message_id"]],
+        subject=r[_C["subject"]],
     )
 
 

@@ -1,0 +1,2 @@
+-- mg_fold: SQLite registers Python's str.casefold on every connection (store/engines/sqlite.py);
+-- PostgreSQL defines it in 0011_fold.postgres.sql. Nothing to do here.
