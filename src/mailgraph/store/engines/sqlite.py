@@ -25,6 +25,7 @@ from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row, UnitSuspendedError
 from mailgraph.store.engines.urls import sqlite_url
+from mailgraph.store.engines.wakeups import FifoWakeups
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -116,6 +117,8 @@ class SqliteEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.url = sqlite_url(path)
+        # Processes sharing this file wake each other through pipes beside it (engines/wakeups.py).
+        self.wakeups = FifoWakeups(path.with_name(path.name + ".wake"))
         self._writer_db = _connect(path, durability)
         drive(migrate(_Migrations(self._writer_db)))
         writer = self._writer_db  # data_version: changes when another connection (process) commits
@@ -220,6 +223,7 @@ class SqliteEngine:
         """Finish queued units, checkpoint, and close the database."""
         if self._closed:
             return
+        self.wakeups.close()
         self._jobs.put(None)
         await asyncio.to_thread(self._writer.join)
         self._closed = True
