@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row, UnitSuspendedError
+from mailgraph.store.engines.sqlite_stats import pin_statistics
 from mailgraph.store.engines.urls import sqlite_url
 from mailgraph.store.engines.wakeups import FifoWakeups
 from mailgraph.store.migrate import (
@@ -125,6 +126,7 @@ class SqliteEngine:
         # Processes sharing the file take this lock around each write batch (see `_commit`).
         self._write_lock = os.open(path.with_name(path.name + ".writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         drive(migrate(_Migrations(self._writer_db)))
+        pin_statistics(self._writer_db)  # before the reader connects: it loads them with the schema
         writer = self._writer_db  # data_version: changes when another connection (process) commits
         self._folder_ids = WellKnownIdCache(lambda: int(writer.execute("PRAGMA data_version").fetchone()[0]))
         self._reader_db = _connect(path, durability)
