@@ -8,7 +8,7 @@ pre-rendered bytes, and a response is parsed with a handful of ``bytes.find``
 calls (status line, ``Content-Length``, ``Transfer-Encoding: chunked``,
 ``Connection: close``).
 
-Three workloads (see :data:`WORKLOADS`):
+Four workloads (see :data:`WORKLOADS`):
 
 ``cycle``
     ``POST /v1.0/users/{user}/messages`` (expects 201 + JSON ``id``), then
@@ -16,6 +16,9 @@ Three workloads (see :data:`WORKLOADS`):
 ``inbox``
     ``GET /v1.0/users/{user}/mailFolders/inbox`` (expects 200): the baseline, a
     cheap authenticated read through the full stack.
+``list``
+    ``GET`` the newest 50 unread messages of alice's Inbox with ``$select`` (:data:`LIST_PATH`,
+    expects 200): the read that must stay fast in a big store (bench/load_store.py).
 ``floor``
     The create-draft request shape sent to a trivial raw ASGI app (expects 202):
     the HTTP-server ceiling.
@@ -50,7 +53,11 @@ TENANT = "contoso.com"
 CLIENT_ID = "mailgraph-demo"
 CLIENT_SECRET = "demo-secret"  # the seeded demo tenant's published secret
 
-WORKLOADS = ("cycle", "inbox", "floor")
+WORKLOADS = ("cycle", "inbox", "floor", "list")
+LIST_PATH = (  # the newest 50 unread of a folder, as a mail client's list view asks for them
+    f"/v1.0/users/{USER}/mailFolders/inbox/messages?$top=50&$filter=isRead%20eq%20false"
+    "&$select=subject,from,receivedDateTime,isRead,bodyPreview"
+)
 MAX_OPS_PER_WORKER = 10_000_000
 MAX_ERROR_SAMPLES = 5
 CONNECT_TIMEOUT_S = 5.0
@@ -247,6 +254,15 @@ def make_op(workload: str, host: str, port: int, token: str, samples: list[str])
             return None if status == 200 else _note(samples, f"inbox:{status}", body)
 
         return inbox
+
+    if workload == "list":
+        raw_list = render("GET", LIST_PATH, hosthdr.decode(), {"Authorization": auth.decode()})
+
+        async def listing(conn: Connection, n: int) -> str | None:
+            status, body = await conn.request(raw_list)
+            return None if status == 200 else _note(samples, f"list:{status}", body)
+
+        return listing
 
     if workload == "floor":
 

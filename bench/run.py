@@ -44,7 +44,6 @@ from urllib.parse import urlsplit
 
 from client import (
     ALLOWED_HOSTS,
-    WORKLOADS,
     Connection,
     LoadResult,
     LoadSpec,
@@ -90,10 +89,11 @@ class Server:
     ready_s: float = float("nan")
     stop_s: float = float("nan")
     stop_signal: str = ""
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self._log = self.log_path.open("w")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env
@@ -107,14 +107,41 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def tree(self) -> list[int]:
+        """This process and its descendants (`serve --processes N` forks N children)."""
+        out, todo = [], [self.pid]
+        while todo and len(out) < 256:
+            pid = todo.pop()
+            out.append(pid)
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return out
+
     def cpu_s(self) -> float:
-        """utime + stime of the process (all its threads), from /proc."""
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """utime + stime of the process tree (all threads of all processes), from /proc."""
+        total, seen = 0, False
+        for pid in self.tree():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+            seen = True
+        return total / CLK_TCK if seen else float("nan")
+
+    def rss_mb(self) -> float:
+        """The largest resident set of one process of the tree, MB (the goal is per process)."""
+        best = float("nan")
+        for pid in self.tree():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        mb = int(line.split()[1]) / 1024
+                        best = mb if best != best else max(best, mb)
+            except OSError:
+                continue
+        return best
 
     def stop(self) -> None:
         """SIGTERM this process (only it, by PID), SIGKILL after STOP_TIMEOUT_S."""
@@ -171,7 +198,7 @@ def uvicorn_speed_options() -> list[str]:
     return opts
 
 
-def floor_argv(port: int, extra: list[str] | None) -> list[str]:
+def floor_argv(port: int, extra: list[str] | None, app: str = "floor_app:app") -> list[str]:
     opts = uvicorn_speed_options() if extra is None else extra
     return [
         sys.executable,
@@ -179,7 +206,7 @@ def floor_argv(port: int, extra: list[str] | None) -> list[str]:
         "uvicorn",
         "--app-dir",
         str(BENCH_DIR),
-        "floor_app:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -222,6 +249,7 @@ async def wait_ready(server: Server | None, host: str, port: int, probe_token: b
 @dataclass
 class PhaseStats:
     workload: str
+    label: str
     ops_s: float
     p50_ms: float
     p99_ms: float
@@ -234,6 +262,7 @@ class PhaseStats:
     server_cpu_pct: float = float("nan")
     server_cpu_ms_per_op: float = float("nan")
     settle_s: float = float("nan")
+    server_rss_mb: float = float("nan")
 
 
 @dataclass
@@ -246,6 +275,11 @@ class RunStats:
     def ratio(self) -> float:
         c, b = self.phases.get("cycle"), self.phases.get("inbox")
         return c.ops_s / b.ops_s if c and b and b.ops_s else float("nan")
+
+    def ops_ratio(self, a: str, b: str) -> float:
+        """ops/s of phase `a` / ops/s of phase `b` in this run (paired: common noise cancels)."""
+        x, y = self.phases.get(a), self.phases.get(b)
+        return x.ops_s / y.ops_s if x and y and y.ops_s else float("nan")
 
     @property
     def floor_ratio(self) -> float:
@@ -291,6 +325,19 @@ async def settle(server: Server | None) -> float:
     return time.monotonic() - t0
 
 
+async def _sample_rss(server: Server | None, start: float, end: float) -> float:
+    """The largest per-process RSS seen in [start, end), sampled every 0.5 s."""
+    best = float("nan")
+    if server is None:
+        return best
+    await asyncio.sleep(max(start - time.monotonic(), 0.0))
+    while time.monotonic() < end:
+        mb = server.rss_mb()
+        best = mb if best != best else max(best, mb)
+        await asyncio.sleep(0.5)
+    return best
+
+
 async def run_phase(
     workload: str,
     port: int,
@@ -298,6 +345,7 @@ async def run_phase(
     args: argparse.Namespace,
     seq_base: int,
     server: Server | None,
+    label: str | None = None,
 ) -> PhaseStats:
     procs = max(1, min(args.client_procs, args.concurrency))
     lead = 0.2 if procs == 1 else 1.0  # time for the client processes to start
@@ -312,6 +360,7 @@ async def run_phase(
     budget = lead + args.warmup + args.duration + specs[0].grace_s + 15.0
     cpu0 = asyncio.create_task(_sample_cpu_at(server, m_start))
     cpu1 = asyncio.create_task(_sample_cpu_at(server, m_end))
+    rss = asyncio.create_task(_sample_rss(server, m_start, m_end))
     children = [asyncio.create_task(_child_load(s, budget)) for s in specs[1:]]
     res = await run_load(specs[0])
     for child in children:
@@ -324,6 +373,7 @@ async def run_phase(
     window = m_end - m_start
     stats = PhaseStats(
         workload=workload,
+        label=label or workload,
         ops_s=res.ops / window,
         p50_ms=percentile(lat, 50) * 1e3,
         p99_ms=percentile(lat, 99) * 1e3,
@@ -334,19 +384,20 @@ async def run_phase(
         error_samples=res.error_samples,
         client_cpu_pct=100 * res.cpu_s / res.wall_s if res.wall_s else float("nan"),
     )
-    if workload != "floor":
+    stats.server_rss_mb = await rss
+    if server is not None:
         stats.server_cpu_pct = 100 * srv_cpu / window
         stats.server_cpu_ms_per_op = 1e3 * srv_cpu / res.ops if res.ops else float("nan")
         stats.settle_s = await settle(server)
     return stats
 
 
-async def preflight(port: int, token: str) -> None:
+async def preflight(port: int, token: str, workloads: tuple[str, ...] = ("cycle", "inbox")) -> None:
     """One cycle and one inbox read, so a broken server fails fast with a readable message."""
     samples: list[str] = []
     conn = Connection("127.0.0.1", port)
     try:
-        for wl in ("cycle", "inbox"):
+        for wl in workloads:
             err = await asyncio.wait_for(make_op(wl, "127.0.0.1", port, token, samples)(conn, 0), 10.0)
             if err is not None:
                 raise SetupError(f"preflight {wl} failed: {samples[-1] if samples else err}")
@@ -366,26 +417,26 @@ def _fmt(v: float, spec: str) -> str:
 
 
 HEADER = (
-    f"  {'phase':<6} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
-    f" {'srv ms/op':>9} {'srv cpu%':>8} {'cli cpu%':>8} {'settle s':>8}"
+    f"  {'phase':<12} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
+    f" {'srv ms/op':>9} {'srv cpu%':>8} {'cli cpu%':>8} {'settle s':>8} {'rss MB':>7}"
 )
 
 
 def phase_line(p: PhaseStats) -> str:
     errs = sum(p.errors.values())
     return (
-        f"  {p.workload:<6} {_fmt(p.ops_s, '9.1f')} {_fmt(p.p50_ms, '8.2f')} {_fmt(p.p99_ms, '8.2f')}"
+        f"  {p.label:<12} {_fmt(p.ops_s, '9.1f')} {_fmt(p.p50_ms, '8.2f')} {_fmt(p.p99_ms, '8.2f')}"
         f" {_fmt(p.max_ms, '8.1f')} {errs:>7d} {_fmt(p.server_cpu_ms_per_op, '9.3f')}"
         f" {_fmt(p.server_cpu_pct, '8.0f')} {_fmt(p.client_cpu_pct, '8.0f')} {_fmt(p.settle_s, '8.1f')}"
+        f" {_fmt(p.server_rss_mb, '7.0f')}"
     )
 
 
 def print_run(r: RunStats, total: int) -> None:
     print(f"run {r.run}/{total}  (load avg 1m {r.loadavg_1m:.2f})")
     print(HEADER)
-    for wl in WORKLOADS:
-        if wl in r.phases:
-            print(phase_line(r.phases[wl]))
+    for p in r.phases.values():
+        print(phase_line(p))
     line = f"  ratio cycles/s / inbox req/s = {_fmt(r.ratio, '.3f')}"
     if "floor" in r.phases:
         line += f";  cycle req/s (2 per cycle) / floor req/s = {_fmt(r.floor_ratio, '.3f')}"
@@ -403,11 +454,21 @@ def _median(values: list[float]) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
-def summarize(runs: list[RunStats]) -> dict[str, float]:
-    def col(wl: str, attr: str) -> list[float]:
-        return [float(getattr(r.phases[wl], attr)) for r in runs if wl in r.phases]
+RATIOS = (  # (name, phase a, phase b, goal): a / b per run, medians reported (issue 11's goals)
+    ("mailgraph 1 process / prototype", "cycle", "prototype", 1.7),
+    ("mailgraph N processes / prototype", "cycle-Np", "prototype", 1.7),
+    ("mailgraph N processes / 1 process", "cycle-Np", "cycle", float("nan")),
+    ("PostgreSQL 1 process / prototype", "pg-1p", "prototype", float("nan")),
+    ("PostgreSQL 2 processes / 1 process", "pg-2p", "pg-1p", 1.6),
+    ("cycles at 1M / at 10k stored", "cycle-1M", "cycle-10k", 0.9),
+)
 
-    out = {
+
+def summarize(runs: list[RunStats]) -> dict[str, Any]:
+    def col(label: str, attr: str) -> list[float]:
+        return [float(getattr(r.phases[label], attr)) for r in runs if label in r.phases]
+
+    out: dict[str, Any] = {
         "cycles_s": _median(col("cycle", "ops_s")),
         "cycle_p50_ms": _median(col("cycle", "p50_ms")),
         "cycle_p99_ms": _median(col("cycle", "p99_ms")),
@@ -420,10 +481,35 @@ def summarize(runs: list[RunStats]) -> dict[str, float]:
     if any("floor" in r.phases for r in runs):
         out["floor_req_s"] = _median(col("floor", "ops_s"))
         out["floor_ratio"] = _median([r.floor_ratio for r in runs])
+    labels = list(dict.fromkeys(label for r in runs for label in r.phases))
+    out["phases"] = {
+        label: {
+            attr: _median(col(label, attr))
+            for attr in (
+                "ops_s",
+                "p50_ms",
+                "p99_ms",
+                "server_cpu_ms_per_op",
+                "server_cpu_pct",
+                "server_rss_mb",
+            )
+        }
+        for label in labels
+    }
+    out["ratios"] = {
+        name: {"median": _median([r.ops_ratio(a, b) for r in runs]), "goal": goal}
+        for name, a, b, goal in RATIOS
+        if any(a in r.phases and b in r.phases for r in runs)
+    }
+    if "list-1M" in labels:
+        ms = out["phases"]["list-1M"]["server_cpu_ms_per_op"]
+        out["list_1M_req_s_per_core"] = 1000 / ms if ms == ms and ms else float("nan")
+    rss = [v["server_rss_mb"] for k, v in out["phases"].items() if k.endswith("1M")]
+    out["rss_1M_mb"] = max((v for v in rss if v == v), default=float("nan"))
     return out
 
 
-def summary_line(s: dict[str, float], n: int, errors: int) -> str:
+def summary_line(s: dict[str, Any], n: int, errors: int) -> str:
     line = (
         f"SUMMARY median of {n} run(s): cycles/s={_fmt(s['cycles_s'], '.1f')}"
         f" p50={_fmt(s['cycle_p50_ms'], '.2f')}ms p99={_fmt(s['cycle_p99_ms'], '.2f')}ms"
@@ -436,6 +522,38 @@ def summary_line(s: dict[str, float], n: int, errors: int) -> str:
             f" floor req/s={_fmt(s['floor_req_s'], '.0f')} cycle-req/floor={_fmt(s['floor_ratio'], '.3f')}"
         )
     return line + f" errors={errors}"
+
+
+def summary_table(s: dict[str, Any], n: int) -> str:
+    """Every phase's medians, then the issue's ratios against their goals."""
+    lines = [
+        f"MEDIANS of {n} run(s)",
+        f"  {'phase':<12} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv ms/op':>9} {'srv cpu%':>8} {'rss MB':>7}",
+    ]
+    for label, v in s["phases"].items():
+        lines.append(
+            f"  {label:<12} {_fmt(v['ops_s'], '9.1f')} {_fmt(v['p50_ms'], '8.2f')} {_fmt(v['p99_ms'], '8.2f')}"
+            f" {_fmt(v['server_cpu_ms_per_op'], '9.3f')} {_fmt(v['server_cpu_pct'], '8.0f')}"
+            f" {_fmt(v['server_rss_mb'], '7.0f')}"
+        )
+    lines.append("RATIOS (median of per-run ratios; goal from issue 11)")
+    for name, v in s["ratios"].items():
+        goal = v["goal"]
+        verdict = "" if goal != goal else ("  met" if v["median"] >= goal else "  NOT met")
+        lines.append(f"  {name:<38} {_fmt(v['median'], '6.3f')}  goal {_fmt(goal, '.2f')}{verdict}")
+    if "list_1M_req_s_per_core" in s:
+        per_core = s["list_1M_req_s_per_core"]
+        lines.append(
+            f"  {'list at 1M, req/s per server core':<38} {_fmt(per_core, '6.0f')}  goal 5000"
+            + ("  met" if per_core >= 5000 else "  NOT met")
+        )
+    if s["rss_1M_mb"] == s["rss_1M_mb"]:
+        rss = s["rss_1M_mb"]
+        lines.append(
+            f"  {'RSS at 1M under load, MB (max)':<38} {rss:6.0f}  goal <= 150"
+            + ("  met" if rss <= 150 else "  NOT met")
+        )
+    return "\n".join(lines)
 
 
 def _jsonable(v: Any) -> Any:
@@ -451,31 +569,44 @@ def _jsonable(v: Any) -> Any:
 # --------------------------------------------------------------------------- main
 
 
-async def bench(
-    args: argparse.Namespace, port: int, server: Server | None, floor: Server | None
-) -> tuple[list[RunStats], int]:
-    await wait_ready(server, "127.0.0.1", port, probe_token=True)
-    if floor is not None:
-        await wait_ready(floor, "127.0.0.1", floor.port, probe_token=False)
-    token = await fetch_token("127.0.0.1", port)
-    await preflight(port, token)
+@dataclass
+class Phase:
+    """One measured phase of every run: a workload against one started server."""
+
+    label: str
+    workload: str
+    server: Server | None  # None: the --url server
+    port: int
+
+
+async def bench(args: argparse.Namespace, plan: list[Phase]) -> tuple[list[RunStats], int]:
+    servers: dict[int, Server | None] = {}
+    for ph in plan:
+        servers.setdefault(ph.port, ph.server)
+    for port, server in servers.items():
+        token_probe = server is None or server.name != "floor"
+        await wait_ready(server, "127.0.0.1", port, probe_token=token_probe)
+        if token_probe:
+            token = await fetch_token("127.0.0.1", port)
+            workloads = tuple(dict.fromkeys(ph.workload for ph in plan if ph.port == port))
+            await preflight(port, token, tuple(w for w in workloads if w != "floor"))
     runs: list[RunStats] = []
     errors = 0
     for i in range(args.runs):
-        token = await fetch_token("127.0.0.1", port)  # fresh per run: runs may outlive a token
+        tokens = {  # fresh per run: runs may outlive a token
+            port: await fetch_token("127.0.0.1", port)
+            for port, server in servers.items()
+            if server is None or server.name != "floor"
+        }
         run = RunStats(run=i + 1, loadavg_1m=os.getloadavg()[0])
-        order = ["inbox", "cycle", "floor"]
-        if i % 2:  # alternate the order so slow drift (noise, DB growth) hits both sides alike
-            order.reverse()
-        for wl in order:
-            if wl == "floor":
-                if floor is None:
-                    continue
-                stats = await run_phase(wl, floor.port, token, args, 0, None)
-            else:
-                stats = await run_phase(wl, port, token, args, i * 10**9, server)
-            run.phases[wl] = stats
+        order = plan if i % 2 == 0 else plan[::-1]  # alternate: slow drift hits both sides alike
+        for ph in order:
+            stats = await run_phase(
+                ph.workload, ph.port, tokens.get(ph.port, ""), args, i * 10**9, ph.server, ph.label
+            )
+            run.phases[ph.label] = stats
             errors += sum(stats.errors.values())
+        run.phases = {ph.label: run.phases[ph.label] for ph in plan}  # print in plan order
         runs.append(run)
         print_run(run, args.runs)
     return runs, errors
@@ -504,6 +635,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--floor-args", help="uvicorn options for the floor app (default: the speed options mailgraph uses)"
     )
+    ap.add_argument(
+        "--no-prototype", action="store_true", help="skip the durable prototype (prototype_app.py)"
+    )
+    ap.add_argument(
+        "--processes", type=int, default=2, help="N of the `serve --processes N` phase (0: skip it)"
+    )
+    ap.add_argument(
+        "--database",
+        help="postgresql://... : add PostgreSQL phases with 1 and 2 processes (needs the PostgreSQL engine)",
+    )
+    ap.add_argument("--scale", action="store_true", help="add the 10k / 1M stored-messages phases")
+    ap.add_argument("--scale-messages", type=int, default=1_000_000, help="the big store (default 1M)")
+    ap.add_argument("--small-messages", type=int, default=10_000, help="the small store (default 10k)")
+    ap.add_argument(
+        "--store-cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mailgraph-bench-stores",
+        help="where the loaded stores are kept between runs (bench/load_store.py builds them once)",
+    )
     ap.add_argument("--json", type=Path, help="write all numbers to this file")
     args = ap.parse_args(argv)
     if (
@@ -512,70 +662,124 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or args.warmup < 0
         or args.concurrency < 1
         or args.client_procs < 1
+        or args.processes < 0
     ):
         ap.error("--runs/--concurrency/--client-procs must be >= 1, --duration > 0, --warmup >= 0")
-    if args.runs > 1000 or args.duration > 3600 or args.concurrency > 4096:
+    if args.runs > 1000 or args.duration > 3600 or args.concurrency > 4096 or args.processes > 64:
         ap.error("refusing an unbounded-looking run (runs <= 1000, duration <= 3600, concurrency <= 4096)")
     return args
 
 
+def cached_store(cache: Path, messages: int) -> Path:
+    """The data dir of a store with `messages` loaded messages, built once (bench/load_store.py)."""
+    path = cache / f"m{messages}"
+    if not (path / "mailgraph.db").exists():
+        from load_store import load
+
+        tmp = cache / f"m{messages}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        print(f"# loading a {messages:,}-message store into {path} (once)", flush=True)
+        seconds = asyncio.run(load(tmp, messages))
+        print(f"# loaded in {seconds:.0f} s", flush=True)
+        tmp.rename(path)
+    return path
+
+
+def plan_servers(args: argparse.Namespace, tmp: Path) -> list[Phase]:
+    """Every server of this benchmark (not started yet) and the phases measured against them."""
+    extra = shlex.split(args.server_args)
+    plan: list[Phase] = []
+
+    def mailgraph(name: str, data: Path, *more: str) -> Server:
+        port = free_port()
+        argv = mailgraph_argv(args.server_cmd, "127.0.0.1", port, data, [*extra, *more])
+        return Server(name, argv, port, tmp / f"{name}.log")
+
+    if args.url:
+        port = urlsplit(args.url).port
+        assert port is not None
+        plan += [Phase("inbox", "inbox", None, port), Phase("cycle", "cycle", None, port)]
+    else:
+        mg = mailgraph("mailgraph", tmp / "data")
+        plan += [Phase("inbox", "inbox", mg, mg.port), Phase("cycle", "cycle", mg, mg.port)]
+    if not args.no_floor:
+        fport = free_port()
+        fextra = shlex.split(args.floor_args) if args.floor_args is not None else None
+        floor = Server("floor", floor_argv(fport, fextra), fport, tmp / "floor.log")
+        plan.append(Phase("floor", "floor", floor, fport))
+    if not args.no_prototype:
+        pport = free_port()
+        proto = Server(
+            "prototype", floor_argv(pport, None, "prototype_app:app"), pport, tmp / "prototype.log"
+        )
+        proto.env = {"PROTOTYPE_DB": str(tmp / "prototype.db")}
+        plan.append(Phase("prototype", "cycle", proto, pport))
+    if args.processes > 1 and not args.url:
+        multi = mailgraph("mailgraph-Np", tmp / "data-n", "--processes", str(args.processes))
+        plan.append(Phase("cycle-Np", "cycle", multi, multi.port))
+    if args.database:
+        for n in (1, 2):
+            pg = mailgraph(
+                f"pg-{n}p", tmp / f"data-pg{n}", "--database", args.database, "--processes", str(n)
+            )
+            plan.append(Phase(f"pg-{n}p", "cycle", pg, pg.port))
+    if args.scale:
+        for label, n in (("10k", args.small_messages), ("1M", args.scale_messages)):
+            server = mailgraph(f"store-{label}", cached_store(args.store_cache, n))
+            plan += [Phase(f"cycle-{label}", "cycle", server, server.port)]
+            plan += [Phase(f"list-{label}", "list", server, server.port)]
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.url:
+        u = urlsplit(args.url)
+        if u.hostname not in ALLOWED_HOSTS or u.port is None:
+            print(f"--url must be http://127.0.0.1:PORT, not {args.url}", file=sys.stderr)
+            return 2
     tmp = Path(tempfile.mkdtemp(prefix="mailgraph-bench-"))
-    server: Server | None = None
-    floor: Server | None = None
+    servers: list[Server] = []
     runs: list[RunStats] = []
     errors = 0
     status = 0
+    tracebacks = 0
     try:
-        if args.url:
-            u = urlsplit(args.url)
-            if u.hostname not in ALLOWED_HOSTS or u.port is None:
-                print(f"--url must be http://127.0.0.1:PORT, not {args.url}", file=sys.stderr)
-                return 2
-            port = u.port
-        else:
-            port = free_port()
-            argv_ = mailgraph_argv(
-                args.server_cmd, "127.0.0.1", port, tmp / "data", shlex.split(args.server_args)
-            )
-            server = Server("mailgraph", argv_, port, tmp / "server.log")
-            print(f"# starting: {shlex.join(argv_)}", flush=True)
+        plan = plan_servers(args, tmp)
+        servers = list({id(ph.server): ph.server for ph in plan if ph.server is not None}.values())
+        for server in servers:
+            print(f"# {server.name:<12} {shlex.join(server.argv)}", flush=True)
             server.start()
-        if not args.no_floor:
-            fport = free_port()
-            fextra = shlex.split(args.floor_args) if args.floor_args is not None else None
-            floor = Server("floor", floor_argv(fport, fextra), fport, tmp / "floor.log")
-            print(f"# floor:    {shlex.join(floor.argv)}", flush=True)
-            floor.start()
         print(
             f"# runs={args.runs} duration={args.duration}s warmup={args.warmup}s"
             f" concurrency={args.concurrency} client-procs={args.client_procs} cores={os.cpu_count()}",
             flush=True,
         )
         try:
-            runs, errors = asyncio.run(bench(args, port, server, floor))
+            runs, errors = asyncio.run(bench(args, plan))
         except (SetupError, RuntimeError, OSError) as exc:
             print(f"setup failed: {exc}", file=sys.stderr)
             status = 2
     finally:
-        tracebacks = server.log_count("Traceback") if server is not None else 0
-        for s in (floor, server):
-            if s is not None:
-                s.stop()
-        if server is not None:
+        for server in servers:
+            tracebacks += server.log_count("Traceback")
+        for server in reversed(servers):
+            server.stop()
+        for server in servers:
             print(
-                f"# server: ready after {_fmt(server.ready_s, '.2f')}s,"
+                f"# {server.name}: ready after {_fmt(server.ready_s, '.2f')}s,"
                 f" stopped by {server.stop_signal or '-'} in {_fmt(server.stop_s, '.2f')}s,"
-                f" {tracebacks} traceback(s) in its log",
+                f" {server.log_count('Traceback')} traceback(s) in its log",
                 flush=True,
             )
-            if tracebacks or status:
-                print(f"# server log tail:\n{server.log_tail(40)}", file=sys.stderr)
+            if server.log_count("Traceback") or status:
+                print(f"# {server.name} log tail:\n{server.log_tail(40)}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
     if not runs:
         return status or 2
     summary = summarize(runs)
+    print(summary_table(summary, len(runs)))
     print(summary_line(summary, len(runs), errors))
     if args.json:
         doc = {
@@ -584,8 +788,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "cpus": os.cpu_count(),
-                "server_ready_s": server.ready_s if server else None,
-                "server_stop_s": server.stop_s if server else None,
+                "servers": {s.name: {"ready_s": s.ready_s, "stop_s": s.stop_s} for s in servers},
                 "server_tracebacks": tracebacks,
             },
             "runs": [
@@ -594,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_1m": r.loadavg_1m,
                     "ratio": r.ratio,
                     "floor_ratio": r.floor_ratio,
-                    "phases": {wl: vars(p) for wl, p in r.phases.items()},
+                    "phases": {label: vars(p) for label, p in r.phases.items()},
                 }
                 for r in runs
             ],

@@ -5,6 +5,7 @@ Only `cli` imports this module. Each component gets the slice of settings it nee
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -29,7 +30,7 @@ from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
-from mailgraph.domain.changes import AfterCommit, ObservedUnitOfWork
+from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.folders import FolderService
@@ -46,7 +47,7 @@ from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
-from mailgraph.store.contract import Engine
+from mailgraph.store.contract import Engine, Wakeups, wakeups_of
 from mailgraph.store.engines import open_engine as open_database
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
@@ -187,9 +188,10 @@ async def build(settings: Settings) -> Runtime:
     shutdown = _stopping_keyring(keyring, shutdown)
     worker = delivery_worker(settings, uow)
     app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
-    app.on_startup = _starting(keyring, worker if settings.worker else None)
+    app.on_startup = _starting(keyring, worker if settings.worker else None, wakeups_of(engine))
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
+    uow.signals.subscribe(waking_other_processes(wakeups_of(engine)))  # and the workers of other processes
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
     app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
@@ -222,13 +224,38 @@ async def open_keyring(
     return keyring
 
 
-def _starting(keyring: KeyRing, worker: DeliveryWorker | None) -> Callable[[], Awaitable[None]]:
+def _starting(
+    keyring: KeyRing, worker: DeliveryWorker | None, wakeups: Wakeups
+) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
         if worker is not None:
             await worker.start()
+            wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
 
     return start
+
+
+OUTBOX_CHANNEL = "outbox"
+
+
+def waking_other_processes(wakeups: Wakeups) -> Callable[[Commit], None]:
+    """An `AfterCommit` subscriber: a commit that queued outbound mail wakes the delivery workers of the
+    other processes on this database, once per loop iteration however many units of a batch queued."""
+    pending = False
+
+    def flush() -> None:
+        nonlocal pending
+        pending = False
+        wakeups.notify(OUTBOX_CHANNEL)
+
+    def on_commit(commit: Commit) -> None:
+        nonlocal pending
+        if commit.queued and not pending:
+            pending = True
+            asyncio.get_running_loop().call_soon(flush)
+
+    return on_commit
 
 
 def _stopping_keyring(keyring: KeyRing, then: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

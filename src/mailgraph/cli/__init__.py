@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import fields
@@ -21,6 +22,7 @@ from mailgraph.cli.delivery import (
     run_delivery,
 )
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
+from mailgraph.cli.processes import Slot, Supervisor
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
@@ -76,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
     )
     add_delivery_options(serve, serve=True)
+    serve.add_argument(
+        "--processes", "--workers", type=int, default=DEFAULTS.processes, help=_help("processes")
+    )
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
     return parser
@@ -120,7 +125,7 @@ async def _start_smtp(runtime: Runtime, host: str) -> bool:
     return True
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, slot: Slot | None = None) -> int:
     import uvicorn
 
     runtime = await build(settings)
@@ -147,13 +152,16 @@ async def _serve(settings: Settings) -> int:
             **extra,
         )
         servers.append(uvicorn.Server(config))
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    sockets = [[slot.sockets[scheme]] if slot else None for scheme, _, _ in listeners]
+    tasks = [asyncio.create_task(s.serve(sockets=k)) for s, k in zip(servers, sockets, strict=True)]
     for _ in range(600):  # bounded: the socket is bound within a few ms normally
         if all(s.started for s in servers) or any(t.done() for t in tasks):
             break
         await asyncio.sleep(0.05)
     started = all(s.started for s in servers)
-    if started:
+    if started and slot is not None:
+        _supervised(slot, servers)
+    if started and (slot is None or slot.index == 0):
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         for i, ((scheme, _, _), server) in enumerate(zip(listeners, servers, strict=True)):
             port = server.servers[0].sockets[0].getsockname()[1]
@@ -166,6 +174,23 @@ async def _serve(settings: Settings) -> int:
         server.should_exit = True
         await task
     return 0 if started else 1
+
+
+def _supervised(slot: Slot, servers: list[Any]) -> None:
+    """Tell the supervisor this process listens; stop when the supervisor's lifeline pipe closes."""
+    loop = asyncio.get_running_loop()
+
+    def orphaned() -> None:
+        loop.remove_reader(slot.lifeline_fd)
+        for server in servers:
+            server.should_exit = True
+
+    loop.add_reader(slot.lifeline_fd, orphaned)
+    os.write(slot.ready_fd, b"r")
+
+
+def _serve_child(settings: Settings, slot: Slot) -> int:
+    return _run(_serve(settings, slot))
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -207,8 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtp_port=args.smtp_port,
                 smtps_port=args.smtps_port,
                 smtp_max_size=args.smtp_max_size,
+                processes=max(1, args.processes),
                 **delivery_settings(args),
             )
+            if settings.processes > 1:
+                return Supervisor(settings, settings.processes, _serve_child).run()
             return _run(_serve(settings))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))

@@ -24,7 +24,8 @@ from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
 from mailgraph.store.blobs import BlobStore
-from mailgraph.wiring import Runtime, clock, delivery_worker, open_engine
+from mailgraph.store.contract import wakeups_of
+from mailgraph.wiring import OUTBOX_CHANNEL, Runtime, clock, delivery_worker, open_engine
 
 DEFAULTS = Settings()
 
@@ -149,6 +150,7 @@ async def _worker(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
+    wakeups_of(engine).listen(OUTBOX_CHANNEL, worker.wake)  # sends committed by `serve` processes
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()

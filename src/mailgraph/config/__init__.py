@@ -86,6 +86,10 @@ class Settings:
         default="preferred_username", metadata={"help": "external claim naming the user (UPN or address)"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    # Several server processes on one port and one database (issue 11, cli/processes.py).
+    processes: int = field(
+        default=1, metadata={"help": "server processes on the same port(s) and database (alias --workers)"}
+    )
 
     @property
     def database_url(self) -> str:

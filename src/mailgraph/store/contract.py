@@ -30,7 +30,7 @@ What the domain may rely on, on every engine (pinned by tests/store/test_engine_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -99,3 +99,47 @@ class Engine(UnitOfWork, Protocol):
     def url(self) -> str:
         """The database URL it was opened with, password removed (for banners and logs)."""
         ...
+
+
+class Wakeups(Protocol):
+    """Signals between the processes that share one database (hook of issue 11).
+
+    An `AfterCommit` subscriber reaches only its own process; a commit in process A that queued
+    outbound mail must wake the delivery worker of process B. An engine that can reach its other
+    processes has a `wakeups` attribute of this type (SQLite: named pipes beside the database file,
+    store/engines/wakeups.py; PostgreSQL: `LISTEN`/`NOTIFY` on its connection). `wakeups_of(engine)`
+    gives a no-op for an engine without one. Wake-ups are hints: a lost one only delays work until
+    the listener's next poll, so an engine may drop them under pressure.
+    """
+
+    def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call `callback` on the running event loop when another process notifies `channel`."""
+        ...
+
+    def notify(self, channel: str) -> int:
+        """Wake the other processes listening on `channel` (not this one); how many were reached."""
+        ...
+
+    def close(self) -> None:
+        """Stop listening (the engine calls it when it closes)."""
+        ...
+
+
+class NoWakeups:
+    """The `Wakeups` of an engine that cannot reach other processes: nothing is ever delivered."""
+
+    def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Never calls back."""
+
+    def notify(self, channel: str) -> int:
+        """Reaches nobody."""
+        return 0
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def wakeups_of(engine: object) -> Wakeups:
+    """The engine's cross-process `Wakeups`, or a no-op when it has none."""
+    found = getattr(engine, "wakeups", None)
+    return found if found is not None else NoWakeups()

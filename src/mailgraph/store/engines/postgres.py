@@ -37,6 +37,7 @@ import asyncpg
 from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row
+from mailgraph.store.engines.pg_wakeups import PgWakeups
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -151,10 +152,12 @@ class PostgresEngine:
 
     name = "postgres"
 
-    def __init__(self, url: str, pool: asyncpg.Pool) -> None:
+    def __init__(self, url: str, pool: asyncpg.Pool, dsn: str = "") -> None:
         self.url = redact(url)
         self._pool = pool
         self._closed = False
+        # Processes (and hosts) sharing this database wake each other with LISTEN/NOTIFY.
+        self.wakeups = PgWakeups(dsn or url, pool)
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` in its own transaction; returns once it is committed (durable by default)."""
@@ -185,6 +188,8 @@ class PostgresEngine:
         if self._closed:
             return
         self._closed = True
+        self.wakeups.close()
+        await self.wakeups.aclose()
         await self._pool.close()
 
 
@@ -206,7 +211,7 @@ async def open_postgres(url: str, *, durability: Durability = "full", max_size: 
     except BaseException:
         await pool.close()
         raise
-    return PostgresEngine(url, pool)
+    return PostgresEngine(url, pool, dsn)
 
 
 class _Migrations:

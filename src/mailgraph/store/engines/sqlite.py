@@ -14,6 +14,7 @@ repository call completes synchronously, so the engine drives the coroutine to c
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import queue
 import sqlite3
@@ -26,7 +27,9 @@ from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.files import PRIVATE_FILE
 from mailgraph.store.contract import Durability, Row, UnitSuspendedError
+from mailgraph.store.engines.sqlite_stats import pin_statistics
 from mailgraph.store.engines.urls import sqlite_url
+from mailgraph.store.engines.wakeups import FifoWakeups
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -99,12 +102,14 @@ def install_functions(db: sqlite3.Connection) -> None:
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
     install_functions(db)
+    # First: switching a new file to WAL takes a lock that another process starting at the same
+    # moment may hold (serve --processes, two engines in tests/store/test_migrate.py).
+    db.execute("PRAGMA busy_timeout = 10000")
     db.execute("PRAGMA journal_mode = WAL")
     # FULL: the WAL is fsynced at every commit, so a 202 survives a power cut. NORMAL survives a
     # process crash but may lose the last commits on power loss (opt-in, see docs/operations.md).
     db.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
     db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA busy_timeout = 10000")
     db.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
     return db
 
@@ -121,8 +126,13 @@ class SqliteEngine:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
         self.path = path
         self.url = sqlite_url(path)
+        # Processes sharing this file wake each other through pipes beside it (engines/wakeups.py).
+        self.wakeups = FifoWakeups(path.with_name(path.name + ".wake"))
         self._writer_db = _connect(path, durability)
+        # Processes sharing the file take this lock around each write batch (see `_commit`).
+        self._write_lock = os.open(path.with_name(path.name + ".writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         drive(migrate(_Migrations(self._writer_db)))
+        pin_statistics(self._writer_db)  # before the reader connects: it loads them with the schema
         writer = self._writer_db  # data_version: changes when another connection (process) commits
         self._folder_ids = WellKnownIdCache(lambda: int(writer.execute("PRAGMA data_version").fetchone()[0]))
         self._reader_db = _connect(path, durability)
@@ -178,6 +188,11 @@ class SqliteEngine:
     def _commit(self, batch: list[_Job], tx: SqlTx) -> None:
         db = self._writer_db
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        # One writer at a time across processes: SQLite's own wait for the write lock (busy_timeout)
+        # sleeps 1, 2, 5 … 100 ms between tries, so with `serve --processes N` a waiting writer would
+        # idle long after the lock is free. flock() blocks in the kernel (GIL released) and wakes
+        # the next writer the moment the batch commits. In one process it is two uncontended syscalls.
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
         try:
             db.execute("BEGIN IMMEDIATE")
             self._folder_ids.begin_batch()
@@ -197,6 +212,8 @@ class SqliteEngine:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             outcomes = [(future, None, exc) for _, future in batch]
+        finally:
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
         self._checkpoint_wake.set()
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]
@@ -225,6 +242,7 @@ class SqliteEngine:
         """Finish queued units, checkpoint, and close the database."""
         if self._closed:
             return
+        self.wakeups.close()
         self._jobs.put(None)
         await asyncio.to_thread(self._writer.join)
         self._closed = True
@@ -233,6 +251,7 @@ class SqliteEngine:
         self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer_db.close()
         self._reader_db.close()
+        os.close(self._write_lock)
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
