@@ -17,7 +17,7 @@ from httpx import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.delta_helpers import replay, round_trip
+from tests.api.delta_helpers import replay
 from tests.api.helpers import draft_body, q
 from tests.conftest import TokenFor
 
