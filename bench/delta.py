@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mailgraph.config import Settings  # noqa: E402
-from mailgraph.domain import drafts, ids  # noqa: E402
-from mailgraph.domain.delta_tokens import DeltaOptions  # noqa: E402
-from mailgraph.domain.model import Actor, MessageChanges, User  # noqa: E402
-from mailgraph.domain.ports import Tx  # noqa: E402
-from mailgraph.wiring import build, clock  # noqa: E402
+from mailgraph.config import Settings
+from mailgraph.domain import drafts, ids
+from mailgraph.domain.delta_tokens import DeltaOptions
+from mailgraph.domain.model import Actor, MessageChanges, User
+from mailgraph.domain.ports import Tx
+from mailgraph.wiring import build, clock
 
 BATCH = 5000
 
