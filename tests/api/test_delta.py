@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from httpx import AsyncClient
 
-from mailgraph.domain import change_log, delta
+from mailgraph.domain import change_log, delta_pages
 from mailgraph.store.sql import change_log as sql_change_log
 from mailgraph.wiring import Runtime
 from tests.api.delta_helpers import replay, round_trip
@@ -141,7 +141,7 @@ async def test_filter_orderby_and_the_5000_cap(
     assert times == sorted(times, reverse=True)
     later = f"/v1.0/me/{DELTA}?$filter=receivedDateTime gt 2999-01-01T00:00:00Z"
     assert (await round_trip(api, later, alice))[0] == []
-    monkeypatch.setattr(delta, "FILTER_CAP", 3)  # Graph: at most 5,000 messages with $filter
+    monkeypatch.setattr(delta_pages, "FILTER_CAP", 3)  # Graph: at most 5,000 messages with $filter
     entries, _, _ = await round_trip(api, url, {**alice, "Prefer": "odata.maxpagesize=2"})
     assert len(entries) == 3
     entries, _, _ = await round_trip(api, f"/v1.0/me/{DELTA}", {**alice, "Prefer": "odata.maxpagesize=2"})

@@ -24,7 +24,8 @@ from mailgraph.api.resources import attachments
 from mailgraph.api.router import Match
 from mailgraph.api.serialize.folders import folder_json
 from mailgraph.api.serialize.messages import message_json
-from mailgraph.domain.delta import Removed, SyncStateNotFoundError
+from mailgraph.domain.delta import SyncStateNotFoundError
+from mailgraph.domain.delta_pages import Removed
 from mailgraph.domain.delta_tokens import ChangeTypeFilter, DeltaOptions
 from mailgraph.domain.model import SECOND, Message
 from mailgraph.odata.ast import Compare, QueryOptions
