@@ -30,6 +30,7 @@ from mailgraph.delivery.relay import RelayClient, parse_relay_url
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.changes import AfterCommit, ObservedUnitOfWork
+from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.folders import FolderService
@@ -173,6 +174,7 @@ async def build(settings: Settings) -> Runtime:
         attachments=attachments,
         uploads=UploadService(uow, attachments, clock),
         mime=MimeService(uow, attachments.blobs, clock, sending),
+        delta=DeltaService(uow, clock),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

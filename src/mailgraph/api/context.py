@@ -13,6 +13,7 @@ from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
 from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
@@ -37,6 +38,7 @@ class Services:
     attachments: AttachmentService
     uploads: UploadService
     mime: MimeService
+    delta: DeltaService
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from mailgraph.api.resources import (
     attachments,
+    delta,
     mail_folders,
     messages,
     mime_content,
@@ -105,4 +106,15 @@ ROUTES += [
             (*prefix, "attachments", KEY, "$value"), {"GET": (attachments.attachment_value, "read_content")}
         ),
     )
+]
+
+# Delta (spec §2.13; issue 12), also spelled `delta()` (a key "" after the name). Put first: the same
+# paths would otherwise match `mailFolders/{id}` and `…/messages/{id}` with the id "delta".
+ROUTES[:0] = [
+    Route(pattern, {"GET": (handler, "read")})
+    for base, handler in (
+        (("mailfolders", KEY, "messages", "delta"), delta.message_delta),
+        (("mailfolders", "delta"), delta.folder_delta),
+    )
+    for pattern in (base, (*base, KEY))
 ]

@@ -23,6 +23,7 @@ from mailgraph.config import Settings
 from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
+from mailgraph.domain.changes import AfterCommit, ObservedUnitOfWork
 from mailgraph.store.blobs import BlobStore
 from mailgraph.wiring import Runtime, clock, delivery_worker, open_engine
 
@@ -143,7 +144,8 @@ def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
 
 async def _worker(settings: Settings) -> int:
     engine = await open_engine(settings)
-    worker = delivery_worker(settings, engine)
+    # Observed like `serve`: the reports the worker writes must reach the change log (issue 12).
+    worker = delivery_worker(settings, ObservedUnitOfWork(engine, AfterCommit()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

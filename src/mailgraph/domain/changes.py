@@ -4,8 +4,10 @@ Domain code that writes a message or folder row says why right after the write:
 `tx.changes.message("moved", item, from_folder_id=old)`. The recorder belongs to one unit: the
 `ObservedUnitOfWork` gives each unit a fresh one, and publishes what it recorded to the `AfterCommit`
 hub only after that unit has committed (a unit that raised, or whose batch failed, publishes nothing).
-A per-mailbox change log and webhooks hang on this point: the change log will write its row from
-`ChangeRecorder.record` (same transaction), subscribers of `AfterCommit` are told after the commit.
+A per-mailbox change log and webhooks hang on this point: at the end of every observed unit that
+recorded changes, `ObservedUnitOfWork` appends them to `tx.change_log` (domain/change_log.py) in that
+unit's transaction, so the log and the change commit or roll back together; subscribers of
+`AfterCommit` are told after the commit.
 
 Why a wrapper and not state on the engine's `Tx`: the SQLite engine reuses one `Tx` for every unit of
 its writer thread, so per-unit state on it would leak between units; wrapping the unit is engine-agnostic.
@@ -44,6 +46,8 @@ class Change(NamedTuple):
     """The folder a message is in after the change (left, when deleted); a folder's parent ("" for a root)."""
     from_folder_id: str | None = None
     """`moved`: the folder the message left."""
+    from_rest_id: str | None = None
+    """`moved`: the REST id the message had in the folder it left (delta reports it as removed there)."""
 
 
 class Commit(NamedTuple):
@@ -67,8 +71,15 @@ class ChangeRecorder:
         """Record one change (the change log will write its row here, in the unit's transaction)."""
         self.changes.append(change)
 
-    def message(self, kind: ChangeKind, message: Message, from_folder_id: str | None = None) -> None:
-        """A message item was created, updated, moved (from `from_folder_id`) or deleted."""
+    def message(
+        self,
+        kind: ChangeKind,
+        message: Message,
+        from_folder_id: str | None = None,
+        from_rest_id: str | None = None,
+    ) -> None:
+        """A message item was created, updated, moved (from `from_folder_id`, where its REST id was
+        `from_rest_id`) or deleted."""
         self.record(
             Change(
                 kind,
@@ -78,6 +89,7 @@ class ChangeRecorder:
                 message.rest_id,
                 message.folder_id,
                 from_folder_id,
+                from_rest_id,
             )
         )
 
@@ -169,6 +181,14 @@ class _ObservedTx:
         return getattr(self._tx, name)
 
 
+async def _logged(work: Awaitable[T], tx: Tx, recorder: ChangeRecorder) -> T:
+    """Run a unit, then append what it recorded to the mailbox change logs, in the same transaction."""
+    result = await work
+    if recorder.changes:
+        await tx.change_log.append(recorder.changes)
+    return result
+
+
 class ObservedUnitOfWork:
     """A `UnitOfWork` whose write units record their changes, published after their commit."""
 
@@ -186,7 +206,7 @@ class ObservedUnitOfWork:
             nonlocal recorder
             recorder = ChangeRecorder()  # per attempt: an engine that retries a unit starts it afresh
             observed: Tx = _ObservedTx(tx, recorder)
-            return fn(observed)
+            return _logged(fn(observed), tx, recorder)
 
         result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back
         if recorder is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from mailgraph.domain.change_log import ChangeLogRepo
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
@@ -422,6 +423,11 @@ class Tx(Protocol):
     @property
     def changes(self) -> ChangeRecorder:
         """THE change-event point (domain/changes.py): say why after every message or folder write."""
+        ...
+
+    @property
+    def change_log(self) -> ChangeLogRepo:
+        """The per-mailbox change log and clocks (domain/change_log.py); written by `ObservedUnitOfWork`."""
         ...
 
 

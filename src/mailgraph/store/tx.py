@@ -9,6 +9,7 @@ from __future__ import annotations
 from mailgraph.domain.changes import UNOBSERVED, ChangeRecorder
 from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
+from mailgraph.store.sql.change_log import SqlChangeLog
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
 from mailgraph.store.sql.flows import SqlFlows
@@ -26,6 +27,7 @@ class SqlTx:
 
     __slots__ = (
         "attachments",
+        "change_log",
         "changes",
         "delegation",
         "directory",
@@ -50,5 +52,6 @@ class SqlTx:
         self.lockouts = SqlLockouts(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
+        self.change_log = SqlChangeLog(conn)  # issue 12: change numbers and the log delta reads
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
