@@ -21,6 +21,7 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.webhooks import SubscriptionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class Services:
     attachments: AttachmentService
     uploads: UploadService
     mime: MimeService
+    subscriptions: SubscriptionService | None = None
+    """Change notifications (issue 12); None where a test builds services without them."""
 
 
 @dataclass(slots=True)

@@ -44,6 +44,8 @@ class Change(NamedTuple):
     """The folder a message is in after the change (left, when deleted); a folder's parent ("" for a root)."""
     from_folder_id: str | None = None
     """`moved`: the folder the message left."""
+    from_rest_id: str | None = None
+    """`moved`: the REST id the message had before (a move gives a new one, spec §3.5)."""
 
 
 class Commit(NamedTuple):
@@ -52,23 +54,32 @@ class Commit(NamedTuple):
     changes: tuple[Change, ...]
     queued: int = 0
     """Outbound queue entries the unit added (the delivery worker's wake-up)."""
+    notified: int = 0
+    """Change notifications the unit put in the notification outbox (the webhook worker's wake-up)."""
 
 
 class ChangeRecorder:
     """The changes of one unit of work (`tx.changes`)."""
 
-    __slots__ = ("changes", "queued")
+    __slots__ = ("changes", "notified", "queued")
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.queued = 0
+        self.notified = 0
 
     def record(self, change: Change) -> None:
         """Record one change (the change log will write its row here, in the unit's transaction)."""
         self.changes.append(change)
 
-    def message(self, kind: ChangeKind, message: Message, from_folder_id: str | None = None) -> None:
-        """A message item was created, updated, moved (from `from_folder_id`) or deleted."""
+    def message(
+        self,
+        kind: ChangeKind,
+        message: Message,
+        from_folder_id: str | None = None,
+        from_rest_id: str | None = None,
+    ) -> None:
+        """A message item was created, updated, moved (from `from_folder_id`, `from_rest_id`) or deleted."""
         self.record(
             Change(
                 kind,
@@ -78,6 +89,7 @@ class ChangeRecorder:
                 message.rest_id,
                 message.folder_id,
                 from_folder_id,
+                from_rest_id,
             )
         )
 
@@ -91,7 +103,7 @@ class ChangeRecorder:
 
     def commit(self) -> Commit:
         """The record as published after commit."""
-        return Commit(tuple(self.changes), self.queued)
+        return Commit(tuple(self.changes), self.queued, self.notified)
 
 
 class UnobservedChanges(ChangeRecorder):
@@ -109,6 +121,9 @@ class UnobservedChanges(ChangeRecorder):
 UNOBSERVED = UnobservedChanges()
 
 Subscriber = Callable[[Commit], None]
+BeforeCommit = Callable[["Tx", ChangeRecorder], Awaitable[None]]
+"""A hook run at the end of every write unit that recorded changes, inside its transaction (the
+notification outbox is written here, so it commits or rolls back with the change)."""
 
 
 class AfterCommit:
@@ -169,16 +184,30 @@ class _ObservedTx:
         return getattr(self._tx, name)
 
 
+async def _with_hooks(
+    fn: Callable[[Tx], Awaitable[T]], tx: Tx, recorder: ChangeRecorder, hooks: list[BeforeCommit]
+) -> T:
+    """Run the unit, then the before-commit hooks on what it recorded (same transaction)."""
+    result = await fn(tx)
+    if recorder.changes:
+        for hook in hooks:
+            await hook(tx, recorder)
+    return result
+
+
 class ObservedUnitOfWork:
     """A `UnitOfWork` whose write units record their changes, published after their commit."""
 
     def __init__(self, inner: UnitOfWork, signals: AfterCommit) -> None:
         self._inner = inner
         self.signals = signals
+        self.before_commit: list[BeforeCommit] = []
+        """Hooks run inside each unit that recorded changes, after its own work (webhooks' outbox)."""
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` with a fresh recorder; publish its changes once the commit is durable."""
         recorder: ChangeRecorder | None = None
+        hooks = self.before_commit
 
         def unit(tx: Tx) -> Awaitable[T]:
             # A plain function returning fn's coroutine: no extra coroutine frame per unit (the writer
@@ -186,6 +215,8 @@ class ObservedUnitOfWork:
             nonlocal recorder
             recorder = ChangeRecorder()  # per attempt: an engine that retries a unit starts it afresh
             observed: Tx = _ObservedTx(tx, recorder)
+            if hooks:
+                return _with_hooks(fn, observed, recorder, hooks)
             return fn(observed)
 
         result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back

@@ -17,6 +17,7 @@ from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
+from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
 
 
@@ -33,6 +34,7 @@ class SqlTx:
         "keys",
         "messages",
         "outbox",
+        "subscriptions",
         "upload_parts",
     )
 
@@ -47,5 +49,6 @@ class SqlTx:
         self.keys = SqlKeys(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
+        self.subscriptions = SqlSubscriptions(conn)  # issue 12: webhooks (migration 0016)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
