@@ -115,7 +115,7 @@ async def test_limits(serve: ServeFn, receiver: Receiver) -> None:
                     "v1.0",
                     now,
                     now + 10**12,
-                )  # fmt: skip
+                )
             )
 
     await s.runtime.engine.write(fill)
