@@ -24,7 +24,8 @@ from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
 from mailgraph.store.blobs import BlobStore
-from mailgraph.wiring import Runtime, clock, delivery_worker, open_engine
+from mailgraph.auth.keyring import KeyRing
+from mailgraph.wiring import Runtime, clock, delivery_worker, notification_worker, open_engine
 
 DEFAULTS = Settings()
 
@@ -144,16 +145,23 @@ def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
 async def _worker(settings: Settings) -> int:
     engine = await open_engine(settings)
     worker = delivery_worker(settings, engine)
+    keyring = KeyRing(engine)  # signs the validationTokens of rich notifications
+    await keyring.refresh()
+    notifier = notification_worker(settings, engine, keyring)  # the webhook outbox too (issue 12)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
+    await notifier.start()
+    keyring.start()
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()
     finally:
         await worker.stop()
+        await notifier.stop()
+        await keyring.stop()
         await engine.close()
     return 0
 
