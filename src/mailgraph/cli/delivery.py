@@ -19,12 +19,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.config import Settings
 from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
 from mailgraph.store.blobs import BlobStore
-from mailgraph.auth.keyring import KeyRing
 from mailgraph.wiring import Runtime, clock, delivery_worker, notification_worker, open_engine
 
 DEFAULTS = Settings()

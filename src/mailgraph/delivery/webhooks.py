@@ -33,7 +33,7 @@ from mailgraph.domain.changes import Commit
 from mailgraph.domain.model import SECOND, Message, Timestamp
 from mailgraph.domain.ports import Tx, UnitOfWork
 from mailgraph.domain.subscriptions import Notification, Subscription, graph_time
-from mailgraph.domain.webhooks import WebhookPolicy, lifecycle
+from mailgraph.domain.webhooks import WebhookPolicy, expand, lifecycle
 
 log = logging.getLogger("mailgraph.webhooks")
 Render = Callable[[Message, tuple[str, ...], str], dict[str, Any]]
@@ -118,8 +118,22 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
                 await tx.subscriptions.set_reauth(sub.id, now + lead)
             if reminders:
                 await tx.subscriptions.enqueue(reminders)
-            rows = await tx.subscriptions.claim(now, lease_until, self.config.claim)
+            claimed = await tx.subscriptions.claim(now, lease_until, self.config.claim)
             subs: dict[str, Subscription | None] = {}
+            rows: list[Notification] = []
+            fanned: list[str] = []
+            for row in claimed:
+                if row.kind != "fanout":
+                    rows.append(row)
+                    continue
+                for sub_id in row.subscription_id.split(","):  # one change row per subscription
+                    if sub_id not in subs:
+                        subs[sub_id] = await tx.subscriptions.get(sub_id)
+                expanded = expand(row, subs)
+                await tx.subscriptions.enqueue(expanded, lease_until)
+                rows += expanded
+                fanned.append(row.id)
+            await tx.subscriptions.delivered(fanned, lease_until)
             messages: dict[str, Message | None] = {}
             for row in rows:
                 if row.kind != "change":

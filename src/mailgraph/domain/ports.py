@@ -27,7 +27,7 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
-from mailgraph.domain.subscriptions import Notification, Subscription
+from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
 T = TypeVar("T")
 
@@ -511,7 +511,7 @@ class SubscriptionRepo(Protocol):
         """Subscriptions of a tenant (of one app when given), or of every tenant; ordered by creation."""
         ...
 
-    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[Subscription]:
+    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[Watch]:
         """The unexpired subscriptions on these mailboxes: ONE indexed read (it runs in every unit that
         changed messages, and finds nothing for the mailboxes nobody subscribed to)."""
         ...
@@ -540,8 +540,10 @@ class SubscriptionRepo(Protocol):
         """Live subscriptions whose `reauth_at` has come."""
         ...
 
-    async def enqueue(self, notifications: Sequence[Notification]) -> None:
-        """Add notifications to the outbox."""
+    async def enqueue(
+        self, notifications: Sequence[Notification], lease_until: Timestamp | None = None
+    ) -> None:
+        """Add notifications to the outbox (already leased until `lease_until` when given)."""
         ...
 
     async def claim(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[Notification]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from mailgraph.domain.changes import Change
@@ -27,7 +27,9 @@ MAX_PER_MAILBOX: Final = 1_000
 MAX_CLIENT_STATE: Final = 128
 CHANGE_TYPES: Final = ("created", "updated", "deleted")
 LifecycleEvent = Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
-NotificationKind = Literal["change", "lifecycle"]
+NotificationKind = Literal["change", "lifecycle", "fanout"]
+"""`fanout`: one change for several subscriptions (`subscription_id` is their ids, comma-joined); the
+worker expands it into one `change` row per subscription, off the send path."""
 _NO_RICH_PROPS: Final = frozenset({"body", "uniquebody"})
 _SEGMENT = re.compile(r"^([A-Za-z]+)(?:\('?(.*?)'?\))?$", re.DOTALL)
 
@@ -85,6 +87,18 @@ class Subscription:
     created_at: Timestamp
     reauth_at: Timestamp
     """When the next `reauthorizationRequired` is due (the worker moves it on)."""
+
+
+class Watch(NamedTuple):
+    """What the in-unit match needs of a live subscription (a tuple: read for every unit that changed
+    a subscribed mailbox, so it is 6 columns, not the whole subscription)."""
+
+    id: str
+    tenant_id: str
+    mailbox_id: str
+    folder_id: str | None
+    change_types: tuple[str, ...]
+    immutable_ids: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +237,7 @@ def check_rich(resource: Resource, certificate: object, certificate_id: object) 
         raise SubscriptionError("Body and UniqueBody are not supported in rich notifications.")
 
 
-def events_for(sub: Subscription, change: Change) -> list[tuple[str, str]]:
+def events_for(sub: Subscription | Watch, change: Change) -> list[tuple[str, str]]:
     """The (changeType, id) notifications one message change raises for `sub` (docs/change-tracking.md).
 
     A folder subscription sees a move into its folder as `created` and a move out as `deleted` (the

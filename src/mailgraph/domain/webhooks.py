@@ -244,6 +244,34 @@ class SubscriptionService:
             raise SubscriptionNotFoundError()
 
 
+def expand(row: Notification, subs: dict[str, Subscription | None]) -> list[Notification]:
+    """The `change` rows of a `fanout` row, one per subscription still there (same id, time, event)."""
+    out: list[Notification] = []
+    for sub_id in row.subscription_id.split(","):
+        sub = subs.get(sub_id)
+        if sub is not None:
+            out.append(
+                Notification(
+                    f"{row.id}.{len(out)}",
+                    sub.id,
+                    "change",
+                    row.event,
+                    sub.notification_url,
+                    row.tenant_id,
+                    row.mailbox_id,
+                    row.item_id,
+                    row.resource_id,
+                    sub.client_state,
+                    sub.expires_at,
+                    "pending",
+                    0,
+                    row.created_at,
+                    row.next_attempt_at,
+                )
+            )
+    return out
+
+
 def lifecycle(sub: Subscription, event: str, now: Timestamp) -> Notification | None:
     """A lifecycle notification for `sub` (None when it has no lifecycle URL)."""
     if sub.lifecycle_url is None:
@@ -270,29 +298,37 @@ class NotificationHook:
         subs = await tx.subscriptions.live_for_mailboxes(mailboxes, now)
         if not subs:
             return
-        rows: list[Notification] = []
+        # One outbox row per (change, event, id), naming every subscription it is for: a send to a
+        # mailbox with 100 subscriptions writes 1 row here, not 100 (the worker fans out).
+        groups: dict[tuple[str, str, str], list[str]] = {}
         for change in changes:
             for sub in subs:
                 for event, resource_id in events_for(sub, change):
-                    rows.append(
-                        Notification(
-                            ids.guid(),
-                            sub.id,
-                            "change",
-                            event,
-                            sub.notification_url,
-                            sub.tenant_id,
-                            sub.mailbox_id,
-                            change.item_id,
-                            resource_id,
-                            sub.client_state,
-                            sub.expires_at,
-                            "pending",
-                            0,
-                            now,
-                            now,
-                        )
-                    )
-        if rows:
-            await tx.subscriptions.enqueue(rows)
-            recorder.notified += len(rows)
+                    groups.setdefault((change.item_id, event, resource_id), []).append(sub.id)
+        if not groups:
+            return
+        mailbox = {sub.id: (sub.mailbox_id, sub.tenant_id) for sub in subs}
+        rows = []
+        for (item_id, event, resource_id), sub_ids in groups.items():
+            mailbox_id, tenant_id = mailbox[sub_ids[0]]
+            rows.append(
+                Notification(
+                    ids.guid(),
+                    ",".join(sub_ids),
+                    "fanout",
+                    event,
+                    "",
+                    tenant_id,
+                    mailbox_id,
+                    item_id,
+                    resource_id,
+                    None,
+                    0,
+                    "pending",
+                    0,
+                    now,
+                    now,
+                )
+            )
+        await tx.subscriptions.enqueue(rows)
+        recorder.notified += len(rows)

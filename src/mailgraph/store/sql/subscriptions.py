@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mailgraph.domain.subscriptions import Notification, Subscription
+from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -90,16 +90,16 @@ class SqlSubscriptions:
         )
         return [_sub(r) for r in rows]
 
-    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: int) -> list[Subscription]:
+    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: int) -> list[Watch]:
         """Unexpired subscriptions on these mailboxes (one read on the (mailbox_id, expires_at) index)."""
         if not mailbox_ids:
             return []
         rows = await self._conn.fetch_all(
-            f"SELECT {_SUB_COLUMNS} FROM subscriptions"
+            "SELECT id, tenant_id, mailbox_id, folder_id, change_types, immutable_ids FROM subscriptions"
             f" WHERE mailbox_id IN ({_marks(len(mailbox_ids))}) AND expires_at > ?",
             (*mailbox_ids, now),
         )
-        return [_sub(r) for r in rows]
+        return [Watch(r[0], r[1], r[2], r[3], tuple(r[4].split(",")), bool(r[5])) for r in rows]
 
     async def count_live(self, mailbox_id: str, now: int) -> int:
         """Unexpired subscriptions on one mailbox."""
@@ -145,15 +145,15 @@ class SqlSubscriptions:
         )
         return [_sub(r) for r in rows]
 
-    async def enqueue(self, notifications: Sequence[Notification]) -> None:
-        """Add notifications to the outbox."""
+    async def enqueue(self, notifications: Sequence[Notification], lease_until: int | None = None) -> None:
+        """Add notifications to the outbox (leased until `lease_until` when given)."""
         await self._conn.execute_many(
-            f"INSERT INTO notification_outbox ({_NOTE_COLUMNS}) VALUES ({_marks(15)})",
+            f"INSERT INTO notification_outbox ({_NOTE_COLUMNS}, lease_until) VALUES ({_marks(16)})",
             [
                 (
                     n.id, n.subscription_id, n.kind, n.event, n.url, n.tenant_id, n.mailbox_id, n.item_id,
                     n.resource_id, n.client_state, n.subscription_expires_at, n.status, n.attempts,
-                    n.created_at, n.next_attempt_at,
+                    n.created_at, n.next_attempt_at, lease_until,
                 )
                 for n in notifications
             ],
