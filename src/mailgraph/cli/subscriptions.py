@@ -50,6 +50,12 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--webhook-max-age", type=float, default=DEFAULTS.webhook_max_age_s, help="retry window in seconds"
     )
+    parser.add_argument(
+        "--webhook-reauth-lead",
+        type=float,
+        default=DEFAULTS.webhook_reauth_lead_s,
+        help="seconds before token expiry that reauthorizationRequired is sent (default: 600)",
+    )
 
 
 def webhook_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,6 +67,7 @@ def webhook_settings(args: argparse.Namespace) -> dict[str, Any]:
         "webhooks_verify": not args.webhooks_insecure,
         "webhook_retry_schedule": args.webhook_retry_schedule,
         "webhook_max_age_s": args.webhook_max_age,
+        "webhook_reauth_lead_s": args.webhook_reauth_lead,
     }
 
 
