@@ -253,7 +253,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         keys = ("p50_ms", "p99_ms", "notifications_per_s", "cycles_per_s_none", "cycles_per_s_subs", "ratio",
                 "cycles_per_s_subs_worker_elsewhere", "ratio_worker_elsewhere")  # fmt: skip
         summary = {k: statistics.median(r[k] for r in runs) for k in keys}
-        return {"config": vars(args), "runs": runs, "median": summary}
+        return {"config": {k: str(v) for k, v in vars(args).items()}, "runs": runs, "median": summary}
 
 
 if __name__ == "__main__":
