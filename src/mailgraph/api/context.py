@@ -22,6 +22,7 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.webhooks import SubscriptionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class Services:
     uploads: UploadService
     mime: MimeService
     delta: DeltaService
+    subscriptions: SubscriptionService | None = None
+    """Change notifications (issue 12); None where a test builds services without them."""
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from mailgraph.api.resources import (
     moves,
     replies,
     send_mail,
+    subscriptions,
     upload_sessions,
 )
 from mailgraph.api.router import KEY, Handler, Route
@@ -117,4 +118,24 @@ ROUTES[:0] = [
         (("mailfolders", "delta"), delta.folder_delta),
     )
     for pattern in (base, (*base, KEY))
+]
+
+# Change notifications (issue 12, spec §2.15): root routes `/{version}/subscriptions…`. Subscribing needs
+# read access to the mailbox; domain/webhooks.py applies the own-mailbox and .Shared rules.
+ROUTES += [
+    Route(
+        ("subscriptions",),
+        {"GET": (subscriptions.list_subscriptions, "read"), "POST": (subscriptions.create, "read")},
+        root=True,
+    ),
+    Route(
+        ("subscriptions", KEY),
+        {
+            "GET": (subscriptions.get, "read"),
+            "PATCH": (subscriptions.update, "read"),
+            "DELETE": (subscriptions.delete, "read"),
+        },
+        root=True,
+    ),
+    Route(("subscriptions", KEY, "reauthorize"), {"POST": (subscriptions.reauthorize, "read")}, root=True),
 ]

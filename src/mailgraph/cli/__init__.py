@@ -20,6 +20,12 @@ from mailgraph.cli.delivery import (
     run_delivery,
 )
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
+from mailgraph.cli.subscriptions import (
+    add_subscription_commands,
+    add_webhook_options,
+    run_subscriptions,
+    webhook_settings,
+)
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
@@ -74,8 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
     )
     add_delivery_options(serve, serve=True)
+    add_webhook_options(serve)  # change notifications (issue 12)
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
+    add_subscription_commands(sub)  # subscriptions list|show|delete
     return parser
 
 
@@ -206,10 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtps_port=args.smtps_port,
                 smtp_max_size=args.smtp_max_size,
                 **delivery_settings(args),
+                **webhook_settings(args),
             )
             return _run(_serve(settings))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
+        if args.command == "subscriptions":
+            return _run(run_subscriptions(args))
         return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)

@@ -4,10 +4,12 @@ Domain code that writes a message or folder row says why right after the write:
 `tx.changes.message("moved", item, from_folder_id=old)`. The recorder belongs to one unit: the
 `ObservedUnitOfWork` gives each unit a fresh one, and publishes what it recorded to the `AfterCommit`
 hub only after that unit has committed (a unit that raised, or whose batch failed, publishes nothing).
-A per-mailbox change log and webhooks hang on this point: at the end of every observed unit that
-recorded changes, `ObservedUnitOfWork` appends them to `tx.change_log` (domain/change_log.py) in that
-unit's transaction, so the log and the change commit or roll back together; subscribers of
-`AfterCommit` are told after the commit.
+The per-mailbox change log and webhooks hang on this point: at the end of every observed unit that
+recorded changes, `ObservedUnitOfWork` runs its before-commit steps on that unit's recorder, in the
+unit's transaction: `log_changes` appends the changes to `tx.change_log` (domain/change_log.py, what
+delta reads), then `NotificationHook` (domain/webhooks.py, added by wiring) writes the notification
+outbox. The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
+are told after the commit.
 
 Why a wrapper and not state on the engine's `Tx`: the SQLite engine reuses one `Tx` for every unit of
 its writer thread, so per-unit state on it would leak between units; wrapping the unit is engine-agnostic.
@@ -47,7 +49,8 @@ class Change(NamedTuple):
     from_folder_id: str | None = None
     """`moved`: the folder the message left."""
     from_rest_id: str | None = None
-    """`moved`: the REST id the message had in the folder it left (delta reports it as removed there)."""
+    """`moved`: the REST id the message had in the folder it left (a move gives a new one, spec §3.5):
+    delta reports it removed there, a subscription on that folder as deleted."""
 
 
 class Commit(NamedTuple):
@@ -56,16 +59,19 @@ class Commit(NamedTuple):
     changes: tuple[Change, ...]
     queued: int = 0
     """Outbound queue entries the unit added (the delivery worker's wake-up)."""
+    notified: int = 0
+    """Change notifications the unit put in the notification outbox (the webhook worker's wake-up)."""
 
 
 class ChangeRecorder:
     """The changes of one unit of work (`tx.changes`)."""
 
-    __slots__ = ("changes", "queued")
+    __slots__ = ("changes", "notified", "queued")
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.queued = 0
+        self.notified = 0
 
     def record(self, change: Change) -> None:
         """Record one change (the change log will write its row here, in the unit's transaction)."""
@@ -103,7 +109,7 @@ class ChangeRecorder:
 
     def commit(self) -> Commit:
         """The record as published after commit."""
-        return Commit(tuple(self.changes), self.queued)
+        return Commit(tuple(self.changes), self.queued, self.notified)
 
 
 class UnobservedChanges(ChangeRecorder):
@@ -121,6 +127,10 @@ class UnobservedChanges(ChangeRecorder):
 UNOBSERVED = UnobservedChanges()
 
 Subscriber = Callable[[Commit], None]
+BeforeCommit = Callable[["Tx", ChangeRecorder], Awaitable[None]]
+"""A before-commit step, run at the end of every write unit that recorded changes, inside its transaction
+(the change log and the notification outbox are written here, so they commit or roll back with the
+change)."""
 
 
 class AfterCommit:
@@ -181,11 +191,20 @@ class _ObservedTx:
         return getattr(self._tx, name)
 
 
-async def _logged(work: Awaitable[T], tx: Tx, recorder: ChangeRecorder) -> T:
-    """Run a unit, then append what it recorded to the mailbox change logs, in the same transaction."""
-    result = await work
+async def log_changes(tx: Tx, recorder: ChangeRecorder) -> None:
+    """The first before-commit step of every observed unit: append what it recorded to the mailbox
+    change logs (domain/change_log.py), in the unit's transaction."""
+    await tx.change_log.append(recorder.changes)
+
+
+async def _with_hooks(
+    fn: Callable[[Tx], Awaitable[T]], tx: Tx, recorder: ChangeRecorder, hooks: list[BeforeCommit]
+) -> T:
+    """Run the unit, then the before-commit steps on what it recorded (same transaction)."""
+    result = await fn(tx)
     if recorder.changes:
-        await tx.change_log.append(recorder.changes)
+        for hook in hooks:
+            await hook(tx, recorder)
     return result
 
 
@@ -195,18 +214,24 @@ class ObservedUnitOfWork:
     def __init__(self, inner: UnitOfWork, signals: AfterCommit) -> None:
         self._inner = inner
         self.signals = signals
+        self.before_commit: list[BeforeCommit] = [log_changes]
+        """Steps run in order inside each unit that recorded changes, after its own work, all on the same
+        recorder: the change log first (delta), then what wiring appends (webhooks' notification outbox)."""
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` with a fresh recorder; publish its changes once the commit is durable."""
         recorder: ChangeRecorder | None = None
+        hooks = self.before_commit
 
         def unit(tx: Tx) -> Awaitable[T]:
-            # A plain function returning fn's coroutine: no extra coroutine frame per unit (the writer
-            # thread drives every unit; measured with bench/cycle_cost.py).
+            # A plain function returning a coroutine: one frame (`_with_hooks`) around fn's per unit, none
+            # when there are no steps (the writer thread drives every unit; bench/cycle_cost.py).
             nonlocal recorder
             recorder = ChangeRecorder()  # per attempt: an engine that retries a unit starts it afresh
             observed: Tx = _ObservedTx(tx, recorder)
-            return _logged(fn(observed), tx, recorder)
+            if hooks:
+                return _with_hooks(fn, observed, recorder, hooks)
+            return fn(observed)
 
         result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back
         if recorder is not None:

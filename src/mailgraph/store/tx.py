@@ -19,6 +19,7 @@ from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
+from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
 
 
@@ -37,6 +38,7 @@ class SqlTx:
         "lockouts",
         "messages",
         "outbox",
+        "subscriptions",
         "upload_parts",
     )
 
@@ -53,5 +55,6 @@ class SqlTx:
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
         self.change_log = SqlChangeLog(conn)  # issue 12: change numbers and the log delta reads
+        self.subscriptions = SqlSubscriptions(conn)  # issue 12: webhooks (migration 0016)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
