@@ -12,11 +12,13 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.serialize.messages import message_json
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -28,21 +30,26 @@ from mailgraph.config import Settings, TenantFileError, demo_tenant, load_tenant
 from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
+from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
+from mailgraph.delivery.webhook_http import UrlPolicy, WebhookHttp
+from mailgraph.delivery.webhooks import NotificationWorker, WebhookConfig
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
+from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
-from mailgraph.domain.model import Tenant, now
+from mailgraph.domain.model import Message, Tenant, now
 from mailgraph.domain.moves import MoveService
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.webhooks import NotificationHook, SubscriptionService, WebhookPolicy
 from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
@@ -72,6 +79,8 @@ class Runtime:
     """The bearer secret of `/admin` (docs/delivery.md)."""
     data_dir: Path = Path()
     """Keys, blobs, certificates and (by default) the SQLite database."""
+    notifier: NotificationWorker | None = None
+    """The change-notification worker (started with the delivery worker; issue 12)."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -148,7 +157,7 @@ async def build(settings: Settings) -> Runtime:
     """Open the data directory, load or seed the tenant, and assemble the app."""
     engine = await open_engine(settings)
     # Services get the observed engine: the one change-event point and after-commit signal (domain/changes.py).
-    uow = ObservedUnitOfWork(engine, AfterCommit())
+    uow = observed(engine)
     directory = DirectoryService(uow, Secrets(hash_secret, verify_secret))
     try:
         tenant = await directory.tenant()
@@ -168,6 +177,7 @@ async def build(settings: Settings) -> Runtime:
     tokens = TokenService(keyring, lifetime_s=settings.token_lifetime_s)
     tokens.external = await _external_issuer(settings, engine, tenant)
     sending = SendService(uow, clock, SendPolicy(queue_expiry_s=round(settings.queue_expiry_s)))
+    notifier = notification_worker(settings, uow, keyring)
     attachments = AttachmentService(uow, BlobStore(settings.data_dir), clock)
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
     services = Services(
@@ -181,20 +191,32 @@ async def build(settings: Settings) -> Runtime:
         attachments=attachments,
         uploads=UploadService(uow, attachments, clock),
         mime=MimeService(uow, attachments.blobs, clock, sending),
+        delta=DeltaService(uow, clock),
+        subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
     worker = delivery_worker(settings, uow)
-    app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
-    app.on_startup = _starting(keyring, worker if settings.worker else None, wakeups_of(engine))
+    if settings.worker:
+        shutdown = _stopping(worker, _stopping(notifier, shutdown))
+    else:
+        shutdown = _stopping(notifier, shutdown)  # the handshake client is closed either way
+    app = GraphApp(services, on_shutdown=shutdown)
+    app.on_startup = _starting(
+        keyring,
+        worker if settings.worker else None,
+        wakeups_of(engine),
+        notifier if settings.worker else None,
+    )
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
+        uow.signals.subscribe(notifier.on_commit)  # a unit that notified wakes the webhook worker
     uow.signals.subscribe(waking_other_processes(wakeups_of(engine)))  # and the workers of other processes
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
-    app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
+    app.mounts.add(admin_mount(AdminApi(queue, admin_token, SubscriptionAdmin(engine, clock))))
     return Runtime(
         app,
         engine,
@@ -206,7 +228,17 @@ async def build(settings: Settings) -> Runtime:
         worker if settings.worker else None,
         admin_token,
         settings.data_dir,
+        notifier if settings.worker else None,
     )
+
+
+def observed(engine: UnitOfWork) -> ObservedUnitOfWork:
+    """The engine observed at THE change-event point (domain/changes.py), with its before-commit steps in
+    every unit that recorded changes: the change log (delta, always first), then the notification outbox
+    (webhooks, issue 12). `serve` and `mailgraph worker` both write through it."""
+    uow = ObservedUnitOfWork(engine, AfterCommit())
+    uow.before_commit.append(NotificationHook(clock))
+    return uow
 
 
 async def open_keyring(
@@ -225,35 +257,47 @@ async def open_keyring(
 
 
 def _starting(
-    keyring: KeyRing, worker: DeliveryWorker | None, wakeups: Wakeups
+    keyring: KeyRing,
+    worker: DeliveryWorker | None,
+    wakeups: Wakeups,
+    notifier: NotificationWorker | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
         if worker is not None:
             await worker.start()
             wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
+        if notifier is not None:
+            await notifier.start()
+            wakeups.listen(NOTIFY_CHANNEL, notifier.wake)  # notifications written by another process
 
     return start
 
 
 OUTBOX_CHANNEL = "outbox"
+NOTIFY_CHANNEL = "notify"  # the webhook outbox (issue 12): notifications written by another process
 
 
 def waking_other_processes(wakeups: Wakeups) -> Callable[[Commit], None]:
-    """An `AfterCommit` subscriber: a commit that queued outbound mail wakes the delivery workers of the
-    other processes on this database, once per loop iteration however many units of a batch queued."""
-    pending = False
+    """An `AfterCommit` subscriber: a commit that queued outbound mail (or wrote change notifications)
+    wakes the delivery (or webhook) workers of the other processes on this database, once per loop
+    iteration however many units of a batch did."""
+    pending: set[str] = set()
 
     def flush() -> None:
-        nonlocal pending
-        pending = False
-        wakeups.notify(OUTBOX_CHANNEL)
+        channels = sorted(pending)
+        pending.clear()
+        for channel in channels:
+            wakeups.notify(channel)
 
     def on_commit(commit: Commit) -> None:
-        nonlocal pending
-        if commit.queued and not pending:
-            pending = True
-            asyncio.get_running_loop().call_soon(flush)
+        wanted = {OUTBOX_CHANNEL} if commit.queued else set()
+        if commit.notified:
+            wanted.add(NOTIFY_CHANNEL)
+        if wanted - pending:
+            if not pending:
+                asyncio.get_running_loop().call_soon(flush)
+            pending.update(wanted)
 
     return on_commit
 
@@ -281,6 +325,35 @@ def delivery_worker(settings: Settings, engine: UnitOfWork) -> DeliveryWorker:
     return DeliveryWorker(engine, clock, relay, policy, config, BlobStore(settings.data_dir))
 
 
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    """Timing of the lifecycle reminders."""
+    return WebhookPolicy(reauth_lead_s=settings.webhook_reauth_lead_s)
+
+
+def notification_worker(
+    settings: Settings, engine: UnitOfWork, keyring: KeyRing | None
+) -> NotificationWorker:
+    """The change-notification worker (and the HTTP client of the validation handshake)."""
+    http = WebhookHttp(
+        UrlPolicy(
+            https_only=settings.webhooks_https_only,
+            allow_link_local=settings.webhooks_allow_link_local,
+            verify=settings.webhooks_verify,
+            ca_file=settings.webhooks_ca_file,
+        )
+    )
+    config = WebhookConfig(
+        poll_s=settings.queue_poll_s,
+        schedule=settings.webhook_retry_schedule,
+        max_age_s=settings.webhook_max_age_s,
+    )
+
+    def render(message: Message, select: tuple[str, ...], version: str) -> dict[str, Any]:
+        return message_json(message, "https://localhost", version, select or None)
+
+    return NotificationWorker(engine, clock, http, keyring, render, config, webhook_policy(settings))
+
+
 def _stopping_collector(
     attachments: AttachmentService, then: Callable[[], Awaitable[None]]
 ) -> Callable[[], Awaitable[None]]:
@@ -291,7 +364,9 @@ def _stopping_collector(
     return stop
 
 
-def _stopping(worker: DeliveryWorker, then: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+def _stopping(
+    worker: DeliveryWorker | NotificationWorker, then: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         await worker.stop()
         await then()

@@ -5,6 +5,10 @@
     GET  /admin/queue/{message}/mime               the message as relayed (or captured), message/rfc822
     POST /admin/queue/{key}/retry                  make a message's (or one entry's) deferred/failed/captured
                                                    recipients due now
+    GET  /admin/subscriptions                      change-notification subscriptions and the outbox counts
+                                                   ({"pending", "failed"}) of notifications (issue 12)
+    GET  /admin/subscriptions/{id}                 one subscription
+    DELETE /admin/subscriptions/{id}               remove it (subscriptionRemoved goes to its lifecycle URL)
 
 Every request needs `Authorization: Bearer <admin token>` (`--admin-token`, or the token generated
 into the data directory and printed at start-up). Graph tokens are not accepted here: the queue spans
@@ -22,7 +26,9 @@ import orjson
 from mailgraph.api.errors import error_body
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.delivery.queue import STATUSES, QueueAdmin
+from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
 from mailgraph.domain.model import SECOND, QueueEntry, QueueStatus, Timestamp
+from mailgraph.domain.subscriptions import Subscription, graph_time
 
 
 def _time(ts: Timestamp | None) -> str | None:
@@ -53,9 +59,10 @@ def entry_json(e: QueueEntry) -> dict[str, object]:
 class AdminApi:
     """Handles `/admin/…` requests with the admin bearer token."""
 
-    def __init__(self, queue: QueueAdmin, token: str) -> None:
+    def __init__(self, queue: QueueAdmin, token: str, subscriptions: SubscriptionAdmin | None = None) -> None:
         self._queue = queue
         self._token = token.encode()
+        self._subscriptions = subscriptions
 
     async def __call__(self, req: Request) -> Response:
         """Authenticate, then route; every failure is a JSON error with the right status."""
@@ -67,6 +74,8 @@ class AdminApi:
             )  # fmt: skip
         parts = [unquote(p) for p in req.raw_path.decode("latin-1").split("/") if p]
         rest = parts[2:]
+        if parts[:2] == ["admin", "subscriptions"] and self._subscriptions is not None and len(rest) <= 1:
+            return await self._subscription(req, self._subscriptions, rest)
         if parts[:2] != ["admin", "queue"] or not (
             len(rest) <= 1 or (len(rest) == 2 and rest[1] in ("mime", "retry"))
         ):
@@ -120,6 +129,21 @@ class AdminApi:
             }
         )
 
+    async def _subscription(self, req: Request, admin: SubscriptionAdmin, rest: list[str]) -> Response:
+        if not rest and req.method == "GET":
+            subs, counts = await admin.list_all(), await admin.counts()
+            return self._json({"notifications": counts, "value": [subscription_admin_json(s) for s in subs]})
+        if rest and req.method == "GET":
+            sub = await admin.show(rest[0])
+            if sub is None:
+                return self._error(req, 404, "ResourceNotFound", f"No subscription {rest[0]!r}.")
+            return self._json(subscription_admin_json(sub))
+        if rest and req.method == "DELETE":
+            if not await admin.delete(rest[0]):
+                return self._error(req, 404, "ResourceNotFound", f"No subscription {rest[0]!r}.")
+            return Response(204)
+        return self._error(req, 405, "BadRequest", f"The HTTP method '{req.method}' is not allowed here.")
+
     @staticmethod
     def _json(payload: object, status: int = 200) -> Response:
         return Response(status, orjson.dumps(payload), JSON_TYPE)
@@ -130,3 +154,21 @@ class AdminApi:
     ) -> Response:
         body = error_body(code, message, req.request_id, req.client_request_id)
         return Response(status, body, JSON_TYPE, headers or [])
+
+
+def subscription_admin_json(s: Subscription) -> dict[str, object]:
+    """A subscription as operators see it (also `mailgraph subscriptions show`)."""
+    return {
+        "id": s.id,
+        "tenantId": s.tenant_id,
+        "mailboxId": s.mailbox_id,
+        "applicationId": s.app_id,
+        "creatorId": s.creator_id,
+        "resource": s.resource,
+        "changeType": ",".join(s.change_types),
+        "notificationUrl": s.notification_url,
+        "lifecycleNotificationUrl": s.lifecycle_url,
+        "includeResourceData": s.include_resource_data,
+        "expirationDateTime": graph_time(s.expires_at),
+        "createdDateTime": graph_time(s.created_at),
+    }

@@ -13,6 +13,7 @@ from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
 from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
@@ -21,6 +22,7 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.webhooks import SubscriptionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,9 @@ class Services:
     attachments: AttachmentService
     uploads: UploadService
     mime: MimeService
+    delta: DeltaService
+    subscriptions: SubscriptionService | None = None
+    """Change notifications (issue 12); None where a test builds services without them."""
 
 
 @dataclass(slots=True)

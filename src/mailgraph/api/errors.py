@@ -16,6 +16,7 @@ import orjson
 from mailgraph.api.http import JSON_TYPE, Response
 from mailgraph.auth.tokens import TokenError
 from mailgraph.domain import errors as d
+from mailgraph.domain import subscriptions as subs
 from mailgraph.odata.errors import ODataError
 
 log = logging.getLogger("mailgraph.api")
@@ -63,6 +64,9 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     d.UploadSessionNotFoundError: (404, "uploadSessionNotFound"),
     d.UploadSessionIncompleteError: (400, "uploadSessionIncomplete"),
     d.UploadTokenError: (401, "InvalidAuthenticationToken"),
+    # Change notifications (spec §2.15): Graph answers subscription errors with `InvalidRequest`.
+    subs.SubscriptionError: (400, "InvalidRequest"),
+    subs.SubscriptionNotFoundError: (404, "ResourceNotFound"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

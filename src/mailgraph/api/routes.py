@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from mailgraph.api.resources import (
     attachments,
+    delta,
     mail_folders,
     messages,
     mime_content,
     moves,
     replies,
     send_mail,
+    subscriptions,
     upload_sessions,
 )
 from mailgraph.api.router import KEY, Handler, Route
@@ -105,4 +107,35 @@ ROUTES += [
             (*prefix, "attachments", KEY, "$value"), {"GET": (attachments.attachment_value, "read_content")}
         ),
     )
+]
+
+# Delta (spec §2.13; issue 12), also spelled `delta()` (a key "" after the name). Put first: the same
+# paths would otherwise match `mailFolders/{id}` and `…/messages/{id}` with the id "delta".
+ROUTES[:0] = [
+    Route(pattern, {"GET": (handler, "read")})
+    for base, handler in (
+        (("mailfolders", KEY, "messages", "delta"), delta.message_delta),
+        (("mailfolders", "delta"), delta.folder_delta),
+    )
+    for pattern in (base, (*base, KEY))
+]
+
+# Change notifications (issue 12, spec §2.15): root routes `/{version}/subscriptions…`. Subscribing needs
+# read access to the mailbox; domain/webhooks.py applies the own-mailbox and .Shared rules.
+ROUTES += [
+    Route(
+        ("subscriptions",),
+        {"GET": (subscriptions.list_subscriptions, "read"), "POST": (subscriptions.create, "read")},
+        root=True,
+    ),
+    Route(
+        ("subscriptions", KEY),
+        {
+            "GET": (subscriptions.get, "read"),
+            "PATCH": (subscriptions.update, "read"),
+            "DELETE": (subscriptions.delete, "read"),
+        },
+        root=True,
+    ),
+    Route(("subscriptions", KEY, "reauthorize"), {"POST": (subscriptions.reauthorize, "read")}, root=True),
 ]

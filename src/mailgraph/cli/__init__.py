@@ -23,6 +23,12 @@ from mailgraph.cli.delivery import (
 )
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.cli.processes import Slot, Supervisor
+from mailgraph.cli.subscriptions import (
+    add_subscription_commands,
+    add_webhook_options,
+    run_subscriptions,
+    webhook_settings,
+)
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
@@ -81,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--processes", "--workers", type=int, default=DEFAULTS.processes, help=_help("processes")
     )
+    add_webhook_options(serve)  # change notifications (issue 12)
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
+    add_subscription_commands(sub)  # subscriptions list|show|delete
     return parser
 
 
@@ -234,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtp_max_size=args.smtp_max_size,
                 processes=max(1, args.processes),
                 **delivery_settings(args),
+                **webhook_settings(args),
             )
             if settings.processes > 1:
                 return Supervisor(settings, settings.processes, _serve_child).run()
@@ -242,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_admin(args))
         if args.command == "db":
             return _run(run_db(args))
+        if args.command == "subscriptions":
+            return _run(run_subscriptions(args))
         return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)

@@ -19,13 +19,23 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mailgraph.auth.keyring import KeyRing
 from mailgraph.config import Settings
 from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import wakeups_of
-from mailgraph.wiring import OUTBOX_CHANNEL, Runtime, clock, delivery_worker, open_engine
+from mailgraph.wiring import (
+    NOTIFY_CHANNEL,
+    OUTBOX_CHANNEL,
+    Runtime,
+    clock,
+    delivery_worker,
+    notification_worker,
+    observed,
+    open_engine,
+)
 
 DEFAULTS = Settings()
 
@@ -144,18 +154,30 @@ def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
 
 async def _worker(settings: Settings) -> int:
     engine = await open_engine(settings)
-    worker = delivery_worker(settings, engine)
+    # Observed like `serve`: the reports the worker writes reach the change log and the notification
+    # outbox in their own units (issue 12), and wake the webhook worker after their commit.
+    uow = observed(engine)
+    worker = delivery_worker(settings, uow)
+    keyring = KeyRing(engine)  # signs the validationTokens of rich notifications
+    await keyring.refresh()
+    notifier = notification_worker(settings, uow, keyring)  # the webhook outbox too (issue 12)
+    uow.signals.subscribe(notifier.on_commit)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
     wakeups_of(engine).listen(OUTBOX_CHANNEL, worker.wake)  # sends committed by `serve` processes
+    await notifier.start()
+    wakeups_of(engine).listen(NOTIFY_CHANNEL, notifier.wake)  # notifications written by `serve` processes
+    keyring.start()
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()
     finally:
         await worker.stop()
+        await notifier.stop()
+        await keyring.stop()
         await engine.close()
     return 0
 

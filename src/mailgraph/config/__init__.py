@@ -90,6 +90,27 @@ class Settings:
     processes: int = field(
         default=1, metadata={"help": "server processes on the same port(s) and database (alias --workers)"}
     )
+    # Change notifications (issue 12, docs/change-tracking.md).
+    webhooks_https_only: bool = field(
+        default=False, metadata={"help": "accept only https notification URLs (Graph's rule)"}
+    )
+    webhooks_allow_link_local: bool = field(
+        default=False, metadata={"help": "allow notification URLs on link-local/metadata addresses"}
+    )
+    webhooks_verify: bool = field(default=True, metadata={"help": "verify https certificates of receivers"})
+    webhooks_ca_file: Path | None = field(
+        default=None, metadata={"help": "CA bundle (PEM) for receivers' https; unset: the system trust store"}
+    )
+    webhook_retry_schedule: tuple[float, ...] = field(
+        default=(10.0, 60.0, 300.0, 600.0),
+        metadata={"help": "seconds between notification retries, the last one repeating"},
+    )
+    webhook_max_age_s: float = field(
+        default=4 * 3600.0, metadata={"help": "seconds a notification is retried before it is dropped"}
+    )
+    webhook_reauth_lead_s: float = field(
+        default=600.0, metadata={"help": "seconds before token expiry that reauthorizationRequired is sent"}
+    )
 
     @property
     def database_url(self) -> str:

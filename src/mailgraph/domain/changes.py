@@ -4,8 +4,12 @@ Domain code that writes a message or folder row says why right after the write:
 `tx.changes.message("moved", item, from_folder_id=old)`. The recorder belongs to one unit: the
 `ObservedUnitOfWork` gives each unit a fresh one, and publishes what it recorded to the `AfterCommit`
 hub only after that unit has committed (a unit that raised, or whose batch failed, publishes nothing).
-A per-mailbox change log and webhooks hang on this point: the change log will write its row from
-`ChangeRecorder.record` (same transaction), subscribers of `AfterCommit` are told after the commit.
+The per-mailbox change log and webhooks hang on this point: at the end of every observed unit that
+recorded changes, `ObservedUnitOfWork` runs its before-commit steps on that unit's recorder, in the
+unit's transaction: `log_changes` appends the changes to `tx.change_log` (domain/change_log.py, what
+delta reads), then `NotificationHook` (domain/webhooks.py, added by wiring) writes the notification
+outbox. The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
+are told after the commit.
 
 Why a wrapper and not state on the engine's `Tx`: the SQLite engine reuses one `Tx` for every unit of
 its writer thread, so per-unit state on it would leak between units; wrapping the unit is engine-agnostic.
@@ -44,6 +48,9 @@ class Change(NamedTuple):
     """The folder a message is in after the change (left, when deleted); a folder's parent ("" for a root)."""
     from_folder_id: str | None = None
     """`moved`: the folder the message left."""
+    from_rest_id: str | None = None
+    """`moved`: the REST id the message had in the folder it left (a move gives a new one, spec §3.5):
+    delta reports it removed there, a subscription on that folder as deleted."""
 
 
 class Commit(NamedTuple):
@@ -52,23 +59,33 @@ class Commit(NamedTuple):
     changes: tuple[Change, ...]
     queued: int = 0
     """Outbound queue entries the unit added (the delivery worker's wake-up)."""
+    notified: int = 0
+    """Change notifications the unit put in the notification outbox (the webhook worker's wake-up)."""
 
 
 class ChangeRecorder:
     """The changes of one unit of work (`tx.changes`)."""
 
-    __slots__ = ("changes", "queued")
+    __slots__ = ("changes", "notified", "queued")
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.queued = 0
+        self.notified = 0
 
     def record(self, change: Change) -> None:
         """Record one change (the change log will write its row here, in the unit's transaction)."""
         self.changes.append(change)
 
-    def message(self, kind: ChangeKind, message: Message, from_folder_id: str | None = None) -> None:
-        """A message item was created, updated, moved (from `from_folder_id`) or deleted."""
+    def message(
+        self,
+        kind: ChangeKind,
+        message: Message,
+        from_folder_id: str | None = None,
+        from_rest_id: str | None = None,
+    ) -> None:
+        """A message item was created, updated, moved (from `from_folder_id`, where its REST id was
+        `from_rest_id`) or deleted."""
         self.record(
             Change(
                 kind,
@@ -78,6 +95,7 @@ class ChangeRecorder:
                 message.rest_id,
                 message.folder_id,
                 from_folder_id,
+                from_rest_id,
             )
         )
 
@@ -91,7 +109,7 @@ class ChangeRecorder:
 
     def commit(self) -> Commit:
         """The record as published after commit."""
-        return Commit(tuple(self.changes), self.queued)
+        return Commit(tuple(self.changes), self.queued, self.notified)
 
 
 class UnobservedChanges(ChangeRecorder):
@@ -109,6 +127,10 @@ class UnobservedChanges(ChangeRecorder):
 UNOBSERVED = UnobservedChanges()
 
 Subscriber = Callable[[Commit], None]
+BeforeCommit = Callable[["Tx", ChangeRecorder], Awaitable[None]]
+"""A before-commit step, run at the end of every write unit that recorded changes, inside its transaction
+(the change log and the notification outbox are written here, so they commit or roll back with the
+change)."""
 
 
 class AfterCommit:
@@ -169,23 +191,46 @@ class _ObservedTx:
         return getattr(self._tx, name)
 
 
+async def log_changes(tx: Tx, recorder: ChangeRecorder) -> None:
+    """The first before-commit step of every observed unit: append what it recorded to the mailbox
+    change logs (domain/change_log.py), in the unit's transaction."""
+    await tx.change_log.append(recorder.changes)
+
+
+async def _with_hooks(
+    fn: Callable[[Tx], Awaitable[T]], tx: Tx, recorder: ChangeRecorder, hooks: list[BeforeCommit]
+) -> T:
+    """Run the unit, then the before-commit steps on what it recorded (same transaction)."""
+    result = await fn(tx)
+    if recorder.changes:
+        for hook in hooks:
+            await hook(tx, recorder)
+    return result
+
+
 class ObservedUnitOfWork:
     """A `UnitOfWork` whose write units record their changes, published after their commit."""
 
     def __init__(self, inner: UnitOfWork, signals: AfterCommit) -> None:
         self._inner = inner
         self.signals = signals
+        self.before_commit: list[BeforeCommit] = [log_changes]
+        """Steps run in order inside each unit that recorded changes, after its own work, all on the same
+        recorder: the change log first (delta), then what wiring appends (webhooks' notification outbox)."""
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` with a fresh recorder; publish its changes once the commit is durable."""
         recorder: ChangeRecorder | None = None
+        hooks = self.before_commit
 
         def unit(tx: Tx) -> Awaitable[T]:
-            # A plain function returning fn's coroutine: no extra coroutine frame per unit (the writer
-            # thread drives every unit; measured with bench/cycle_cost.py).
+            # A plain function returning a coroutine: one frame (`_with_hooks`) around fn's per unit, none
+            # when there are no steps (the writer thread drives every unit; bench/cycle_cost.py).
             nonlocal recorder
             recorder = ChangeRecorder()  # per attempt: an engine that retries a unit starts it afresh
             observed: Tx = _ObservedTx(tx, recorder)
+            if hooks:
+                return _with_hooks(fn, observed, recorder, hooks)
             return fn(observed)
 
         result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back

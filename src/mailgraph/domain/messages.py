@@ -134,13 +134,13 @@ class MessageService:
                 await tx.messages.delete(message.id)
                 tx.changes.message("deleted", message)
                 return
-            source = message.folder_id
+            source, source_rest_id = message.folder_id, message.rest_id
             message.folder_id = deletions
             message.rest_id = ids.message_id()
             message.change_key = ids.change_key()
             message.modified_at = self._clock()
             await tx.messages.update(message)
-            tx.changes.message("moved", message, from_folder_id=source)
+            tx.changes.message("moved", message, from_folder_id=source, from_rest_id=source_rest_id)
 
         await self._uow.write(unit)
 

@@ -79,13 +79,13 @@ class MoveService:
             target = await destination_folder(tx, owner, destination)
             if target.id == message.folder_id:
                 return message
-            source = message.folder_id
+            source, source_rest_id = message.folder_id, message.rest_id
             message.folder_id = target.id
             message.rest_id = ids.message_id()  # spec §3.5: a folder change gives a new REST id
             message.change_key = ids.change_key()
             message.modified_at = self._clock()
             await tx.messages.update(message)
-            tx.changes.message("moved", message, from_folder_id=source)
+            tx.changes.message("moved", message, from_folder_id=source, from_rest_id=source_rest_id)
             return message
 
         return await self._uow.write(unit)

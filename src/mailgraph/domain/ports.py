@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from mailgraph.domain.change_log import ChangeLogRepo
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
@@ -30,6 +31,7 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
+from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
 T = TypeVar("T")
 
@@ -424,6 +426,16 @@ class Tx(Protocol):
         """THE change-event point (domain/changes.py): say why after every message or folder write."""
         ...
 
+    @property
+    def change_log(self) -> ChangeLogRepo:
+        """The per-mailbox change log and clocks (domain/change_log.py); written by `ObservedUnitOfWork`."""
+        ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepo:
+        """Change-notification subscriptions and the notification outbox (migration 0016)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """Runs units of work: one transaction each, durable once `write` returns."""
@@ -507,4 +519,81 @@ class UploadPartRepo(Protocol):
 
     async def forget(self, session_id: str) -> None:
         """Remove the part records of a session (cancelled or expired)."""
+        ...
+
+
+class SubscriptionRepo(Protocol):
+    """Subscriptions (domain/subscriptions.py) and the durable notification outbox of delivery/webhooks.py."""
+
+    async def insert(self, sub: Subscription) -> None:
+        """Store a new subscription."""
+        ...
+
+    async def get(self, sub_id: str) -> Subscription | None:
+        """A subscription by id (expired ones included until removed)."""
+        ...
+
+    async def list_subscriptions(
+        self, tenant_id: str | None, app_id: str | None = None
+    ) -> list[Subscription]:
+        """Subscriptions of a tenant (of one app when given), or of every tenant; ordered by creation."""
+        ...
+
+    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[Watch]:
+        """The unexpired subscriptions on these mailboxes: ONE indexed read (it runs in every unit that
+        changed messages, and finds nothing for the mailboxes nobody subscribed to)."""
+        ...
+
+    async def count_live(self, mailbox_id: str, now: Timestamp) -> int:
+        """Unexpired subscriptions on one mailbox (the 1,000 limit)."""
+        ...
+
+    async def renew(self, sub_id: str, expires_at: Timestamp, token_expires_at: Timestamp) -> bool:
+        """Set a new expiration and token expiry (PATCH, reauthorize); False if it is gone."""
+        ...
+
+    async def set_reauth(self, sub_id: str, reauth_at: Timestamp) -> None:
+        """When the next `reauthorizationRequired` is due."""
+        ...
+
+    async def delete(self, sub_id: str) -> bool:
+        """Remove a subscription and its pending notifications; False if there was none."""
+        ...
+
+    async def expired(self, now: Timestamp, limit: int) -> list[Subscription]:
+        """Subscriptions whose expiration has passed (to remove)."""
+        ...
+
+    async def reauth_due(self, now: Timestamp, limit: int) -> list[Subscription]:
+        """Live subscriptions whose `reauth_at` has come."""
+        ...
+
+    async def enqueue(
+        self, notifications: Sequence[Notification], lease_until: Timestamp | None = None
+    ) -> None:
+        """Add notifications to the outbox (already leased until `lease_until` when given)."""
+        ...
+
+    async def claim(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[Notification]:
+        """Lease due pending notifications (a lease that ran out is due again), oldest first."""
+        ...
+
+    async def delivered(self, ids: Sequence[str], lease: Timestamp) -> int:
+        """Remove delivered notifications still under `lease`; returns how many."""
+        ...
+
+    async def retry(self, ids: Sequence[str], lease: Timestamp, next_at: Timestamp, error: str) -> int:
+        """Count an attempt and make them due at `next_at` (under `lease`)."""
+        ...
+
+    async def give_up(self, ids: Sequence[str], lease: Timestamp, error: str) -> int:
+        """Mark them failed (kept for /admin until purged), under `lease`."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Outbox rows by status (`pending`, `failed`)."""
+        ...
+
+    async def purge_failed(self) -> int:
+        """Delete failed notifications."""
         ...

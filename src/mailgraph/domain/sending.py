@@ -181,7 +181,7 @@ class SendService:
         )
         if stored and save_copy:
             await tx.messages.update(sent)
-            tx.changes.message("moved", sent, from_folder_id=draft.folder_id)
+            tx.changes.message("moved", sent, from_folder_id=draft.folder_id, from_rest_id=draft.rest_id)
         elif save_copy:
             sent.created_at = now
             await tx.messages.insert(sent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from mailgraph.domain.changes import UNOBSERVED, ChangeRecorder
 from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
+from mailgraph.store.sql.change_log import SqlChangeLog
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
 from mailgraph.store.sql.flows import SqlFlows
@@ -18,6 +19,7 @@ from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
+from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
 
 
@@ -26,6 +28,7 @@ class SqlTx:
 
     __slots__ = (
         "attachments",
+        "change_log",
         "changes",
         "delegation",
         "directory",
@@ -35,6 +38,7 @@ class SqlTx:
         "lockouts",
         "messages",
         "outbox",
+        "subscriptions",
         "upload_parts",
     )
 
@@ -50,5 +54,7 @@ class SqlTx:
         self.lockouts = SqlLockouts(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
+        self.change_log = SqlChangeLog(conn)  # issue 12: change numbers and the log delta reads
+        self.subscriptions = SqlSubscriptions(conn)  # issue 12: webhooks (migration 0016)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

@@ -102,3 +102,8 @@ class SqlFolders:
         if self._ids is not None:
             self._ids.put(mailbox_id, found)
         return found
+
+
+# The row shape for other readers of folder rows (store/sql/change_log.py reads a mailbox's folders).
+SELECT = _SELECT
+from_row = _from_row
