@@ -177,6 +177,11 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
                 )
             )
     permissions = identity_config.mailbox_permissions(data, problems)
+    # Exchange Online's `Set-TransportConfig -SmtpClientAuthenticationDisabled`: true (the default)
+    # refuses AUTH LOGIN/PLAIN on the submission port; XOAUTH2 works either way (docs/smtp-submission.md).
+    smtp_disabled = tenant.get("smtpClientAuthenticationDisabled", True)
+    if not isinstance(smtp_disabled, bool):
+        problems.append("tenant.smtpClientAuthenticationDisabled must be true or false")
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
@@ -187,6 +192,7 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
         apps=tuple(apps),
         permissions=permissions,
         policies=tuple(policies),
+        smtp_password_auth=smtp_disabled is False,
     )
 
 

@@ -59,6 +59,7 @@ class TenantSpec:
     apps: tuple[AppSpec, ...] = field(default_factory=tuple)
     permissions: tuple[PermissionSpec, ...] = ()  # mailbox delegation (domain/delegation.py)
     policies: tuple[PolicySpec, ...] = ()  # application access policies
+    smtp_password_auth: bool = False  # AUTH LOGIN/PLAIN on the submission port (docs/smtp-submission.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,9 @@ class DirectoryService:
                 owner = await tx.directory.tenant_for_domain(domain)
                 if owner is not None and owner.id != tenant_id:
                     raise BadRequestError(f"domain {domain} belongs to tenant {owner.id}, not {tenant_id}")
-            tenant = Tenant(tenant_id, spec.display_name or spec.domains[0], spec.domains)
+            tenant = Tenant(
+                tenant_id, spec.display_name or spec.domains[0], spec.domains, spec.smtp_password_auth
+            )
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
                 await self._put_user(tx, tenant, user_spec)

@@ -268,6 +268,8 @@ class Tenant:
     id: str
     display_name: str
     domains: tuple[str, ...]
+    smtp_password_auth: bool = False
+    """AUTH LOGIN/PLAIN on the submission port (Exchange's SMTP AUTH switch; off by default, issue 16)."""
 
 
 @dataclass(frozen=True, slots=True)

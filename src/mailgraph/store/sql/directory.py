@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
-_TENANT = "SELECT id, display_name, domains_json FROM tenants"
+_TENANT = "SELECT id, display_name, domains_json, smtp_password_auth FROM tenants"
 _APP = (
     "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
     " application_permissions_json, delegated_permissions_json FROM apps"
@@ -27,7 +27,7 @@ def _user(r: Sequence[Any]) -> User:
 
 
 def _tenant(r: Sequence[Any]) -> Tenant:
-    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])))
+    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])), bool(r[3]))
 
 
 def _app(r: Sequence[Any]) -> App:
@@ -80,14 +80,15 @@ class SqlDirectory:
             taken = mine & {d.casefold() for d in other.domains}
             if other.id != tenant.id and taken:
                 raise ConflictError(f"domain {sorted(taken)[0]} belongs to tenant {other.id}")
+        domains, smtp = codec.strings_to_json(tenant.domains), int(tenant.smtp_password_auth)
         changed = await self._conn.execute(
-            "UPDATE tenants SET display_name = ?, domains_json = ? WHERE id = ?",
-            (tenant.display_name, codec.strings_to_json(tenant.domains), tenant.id),
+            "UPDATE tenants SET display_name = ?, domains_json = ?, smtp_password_auth = ? WHERE id = ?",
+            (tenant.display_name, domains, smtp, tenant.id),
         )
         if not changed:
             await self._conn.execute(
-                "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
-                (tenant.id, tenant.display_name, codec.strings_to_json(tenant.domains)),
+                "INSERT INTO tenants (id, display_name, domains_json, smtp_password_auth) VALUES (?, ?, ?, ?)",
+                (tenant.id, tenant.display_name, domains, smtp),
             )
 
     async def get_user(self, user_id: str) -> User | None:
