@@ -86,7 +86,12 @@ def check_access_claims(
     if not (isinstance(tid, str) and isinstance(oid, str) and isinstance(appid, str)):
         raise TokenError(INVALID)
     aud = c.get("aud")
-    if not isinstance(aud, str) or aud not in audiences or c.get("iss") != v1_issuer(tid) or c.get("ver") != "1.0":
+    if (
+        not isinstance(aud, str)
+        or aud not in audiences
+        or c.get("iss") != v1_issuer(tid)
+        or c.get("ver") != "1.0"
+    ):
         raise TokenError(INVALID)
     if tenant_id is not None and tid != tenant_id:
         raise TokenError(INVALID)

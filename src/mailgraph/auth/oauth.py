@@ -291,7 +291,9 @@ class OAuthService:
         consented = {p.casefold() for p in app.delegated_permissions}  # consent withdrawn since?
         scopes = tuple(p for p in scopes if p.casefold() in consented)
         current = Grant(tenant.id, app.client_id, user.id, scopes, earlier.oidc, earlier.nonce)
-        return self._user_body(tenant, app, user, current, authenticated, issuer_base, form, resource=resource)
+        return self._user_body(
+            tenant, app, user, current, authenticated, issuer_base, form, resource=resource
+        )
 
     def _user_body(
         self,

@@ -23,7 +23,7 @@ import orjson
 from joserfc import jws
 from joserfc.errors import JoseError
 
-from mailgraph.auth.claims import ACCESS_AUDIENCES
+from mailgraph.auth.claims import ACCESS_AUDIENCES, check_access_claims, is_time
 from mailgraph.auth.claims import CLOCK_SKEW_S as CLOCK_SKEW_S
 from mailgraph.auth.claims import EMPTY as EMPTY
 from mailgraph.auth.claims import EXPIRED as EXPIRED
@@ -34,7 +34,6 @@ from mailgraph.auth.claims import INVALID as INVALID
 from mailgraph.auth.claims import MALFORMED as MALFORMED
 from mailgraph.auth.claims import Claims as Claims
 from mailgraph.auth.claims import TokenError as TokenError
-from mailgraph.auth.claims import check_access_claims, is_time
 from mailgraph.auth.claims import v1_issuer as v1_issuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.permissions import OUTLOOK_RESOURCE, for_resource

@@ -75,6 +75,18 @@ class Settings:
     smtp_max_size: int = field(
         default=35 * 1024 * 1024, metadata={"help": "largest message accepted over SMTP, in bytes"}
     )
+    # SMTP client submission (issue 16, docs/smtp-submission.md): off unless a port is given.
+    submission_port: int | None = field(
+        default=None,
+        metadata={"help": "SMTP submission port (STARTTLS, AUTH XOAUTH2/LOGIN/PLAIN); unset: off"},
+    )
+    submission_tls_port: int | None = field(
+        default=None, metadata={"help": "implicit-TLS SMTP submission port (465); unset: off"}
+    )
+    submission_allow_plaintext: bool = field(
+        default=False,
+        metadata={"help": "offer AUTH on the submission port before STARTTLS (local tests only)"},
+    )
     # External identity provider (issue 3, docs/identity.md): its tokens accepted beside ours.
     idp_issuer: str | None = field(default=None, metadata={"help": "external token issuer (`iss`)"})
     idp_jwks_url: str | None = field(default=None, metadata={"help": "the external issuer's JWKS URL"})
