@@ -14,7 +14,7 @@ from mailgraph.domain.directory import DirectoryService, Secrets
 from mailgraph.smtpd.throttle import AuthThrottle, ThrottlePolicy
 from mailgraph.wiring import Runtime
 from tests.smtp.conftest import in_thread
-from tests.submission.conftest import TENANT_FILE, Submission, submission_handler
+from tests.submission.conftest import TENANT_FILE, Submission, submission_handler, xoauth2
 from tests.submission.test_xoauth2 import ALICE, BOB, message, subjects
 
 
@@ -103,3 +103,32 @@ def test_throttle_window_forgets_old_failures() -> None:
     assert throttle.refused("10.0.0.1") and not throttle.refused("10.0.0.2")
     now[0] = 11.0
     assert not throttle.refused("10.0.0.1") and throttle.delay("10.0.0.1") == 0
+
+
+async def test_allow_plaintext_offers_auth_before_starttls(data_dir: Path) -> None:
+    from mailgraph.config import Settings
+    from mailgraph.wiring import build
+
+    rt = await build(Settings(data_dir=data_dir, submission_port=0, submission_allow_plaintext=True))
+    assert rt.smtp is not None
+    await rt.smtp.start()
+    try:
+        app = await rt.engine.read(lambda tx: tx.directory.get_app("smtp-client"))
+        alice = await rt.engine.read(lambda tx: tx.directory.find_user(rt.tenant.id, ALICE))
+        assert app is not None and alice is not None
+        access = rt.app.services.tokens.issue_user_token(
+            rt.tenant, app, alice, ["SMTP.Send"], resource="https://outlook.office.com"
+        )
+        port = rt.smtp.ports["submission"]
+
+        def go() -> tuple[str, tuple[int, bytes]]:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as client:
+                client.ehlo()
+                offered = client.esmtp_features["auth"]
+                return offered, client.auth("XOAUTH2", lambda challenge=None: xoauth2(ALICE, access))
+
+        offered, reply = await in_thread(go)
+        assert "XOAUTH2" in offered.split() and reply[0] == 235
+    finally:
+        await rt.smtp.close()
+        await rt.engine.close()
