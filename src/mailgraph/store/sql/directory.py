@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
 _USER = "SELECT id, tenant_id, upn, mail, display_name, password_hash, account_enabled FROM users"
-_TENANT = "SELECT id, display_name, domains_json, lockout_threshold, lockout_duration_s FROM tenants"
+_TENANT = (
+    "SELECT id, display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth"
+    " FROM tenants"
+)
 _APP = (
     "SELECT client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
     " application_permissions_json, delegated_permissions_json FROM apps"
@@ -27,7 +30,7 @@ def _user(r: Sequence[Any]) -> User:
 
 
 def _tenant(r: Sequence[Any]) -> Tenant:
-    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])), int(r[3]), int(r[4]))
+    return Tenant(r[0], r[1], tuple(codec.strings_from_json(r[2])), int(r[3]), int(r[4]), bool(r[5]))
 
 
 def _app(r: Sequence[Any]) -> App:
@@ -85,17 +88,19 @@ class SqlDirectory:
             codec.strings_to_json(tenant.domains),
             tenant.lockout_threshold,
             tenant.lockout_duration_s,
+            int(tenant.smtp_password_auth),
             tenant.id,
         )
         changed = await self._conn.execute(
             "UPDATE tenants SET display_name = ?, domains_json = ?, lockout_threshold = ?,"
-            " lockout_duration_s = ? WHERE id = ?",
+            " lockout_duration_s = ?, smtp_password_auth = ? WHERE id = ?",
             values,
         )
         if not changed:
             await self._conn.execute(
-                "INSERT INTO tenants (display_name, domains_json, lockout_threshold, lockout_duration_s, id)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO tenants"
+                " (display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth, id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 values,
             )
 
