@@ -48,11 +48,14 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
+from mailgraph.domain.submission import SubmissionService
 from mailgraph.domain.uploads import UploadService
 from mailgraph.domain.webhooks import NotificationHook, SubscriptionService, WebhookPolicy
 from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
+from mailgraph.smtpd.submission import SubmissionHandler
+from mailgraph.smtpd.throttle import AuthThrottle
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine, Wakeups, wakeups_of
 from mailgraph.store.engines import open_engine as open_database
@@ -130,19 +133,29 @@ def _check_permissions(spec: TenantSpec, source: str) -> TenantSpec:
 
 
 def _smtp(
-    settings: Settings, engine: UnitOfWork, sending: SendService, blobs: BlobStorage
+    settings: Settings, engine: UnitOfWork, sending: SendService, blobs: BlobStorage, tokens: TokenService
 ) -> SmtpServer | None:
-    """The inbound SMTP listeners (not yet bound), or None when no SMTP port is set."""
-    if settings.smtp_port is None and settings.smtps_port is None:
+    """The inbound and submission SMTP listeners (not yet bound), or None when no SMTP port is set."""
+    ports = (settings.smtp_port, settings.smtps_port, settings.submission_port, settings.submission_tls_port)
+    if all(port is None for port in ports):
         return None
     secrets = Secrets(hash_secret, verify_secret)
     inbound = InboundService(engine, clock, sending, secrets, blobs, decoy_hash=hash_secret("decoy"))
     hostname = socket.gethostname() or "localhost"
     tls = server_context(settings.data_dir, settings.tls_names, cert=settings.tls_cert, key=settings.tls_key)
     listen = SmtpSettings(
-        settings.host, settings.smtp_port, settings.smtps_port, settings.smtp_max_size, hostname, tls
+        settings.host,
+        settings.smtp_port,
+        settings.smtps_port,
+        settings.smtp_max_size,
+        hostname,
+        tls,
+        settings.submission_port,
+        settings.submission_tls_port,
+        settings.submission_allow_plaintext,
     )
-    return SmtpServer(InboundHandler(inbound, hostname), listen)
+    submission = SubmissionHandler(SubmissionService(engine, inbound), tokens, AuthThrottle(), hostname)
+    return SmtpServer(InboundHandler(inbound, hostname), listen, submission)
 
 
 def _closing_smtp(smtp: SmtpServer, then: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -194,7 +207,7 @@ async def build(settings: Settings) -> Runtime:
         delta=DeltaService(uow, clock),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
     )
-    smtp = _smtp(settings, uow, sending, attachments.blobs)
+    smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)

@@ -215,7 +215,7 @@ async def test_migration_backfills_counters_of_an_existing_store(tmp_path: Path)
                 db.execute(statement)
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
         tx = SqlTx(SqliteConn(db))
-        # The tenant row as the pre-0005 schema has it (today's put_tenant writes 0008's columns too).
+        # The tenant row as the pre-0005 schema has it (today's put_tenant writes the columns of 0008 and 0019 too).
         db.execute(
             "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
             (TENANT.id, TENANT.display_name, '["' + TENANT.domains[0] + '"]'),

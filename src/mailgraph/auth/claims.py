@@ -15,6 +15,18 @@ GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE: Final = "https://graph.microsoft.com"
 # Spec §4.2: Graph accepts its URI (with or without the trailing slash) and its app id as audience.
 GRAPH_AUDIENCES: Final = frozenset({GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID})
+# Exchange Online (SMTP AUTH with XOAUTH2, issue 16): its URIs and the Office 365 Exchange Online app id.
+OUTLOOK_AUDIENCES: Final = frozenset(
+    {
+        "https://outlook.office.com",
+        "https://outlook.office.com/",
+        "https://outlook.office365.com",
+        "https://outlook.office365.com/",
+        "00000002-0000-0ff1-ce00-000000000000",
+    }
+)
+# Every audience an access token of ours may have; each caller then accepts its own (`Claims.audience`).
+ACCESS_AUDIENCES: Final = GRAPH_AUDIENCES | OUTLOOK_AUDIENCES
 CLOCK_SKEW_S: Final = 300  # the 5 minutes of clock skew Entra-protected APIs tolerate
 
 EMPTY: Final = "Access token is empty."
@@ -43,6 +55,8 @@ class Claims:
     upn: str | None
     expires_at: int
     """The `exp` claim: seconds since the epoch."""
+    audience: str = ""
+    """The `aud` claim (one of `ACCESS_AUDIENCES` for our tokens; empty for external ones)."""
 
     def actor(self) -> Actor:
         """The domain's view of the caller."""
@@ -55,7 +69,9 @@ def v1_issuer(tenant_id: str) -> str:
     return f"https://sts.windows.net/{tenant_id}/"
 
 
-def check_access_claims(c: dict[str, object], now: float, tenant_id: str | None) -> Claims:
+def check_access_claims(
+    c: dict[str, object], now: float, tenant_id: str | None, audiences: frozenset[str] = GRAPH_AUDIENCES
+) -> Claims:
     """The claims of a signature-checked access token, validated as Graph validates them (spec §4.2).
 
     Raises:
@@ -71,7 +87,13 @@ def check_access_claims(c: dict[str, object], now: float, tenant_id: str | None)
     tid, oid, appid = c.get("tid"), c.get("oid"), c.get("appid")
     if not (isinstance(tid, str) and isinstance(oid, str) and isinstance(appid, str)):
         raise TokenError(INVALID)
-    if c.get("aud") not in GRAPH_AUDIENCES or c.get("iss") != v1_issuer(tid) or c.get("ver") != "1.0":
+    aud = c.get("aud")
+    if (
+        not isinstance(aud, str)
+        or aud not in audiences
+        or c.get("iss") != v1_issuer(tid)
+        or c.get("ver") != "1.0"
+    ):
         raise TokenError(INVALID)
     if tenant_id is not None and tid != tenant_id:
         raise TokenError(INVALID)
@@ -94,6 +116,7 @@ def check_access_claims(c: dict[str, object], now: float, tenant_id: str | None)
         permissions=permissions,
         upn=upn if isinstance(upn, str) else None,
         expires_at=int(exp),
+        audience=aud,
     )
 
 

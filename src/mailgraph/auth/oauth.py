@@ -27,6 +27,7 @@ from mailgraph.auth.oauth_errors import OAuthError as OAuthError
 from mailgraph.auth.oauth_errors import client_locked
 from mailgraph.auth.oauth_errors import oauth_error as _error
 from mailgraph.auth.passwords import hash_secret, verify_secret
+from mailgraph.auth.permissions import OUTLOOK_RESOURCE, for_resource, is_outlook_only
 from mailgraph.auth.scopes import Scopes, required
 from mailgraph.auth.scopes import resolve_tenant as resolve_tenant
 from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenError, TokenService
@@ -239,7 +240,7 @@ class OAuthService:
             if not scopes.only_default:
                 raise _error(1002012, scope=raw_scope)
             expires = self._tokens.lifetime_s
-            access = self._tokens.issue_app_token(tenant, app)
+            access = self._tokens.issue_app_token(tenant, app, resource=scopes.resource)
             return {
                 "token_type": "Bearer",
                 "expires_in": expires,
@@ -257,7 +258,9 @@ class OAuthService:
             )
             user = await self._authenticate_user(loaded.user, tenant, password, loaded.user_state)
             grant_ = Grant(tenant.id, app.client_id, user.id, tuple(scopes.granted(app)), tuple(scopes.oidc))
-            return self._user_body(tenant, app, user, grant_, authenticated, issuer_base, form)
+            return self._user_body(
+                tenant, app, user, grant_, authenticated, issuer_base, form, resource=scopes.resource
+            )
         return await self._redeem(grant, segment, client_id, form, issuer_base)
 
     async def _redeem(
@@ -314,14 +317,19 @@ class OAuthService:
         if user is None or not user.account_enabled:
             raise _error(70000)
         scopes = earlier.scopes
+        resource = None
         if form.get("scope", "").strip():  # narrower scopes may be asked for; never more (RFC 6749 §6)
-            wanted = {n.casefold() for n in Scopes(form["scope"], tenant, own_base=issuer_base).names}
+            asked = Scopes(form["scope"], tenant, own_base=issuer_base)
+            resource = asked.resource
+            wanted = {n.casefold() for n in asked.names}
             if wanted:
                 scopes = tuple(p for p in scopes if p.casefold() in wanted)
         consented = {p.casefold() for p in app.delegated_permissions}  # consent withdrawn since?
         scopes = tuple(p for p in scopes if p.casefold() in consented)
         current = Grant(tenant.id, app.client_id, user.id, scopes, earlier.oidc, earlier.nonce)
-        return self._user_body(tenant, app, user, current, authenticated, issuer_base, form)
+        return self._user_body(
+            tenant, app, user, current, authenticated, issuer_base, form, resource=resource
+        )
 
     def _user_body(
         self,
@@ -332,17 +340,25 @@ class OAuthService:
         authenticated: bool,
         issuer_base: str,
         form: Mapping[str, str],
+        *,
+        resource: str | None = None,
     ) -> dict[str, object]:
-        """The success body of a user flow: access token, and id/refresh tokens when asked for."""
+        """The success body of a user flow: access token, and id/refresh tokens when asked for.
+
+        `resource`: the token's audience; None for a redeemed grant (code, device code, refresh without
+        `scope`), which keeps only permission names: Exchange Online's when they are all SMTP ones.
+        """
         expires = self._tokens.lifetime_s
-        granted = list(grant.scopes)
+        if resource is None:
+            resource = OUTLOOK_RESOURCE if is_outlook_only(grant.scopes) else GRAPH_RESOURCE
+        granted = for_resource(grant.scopes, resource == OUTLOOK_RESOURCE)
         body: dict[str, object] = {
             "token_type": "Bearer",
-            "scope": " ".join([*(f"{GRAPH_RESOURCE}/{p}" for p in granted), *grant.oidc]),
+            "scope": " ".join([*(f"{resource}/{p}" for p in granted), *grant.oidc]),
             "expires_in": expires,
             "ext_expires_in": expires,
             "access_token": self._tokens.issue_user_token(
-                tenant, app, user, granted, client_authenticated=authenticated
+                tenant, app, user, granted, client_authenticated=authenticated, resource=resource
             ),
         }
         if "offline_access" in grant.oidc:  # Entra issues a refresh token only for offline_access

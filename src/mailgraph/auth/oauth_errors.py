@@ -43,6 +43,11 @@ _ERRORS: Final[dict[int, tuple[int, str, str]]] = {
         "The resource principal named {resource} was not found in the tenant named {tenant}. "
         + _NOT_INSTALLED,
     ),
+    28000: (
+        400,
+        "invalid_scope",
+        "Provided value for the input parameter scope is not valid because it contains more than one resource.",
+    ),
     1002012: (
         400,
         "invalid_scope",

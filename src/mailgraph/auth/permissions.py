@@ -4,6 +4,11 @@ Delegated permissions arrive in the token's `scp`, application permissions in `r
 Mail.ReadBasic < Mail.Read < Mail.ReadWrite; write needs Mail.ReadWrite; send needs Mail.Send, which
 Mail.ReadWrite does not include. The `.Shared` delegated variants also cover the user's own mailbox
 and are the only ones that reach other users' mailboxes.
+
+Exchange Online's SMTP permissions (issue 16, docs/smtp-submission.md) belong to another resource,
+`https://outlook.office.com`: `SMTP.Send` (delegated) and `SMTP.SendAsApp` (application). Tokens for
+Graph never carry them and tokens for Outlook carry nothing else (`for_resource`); no Graph operation
+is allowed by them.
 """
 
 from __future__ import annotations
@@ -31,13 +36,29 @@ DELEGATED_PERMISSIONS: Final = frozenset(
         "openid",
         "profile",
         "email",
+        "SMTP.Send",
     }
 )
 APPLICATION_PERMISSIONS: Final = frozenset(
-    {"Mail.Read", "Mail.ReadBasic", "Mail.ReadBasic.All", "Mail.ReadWrite", "Mail.Send", "User.Read.All"}
+    {
+        "Mail.Read",
+        "Mail.ReadBasic",
+        "Mail.ReadBasic.All",
+        "Mail.ReadWrite",
+        "Mail.Send",
+        "User.Read.All",
+        "SMTP.SendAsApp",
+    }
 )
+# Exchange Online's resource (the SMTP AUTH permissions); its tokens' `aud` (Entra issues
+# `https://outlook.office.com` for both of Exchange's identifier URIs).
+OUTLOOK_RESOURCE: Final = "https://outlook.office.com"
+OUTLOOK_PERMISSIONS: Final = frozenset({"SMTP.Send", "SMTP.SendAsApp"})
+SMTP_DELEGATED: Final = "SMTP.Send"
+SMTP_APPLICATION: Final = "SMTP.SendAsApp"
 KNOWN_PERMISSIONS: Final = DELEGATED_PERMISSIONS | APPLICATION_PERMISSIONS
 _CANONICAL: Final = {p.casefold(): p for p in KNOWN_PERMISSIONS}
+_OUTLOOK_KEYS: Final = frozenset(p.casefold() for p in OUTLOOK_PERMISSIONS)
 
 # Per operation and actor kind: (permissions valid on the caller's own mailbox or, for apps, any
 # mailbox; delegated permissions that also reach other users' mailboxes).
@@ -72,6 +93,21 @@ _APP: Final[dict[Operation, frozenset[str]]] = {
 def canonical_permission(name: str) -> str | None:
     """The permission name as Graph spells it, matched case-insensitively, or None if unknown."""
     return _CANONICAL.get(name.casefold())
+
+
+def for_resource(permissions: tuple[str, ...] | list[str], outlook: bool) -> list[str]:
+    """The permissions a token for Graph (`outlook` False) or for Exchange Online may carry."""
+    return [p for p in permissions if (p.casefold() in _OUTLOOK_KEYS) == outlook]
+
+
+def is_outlook_only(permissions: tuple[str, ...] | list[str]) -> bool:
+    """Whether granted scopes name Exchange Online's resource (a redeemed grant keeps no resource)."""
+    return bool(permissions) and all(p.casefold() in _OUTLOOK_KEYS for p in permissions)
+
+
+def allows_smtp_send(actor_kind: ActorKind, permissions: frozenset[str]) -> bool:
+    """Whether a token may submit over SMTP: `SMTP.Send` delegated, `SMTP.SendAsApp` as an app."""
+    return (SMTP_APPLICATION if actor_kind == "app" else SMTP_DELEGATED) in permissions
 
 
 def allows(

@@ -1,8 +1,10 @@
 """The token request's parameters: the `{tenant}` path segment, required fields, and `scope`.
 
 `scope` mixes Graph permissions (`https://graph.microsoft.com/Mail.Send`, bare `Mail.Send`, or
-`…/.default` for everything consented) with the OpenID Connect scopes MSAL adds to user flows; only
-Graph is a resource here, any other one is refused as Entra refuses unknown resources (AADSTS500011).
+`…/.default` for everything consented) with the OpenID Connect scopes MSAL adds to user flows. Two
+resources are known: Graph, and Exchange Online (`https://outlook.office.com/SMTP.Send` or
+`…/.default`, for SMTP AUTH with XOAUTH2, issue 16); one request names one of them (AADSTS28000, as
+Entra), any other resource is refused as Entra refuses unknown resources (AADSTS500011).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from mailgraph.auth.oauth_errors import oauth_error as _error
+from mailgraph.auth.permissions import OUTLOOK_RESOURCE, for_resource
 from mailgraph.auth.tokens import GRAPH_APP_ID, GRAPH_RESOURCE
 from mailgraph.domain.model import App, Tenant
 
 # OpenID Connect scopes MSAL adds to every user flow; they never reach the Graph token's `scp`.
 OIDC_SCOPES: Final = ("openid", "profile", "offline_access", "email")
 _GRAPH_RESOURCES: Final = frozenset({GRAPH_RESOURCE.casefold(), GRAPH_APP_ID})
+# Exchange Online's identifier URIs and app id; Microsoft documents outlook.office365.com/.default for
+# app-only SMTP/IMAP and outlook.office.com/SMTP.Send for delegated, both name the same resource.
+_OUTLOOK_RESOURCES: Final = frozenset(
+    {"https://outlook.office.com", "https://outlook.office365.com", "00000002-0000-0ff1-ce00-000000000000"}
+)
 
 
 def resolve_tenant(tenant: Tenant | None, segment: str) -> Tenant:
@@ -79,6 +87,8 @@ class Scopes:
         self.only_default = True  # ... and nothing else
         self.names: list[str] = []
         self.oidc: list[str] = []
+        self.outlook = False  # the resource is Exchange Online (else Graph)
+        resources: set[bool] = set()
         for scope in raw.split():
             if scope.casefold() in OIDC_SCOPES:
                 self.oidc.append(scope.casefold())
@@ -88,13 +98,26 @@ class Scopes:
             if not slash:  # a bare permission name means Graph, Entra's default resource
                 resource, name = GRAPH_RESOURCE, scope
             # rstrip: Entra tolerates the common `https://graph.microsoft.com//.default` typo.
-            if resource.rstrip("/").casefold() not in _GRAPH_RESOURCES and not _is_host(resource, own_host):
+            key = resource.rstrip("/").casefold()
+            if key in _OUTLOOK_RESOURCES:
+                resources.add(True)
+            elif key in _GRAPH_RESOURCES or _is_host(resource, own_host):
+                resources.add(False)
+            else:
                 raise _error(500011, resource=resource, tenant=tenant.display_name)
             if name == ".default":
                 self.default = True
             else:
                 self.names.append(name)
                 self.only_default = False
+        if len(resources) > 1:
+            raise _error(28000)
+        self.outlook = resources == {True}
+
+    @property
+    def resource(self) -> str:
+        """The `aud` of the token these scopes ask for."""
+        return OUTLOOK_RESOURCE if self.outlook else GRAPH_RESOURCE
 
     def granted(self, app: App) -> list[str]:
         """Requested permissions the app holds (all of them for `.default`), in the app's order.
@@ -102,5 +125,6 @@ class Scopes:
         Entra grants only consented permissions; asking for others is not an error.
         """
         wanted = {n.casefold() for n in self.names}
-        perms = [p for p in app.delegated_permissions if p.casefold() not in OIDC_SCOPES]
+        perms = for_resource(app.delegated_permissions, self.outlook)
+        perms = [p for p in perms if p.casefold() not in OIDC_SCOPES]
         return [p for p in perms if self.default or p.casefold() in wanted]

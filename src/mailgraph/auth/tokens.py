@@ -23,6 +23,7 @@ import orjson
 from joserfc import jws
 from joserfc.errors import JoseError
 
+from mailgraph.auth.claims import ACCESS_AUDIENCES, check_access_claims, is_time
 from mailgraph.auth.claims import CLOCK_SKEW_S as CLOCK_SKEW_S
 from mailgraph.auth.claims import EMPTY as EMPTY
 from mailgraph.auth.claims import EXPIRED as EXPIRED
@@ -33,9 +34,9 @@ from mailgraph.auth.claims import INVALID as INVALID
 from mailgraph.auth.claims import MALFORMED as MALFORMED
 from mailgraph.auth.claims import Claims as Claims
 from mailgraph.auth.claims import TokenError as TokenError
-from mailgraph.auth.claims import check_access_claims, is_time
 from mailgraph.auth.claims import v1_issuer as v1_issuer
 from mailgraph.auth.keyring import KeyRing
+from mailgraph.auth.permissions import OUTLOOK_RESOURCE, for_resource
 from mailgraph.domain.model import App, Tenant, User
 
 if TYPE_CHECKING:
@@ -128,34 +129,43 @@ class TokenService:
             "uti": secrets.token_urlsafe(16),
         }
 
-    def issue_app_token(self, tenant: Tenant, app: App) -> str:
-        """An app-only Graph access token; `roles` are the app's application permissions.
+    def issue_app_token(self, tenant: Tenant, app: App, *, resource: str = GRAPH_RESOURCE) -> str:
+        """An app-only access token; `roles` are the app's application permissions for `resource`.
 
         Args:
             tenant: The tenant the app belongs to.
             app: The app (client credentials with a secret, so `appidacr` is "1").
+            resource: Graph, or Exchange Online (`OUTLOOK_RESOURCE`, roles such as SMTP.SendAsApp).
 
         Returns:
             The signed JWT.
         """
         iss = v1_issuer(tenant.id)
-        claims = self._common(tenant, GRAPH_RESOURCE, iss) | {
+        roles = for_resource(app.application_permissions, resource == OUTLOOK_RESOURCE)
+        claims = self._common(tenant, resource, iss) | {
             "app_displayname": app.display_name,
             "appid": app.client_id,
             "appidacr": "1",
             "idp": iss,
             "idtyp": "app",
             "oid": app.object_id,
-            "roles": list(app.application_permissions),
+            "roles": roles,
             "sub": app.object_id,
             "ver": "1.0",
         }
         return self._sign(claims)
 
     def issue_user_token(
-        self, tenant: Tenant, app: App, user: User, scopes: list[str], *, client_authenticated: bool = True
+        self,
+        tenant: Tenant,
+        app: App,
+        user: User,
+        scopes: list[str],
+        *,
+        client_authenticated: bool = True,
+        resource: str = GRAPH_RESOURCE,
     ) -> str:
-        """A delegated Graph access token for `user` signed in through `app`.
+        """A delegated access token for `user` signed in through `app` (`aud` = `resource`).
 
         Args:
             tenant: The user's tenant.
@@ -164,11 +174,12 @@ class TokenService:
             scopes: Granted Graph permission names (`Mail.Read`), space-joined into `scp`.
             client_authenticated: Whether the client proved a secret (`appidacr` "1") or is a public
                 client ("0").
+            resource: Graph, or Exchange Online (`OUTLOOK_RESOURCE`) for SMTP.Send.
 
         Returns:
             The signed JWT.
         """
-        claims = self._common(tenant, GRAPH_RESOURCE, v1_issuer(tenant.id)) | {
+        claims = self._common(tenant, resource, v1_issuer(tenant.id)) | {
             "amr": ["pwd"],
             "app_displayname": app.display_name,
             "appid": app.client_id,
@@ -222,11 +233,12 @@ class TokenService:
         """MSAL's `client_info`: base64url JSON `{"uid": oid, "utid": tid}` (its home account id)."""
         return _b64url(orjson.dumps({"uid": user.id, "utid": tenant.id}))
 
-    def verify(self, token: str) -> Claims:
-        """Validate a Graph access token issued by this server.
+    def verify(self, token: str, audiences: frozenset[str] = GRAPH_AUDIENCES) -> Claims:
+        """Validate an access token issued by this server for one of `audiences` (Graph's by default).
 
         Args:
             token: The bearer token, without the `Bearer ` prefix.
+            audiences: The `aud` values the caller accepts (SMTP: Exchange Online's and Graph's).
 
         Returns:
             The caller's claims.
@@ -244,26 +256,26 @@ class TokenService:
             if now > hit.expires_at + CLOCK_SKEW_S:
                 self._cache.pop(token, None)
                 raise TokenError(EXPIRED)
-            return hit
+            return _for(hit, audiences)
         claims = self._verify(token, now)
         if len(self._cache) >= self._cache_size:
             # Dicts keep insertion order: drop the oldest entry (FIFO is enough for a cache of hot tokens).
             self._cache.pop(next(iter(self._cache)), None)
         self._cache[token] = claims
-        return claims
+        return _for(claims, audiences)
 
-    async def authenticate(self, token: str) -> Claims:
+    async def authenticate(self, token: str, audiences: frozenset[str] = GRAPH_AUDIENCES) -> Claims:
         """`verify`, reloading the keys once when the token names a kid this process does not know.
 
         Another process may have rotated (or created a tenant's) keys since the last periodic reload;
         the reload is rate-limited (auth/keyring.py), so unknown kids cannot flood the store.
         """
         try:
-            return self.verify(token)
+            return self.verify(token, audiences)
         except _UnknownKeyError:
             if not await self._keyring.refresh(min_gap_s=1.0):
                 raise
-        return self.verify(token)
+        return self.verify(token, audiences)
 
     def issue_refresh_token(
         self, tenant: Tenant, app: App, user: User, scopes: list[str], oidc: list[str]
@@ -321,4 +333,13 @@ class TokenService:
         return payload
 
     def _verify(self, token: str, now: float) -> Claims:
-        return check_access_claims(self._signed_payload(token), now, self._tenant_id)
+        # Checked against every audience of ours and cached once; `_for` applies the caller's.
+        return check_access_claims(self._signed_payload(token), now, self._tenant_id, ACCESS_AUDIENCES)
+
+
+def _for(claims: Claims, audiences: frozenset[str]) -> Claims:
+    """The claims, if the token was issued for one of `audiences` (a Graph call refuses an
+    Exchange Online token, as Graph does)."""
+    if claims.audience not in audiences:
+        raise TokenError(INVALID)
+    return claims

@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
     )
+    serve.add_argument(
+        "--submission-port", type=int, default=None, help=_help("submission_port") + "; 0 picks a free port"
+    )
+    serve.add_argument("--submission-tls-port", type=int, default=None, help=_help("submission_tls_port"))
+    serve.add_argument(
+        "--submission-allow-plaintext", action="store_true", help=_help("submission_allow_plaintext")
+    )
     add_delivery_options(serve, serve=True)
     serve.add_argument(
         "--processes", "--workers", type=int, default=DEFAULTS.processes, help=_help("processes")
@@ -128,9 +135,29 @@ async def _start_smtp(runtime: Runtime, host: str) -> bool:
         await runtime.engine.close()
         return False
     for name, port in runtime.smtp.ports.items():
+        if name.startswith("submission"):
+            continue
         kind = "STARTTLS, AUTH after TLS" if name == "smtp" else "implicit TLS, AUTH"
         print(f"mailgraph SMTP: {name}://{host}:{port}   ({kind}; mail for the tenant's domains)", flush=True)
+    for line in submission_banner(runtime.smtp.ports, host, runtime.smtp.settings.submission_allow_plaintext):
+        print(line, flush=True)
     return True
+
+
+def submission_banner(ports: dict[str, int], host: str, plaintext: bool) -> list[str]:
+    """The submission listeners' lines of the start-up banner (docs/smtp-submission.md)."""
+    lines = []
+    if "submission" in ports:
+        auth = "AUTH also before STARTTLS" if plaintext else "STARTTLS, then AUTH"
+        lines.append(
+            f"mailgraph SMTP submission: smtp://{host}:{ports['submission']}   ({auth} XOAUTH2, or LOGIN/PLAIN"
+            " where the tenant allows it; token scope https://outlook.office.com/SMTP.Send)"
+        )
+    if "submissions" in ports:
+        lines.append(
+            f"mailgraph SMTP submission: smtps://{host}:{ports['submissions']}   (implicit TLS, AUTH)"
+        )
+    return lines
 
 
 async def _serve(settings: Settings, slot: Slot | None = None) -> int:
@@ -241,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtps_port=args.smtps_port,
                 smtp_max_size=args.smtp_max_size,
                 processes=max(1, args.processes),
+                submission_port=args.submission_port,
+                submission_tls_port=args.submission_tls_port,
+                submission_allow_plaintext=args.submission_allow_plaintext,
                 **delivery_settings(args),
                 **webhook_settings(args),
             )

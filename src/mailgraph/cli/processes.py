@@ -156,7 +156,14 @@ class Supervisor:
         if index == 0:
             return self.settings
         # The worker and the SMTP listeners run in process 0 only (the module docstring says why).
-        return replace(self.settings, worker=False, smtp_port=None, smtps_port=None)
+        return replace(
+            self.settings,
+            worker=False,
+            smtp_port=None,
+            smtps_port=None,
+            submission_port=None,
+            submission_tls_port=None,
+        )
 
     def _await_ready(self, n: int) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT_S

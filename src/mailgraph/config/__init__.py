@@ -75,6 +75,18 @@ class Settings:
     smtp_max_size: int = field(
         default=35 * 1024 * 1024, metadata={"help": "largest message accepted over SMTP, in bytes"}
     )
+    # SMTP client submission (issue 16, docs/smtp-submission.md): off unless a port is given.
+    submission_port: int | None = field(
+        default=None,
+        metadata={"help": "SMTP submission port (STARTTLS, AUTH XOAUTH2/LOGIN/PLAIN); unset: off"},
+    )
+    submission_tls_port: int | None = field(
+        default=None, metadata={"help": "implicit-TLS SMTP submission port (465); unset: off"}
+    )
+    submission_allow_plaintext: bool = field(
+        default=False,
+        metadata={"help": "offer AUTH on the submission port before STARTTLS (local tests only)"},
+    )
     # External identity provider (issue 3, docs/identity.md): its tokens accepted beside ours.
     idp_issuer: str | None = field(default=None, metadata={"help": "external token issuer (`iss`)"})
     idp_jwks_url: str | None = field(default=None, metadata={"help": "the external issuer's JWKS URL"})
@@ -212,6 +224,11 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     permissions = identity_config.mailbox_permissions(data, problems)
     threshold = _positive(tenant, "lockoutThreshold", 10, problems)
     duration = _positive(tenant, "lockoutDurationSeconds", 60, problems)
+    # Exchange Online's `Set-TransportConfig -SmtpClientAuthenticationDisabled`: true (the default)
+    # refuses AUTH LOGIN/PLAIN on the submission port; XOAUTH2 works either way (docs/smtp-submission.md).
+    smtp_disabled = tenant.get("smtpClientAuthenticationDisabled", True)
+    if not isinstance(smtp_disabled, bool):
+        problems.append("tenant.smtpClientAuthenticationDisabled must be true or false")
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
@@ -224,6 +241,7 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
         apps=tuple(apps),
         permissions=permissions,
         policies=tuple(policies),
+        smtp_password_auth=smtp_disabled is False,
     )
 
 

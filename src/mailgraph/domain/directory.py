@@ -61,6 +61,7 @@ class TenantSpec:
     policies: tuple[PolicySpec, ...] = ()  # application access policies
     lockout_threshold: int = 10  # smart lockout (domain/lockout.py)
     lockout_duration_s: int = 60
+    smtp_password_auth: bool = False  # AUTH LOGIN/PLAIN on the submission port (docs/smtp-submission.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ class DirectoryService:
                 spec.domains,
                 spec.lockout_threshold,
                 spec.lockout_duration_s,
+                spec.smtp_password_auth,
             )
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:

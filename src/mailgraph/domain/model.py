@@ -272,6 +272,8 @@ class Tenant:
     """Failed sign-ins in a row that lock a user or client (smart lockout, domain/lockout.py)."""
     lockout_duration_s: int = 60
     """How long the first lock lasts; each further lock in a row lasts twice as long."""
+    smtp_password_auth: bool = False
+    """AUTH LOGIN/PLAIN on the submission port (Exchange's SMTP AUTH switch; off by default, issue 16)."""
 
 
 @dataclass(frozen=True, slots=True)

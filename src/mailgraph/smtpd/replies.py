@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from mailgraph.domain import errors as d
+from mailgraph.domain.submission import SmtpAuthDisabledError, SubmissionAuthError
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,11 @@ DOMAIN_REPLIES: Final[dict[type[d.DomainError], Reply]] = {
     d.MimeContentError: Reply(550, "5.6.0", "Message content rejected: not a readable RFC 5322 message"),
     d.InvalidPropertyValueError: Reply(550, "5.6.0", "Message content rejected"),
     d.InvalidPropertySetError: Reply(550, "5.6.0", "Message content rejected"),
+    # Submission AUTH failures (docs/smtp-submission.md), Exchange Online's replies and texts.
+    SmtpAuthDisabledError: Reply(
+        535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."
+    ),
+    SubmissionAuthError: Reply(535, "5.7.3", "Authentication unsuccessful"),
     d.DomainError: Reply(550, "5.6.0", "Message rejected"),
 }
 
@@ -65,6 +71,10 @@ TOO_MANY_RECIPIENTS: Final = Reply(452, "4.5.3", "Too many recipients")
 AUTH_OK: Final = Reply(235, "2.7.0", "Authentication successful")
 AUTH_INVALID: Final = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_MALFORMED: Final = Reply(501, "5.5.2", "Cannot decode the authentication data")
+# RFC 4954 §6: 454 4.7.0 temporary authentication failure (the submission throttle, smtpd/throttle.py).
+AUTH_THROTTLED: Final = Reply(454, "4.7.0", "Too many failed authentication attempts; try again later")
+# Exchange Online's reply to MAIL/RCPT/DATA before AUTH on the submission port.
+NOT_AUTHENTICATED: Final = Reply(530, "5.7.57", "Client not authenticated to send mail")
 
 
 def accepted(message_id: str) -> Reply:

@@ -19,6 +19,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,13 +100,33 @@ def install_functions(db: sqlite3.Connection) -> None:
     db.create_function(FOLD, 1, fold, deterministic=True)
 
 
+_WAL_SWITCH_TRIES = 100  # × 0.05 s: how long a start waits for another process starting at once
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting for another connection that holds the lock it needs.
+
+    SQLite may answer this pragma SQLITE_BUSY without calling the busy handler (while another process
+    switches the file to WAL, recovers its WAL or migrates it), so two processes starting at once on a
+    new database would otherwise fail one start under load; retried here for a few seconds.
+    """
+    for attempt in range(_WAL_SWITCH_TRIES):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == _WAL_SWITCH_TRIES - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
     install_functions(db)
     # First: switching a new file to WAL takes a lock that another process starting at the same
     # moment may hold (serve --processes, two engines in tests/store/test_migrate.py).
     db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA journal_mode = WAL")
+    _enable_wal(db)
     # FULL: the WAL is fsynced at every commit, so a 202 survives a power cut. NORMAL survives a
     # process crash but may lose the last commits on power loss (opt-in, see docs/operations.md).
     db.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 _UC = Columns("id, tenant_id, upn, mail, display_name, password_hash, account_enabled")
 _USER = f"SELECT {_UC.sql} FROM users"
-_TC = Columns("id, display_name, domains_json, lockout_threshold, lockout_duration_s")
+_TC = Columns("id, display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth")
 _TENANT = f"SELECT {_TC.sql} FROM tenants"
 _AC = Columns(
     "client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
@@ -45,6 +45,7 @@ def _tenant(r: Sequence[Any]) -> Tenant:
         tuple(codec.strings_from_json(r[_TC["domains_json"]])),
         int(r[_TC["lockout_threshold"]]),
         int(r[_TC["lockout_duration_s"]]),
+        bool(r[_TC["smtp_password_auth"]]),
     )
 
 
@@ -103,17 +104,19 @@ class SqlDirectory:
             codec.strings_to_json(tenant.domains),
             tenant.lockout_threshold,
             tenant.lockout_duration_s,
+            int(tenant.smtp_password_auth),
             tenant.id,
         )
         changed = await self._conn.execute(
             "UPDATE tenants SET display_name = ?, domains_json = ?, lockout_threshold = ?,"
-            " lockout_duration_s = ? WHERE id = ?",
+            " lockout_duration_s = ?, smtp_password_auth = ? WHERE id = ?",
             values,
         )
         if not changed:
             await self._conn.execute(
-                "INSERT INTO tenants (display_name, domains_json, lockout_threshold, lockout_duration_s, id)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO tenants"
+                " (display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth, id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 values,
             )
 
