@@ -143,7 +143,7 @@ class GraphHandler:
         # only .Shared scopes can, so most requests keep the actor as verified (no copy per request).
         if allows(actor.kind, actor.permissions, operation, other_mailbox=True):
             actor = replace(actor, reach_shared=True)
-        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
+        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions), graph=self)
 
     @staticmethod
     def _finish(ctx: Ctx, response: Response) -> Response:
