@@ -51,7 +51,7 @@ class Guard:
         self.throttle = throttle
         self.faults = faults
         self._uow = uow
-        self._names: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
 
     @property
     def active(self) -> bool:
@@ -62,22 +62,28 @@ class Guard:
         """The response of `handler`, unless a fault rule or a limit answers first."""
         req, actor = ctx.req, ctx.actor
         mailbox = await self.mailbox(actor, match.user_key)
+        delay = 0.0
         if self.faults.active:
             path = req.raw_path.decode("latin-1").split("/", 2)[-1]
             rule = await self.faults.check("http", req.method, "/" + path, mailbox, actor.app_id)
             if rule is not None:
-                if rule.latency_ms:
-                    await asyncio.sleep(rule.latency_ms / 1000)
-                if rule.reset:
-                    raise InjectedReset(rule.id)
-                if rule.status is not None:
+                delay = rule.latency_ms / 1000
+                if rule.reset or rule.status is not None:
+                    if delay:
+                        await asyncio.sleep(delay)
+                    if rule.reset:
+                        raise InjectedReset(rule.id)
                     return fault_response(rule, req.request_id, req.client_request_id)
         limits = self.throttle.limits_for(actor.tenant_id, mailbox) if self.throttle.active else None
         if limits is None:
+            if delay:
+                await asyncio.sleep(delay)
             return await handler(req, ctx, match)
         key = (actor.app_id, mailbox[0])
         self.throttle.enter(key, limits, req.method, len(req.body))
-        try:
+        try:  # injected latency is a slow request: it holds its concurrency slot, as on Graph
+            if delay:
+                await asyncio.sleep(delay)
             return await handler(req, ctx, match)
         finally:
             self.throttle.leave(key)
@@ -88,7 +94,8 @@ class Guard:
         Cached per process: directory changes of a user's names are rare, and only affect which
         rule or profile matches (the request itself resolves the mailbox again).
         """
-        cache_key = (actor.tenant_id, user_key.casefold() if user_key is not None else None)
+        # /me is the caller's own mailbox: keyed by the caller (a user id never contains "@" or "/").
+        cache_key = (actor.tenant_id, user_key.casefold() if user_key is not None else f"/me/{actor.user_id}")
         names = self._names.get(cache_key)
         if names is None:
             tenant, wanted = actor.tenant_id, user_key
