@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
     )
+    serve.add_argument(
+        "--throttle", choices=("off", "exchange-online"), default=DEFAULTS.throttle, help=_help("throttle")
+    )
     add_delivery_options(serve, serve=True)
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
@@ -205,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtp_port=args.smtp_port,
                 smtps_port=args.smtps_port,
                 smtp_max_size=args.smtp_max_size,
+                throttle=args.throttle,
                 **delivery_settings(args),
             )
             return _run(_serve(settings))
