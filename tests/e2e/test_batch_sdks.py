@@ -84,9 +84,10 @@ async def test_sdk_retry_handler_recovers_from_mailbox_concurrency(
     try:
         token = (data / "admin-token").read_text().strip()
         slow = {"method": "GET", "route": "*/mailfolders/inbox", "latencyMs": 300}
-        r = httpx.post(
-            f"{server.url}/_mailgraph/faults", json=slow, headers={"Authorization": f"Bearer {token}"}
-        )
+        async with httpx.AsyncClient() as control:
+            r = await control.post(
+                f"{server.url}/_mailgraph/faults", json=slow, headers={"Authorization": f"Bearer {token}"}
+            )
         assert r.status_code == 201
         async with _client(server, _user_form("alice@fabrikam.test", "alice-Passw0rd")) as alice:
             folders = await asyncio.gather(

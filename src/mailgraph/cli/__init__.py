@@ -19,6 +19,7 @@ from mailgraph.cli.delivery import (
     delivery_settings,
     run_delivery,
 )
+from mailgraph.cli.faults import add_fault_commands, run_faults
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mailgraph", description="A mail server that speaks Microsoft Graph."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    add_fault_commands(sub)  # issue 13: `mailgraph faults add|list|clear`
     serve = sub.add_parser("serve", help="run the Graph API server")
     serve.add_argument("--host", default=DEFAULTS.host, help=_help("host"))
     serve.add_argument(
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **delivery_settings(args),
             )
             return _run(_serve(settings))
+        if args.command == "faults":
+            return _run(run_faults(args))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
         return _run(run_delivery(args))  # worker, queue
