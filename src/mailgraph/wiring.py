@@ -15,7 +15,10 @@ from pathlib import Path
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
+from mailgraph.api.control import ControlApi, control_mount
+from mailgraph.api.guard import Guard
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.throttle import Throttle
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -24,6 +27,7 @@ from mailgraph.auth.permissions import canonical_permission
 from mailgraph.auth.tokens import TokenService
 from mailgraph.certs import server_context
 from mailgraph.config import Settings, TenantFileError, demo_tenant, load_tenant_file
+from mailgraph.config.control import ControlSpec, load_control
 from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
@@ -32,6 +36,7 @@ from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.changes import AfterCommit, ObservedUnitOfWork
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.messages import MessageService
@@ -41,6 +46,7 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
+from mailgraph.domain.throttling import profile
 from mailgraph.domain.uploads import UploadService
 from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
@@ -71,6 +77,8 @@ class Runtime:
     """The bearer secret of `/admin` (docs/delivery.md)."""
     data_dir: Path = Path()
     """Keys, blobs, certificates and (by default) the SQLite database."""
+    faults: FaultService | None = None
+    """The fault-injection rules (docs/faults.md)."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -178,14 +186,21 @@ async def build(settings: Settings) -> Runtime:
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
+    faults = FaultService(uow, clock)
+    control = await _control(settings, faults)
     worker = delivery_worker(settings, uow)
+    worker.faults = faults
+    shutdown = _stopping_faults(faults, shutdown)
     app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
-    app.on_startup = _starting(keyring, worker if settings.worker else None)
+    app.on_startup = _starting(keyring, worker if settings.worker else None, faults)
+    app.graph.guard = Guard(_throttle(settings, tenant, control), faults, uow)
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
-    app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
+    admin = AdminApi(queue, admin_token)
+    app.mounts.add(admin_mount(admin))  # `/admin/queue…`: kept as an alias of `/_mailgraph/queue…`
+    app.mounts.add(control_mount(ControlApi(admin, faults, admin_token)))
     return Runtime(
         app,
         engine,
@@ -197,6 +212,7 @@ async def build(settings: Settings) -> Runtime:
         worker if settings.worker else None,
         admin_token,
         settings.data_dir,
+        faults,
     )
 
 
@@ -215,9 +231,48 @@ async def open_keyring(
     return keyring
 
 
-def _starting(keyring: KeyRing, worker: DeliveryWorker | None) -> Callable[[], Awaitable[None]]:
+async def _control(settings: Settings, faults: FaultService) -> ControlSpec:
+    """The tenant file's throttling and fault rules (its rules replace the file's earlier ones)."""
+    if settings.tenant_file is None:
+        await faults.refresh()
+        return ControlSpec()
+    control, problems = load_control(settings.tenant_file)
+    if problems:
+        raise TenantFileError(str(settings.tenant_file), problems)
+    for rule in await faults.refresh():
+        if rule.id.startswith("tenant-file-"):
+            await faults.clear(rule.id)
+    for rule in control.faults:
+        await faults.add(rule)
+    return control
+
+
+def _throttle(settings: Settings, tenant: Tenant, control: ControlSpec) -> Throttle:
+    """Server profile (`--throttle`), the tenant file's tenant and mailbox profiles."""
+    try:
+        server = profile(settings.throttle)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
+    tenants = {tenant.id: control.tenant} if control.tenant_set else {}
+    return Throttle(server, tenants, dict(control.mailboxes))
+
+
+def _stopping_faults(
+    faults: FaultService, then: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def stop() -> None:
+        await faults.stop()
+        await then()
+
+    return stop
+
+
+def _starting(
+    keyring: KeyRing, worker: DeliveryWorker | None, faults: FaultService
+) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
+        faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
         if worker is not None:
             await worker.start()
 

@@ -93,12 +93,14 @@ async def test_a_control_namespace_and_a_ui_are_added_without_touching_the_app(
     async def ui(req: Request, parts: Sequence[str]) -> Response | None:
         return Response(200, b"<p>ui</p>", b"text/html") if parts[1:] == ["inbox"] else None
 
-    runtime.app.mounts.add(Mount("control", ("_mailgraph",), control))
+    # (`/_mailgraph` itself is the real control namespace since issue 13: a probe mount beside it.)
+    runtime.app.mounts.add(Mount("probe", ("_probe",), control))
     runtime.app.mounts.add(Mount("ui", ("ui",), ui))
     names = [m.name for m in runtime.app.mounts.mounts]
-    assert names.index("control") < names.index("identity") and names.index("ui") < names.index("identity")
-    r = await api.get("/_mailgraph/health%2Fz")
-    assert r.status_code == 200 and r.json() == {"parts": ["_mailgraph", "health/z"]}
+    assert names.index("probe") < names.index("identity") and names.index("ui") < names.index("identity")
+    assert names.index("control") < names.index("identity")
+    r = await api.get("/_probe/health%2Fz")
+    assert r.status_code == 200 and r.json() == {"parts": ["_probe", "health/z"]}
     assert r.headers["request-id"] and r.headers["cache-control"] == "private"  # common headers for all
     assert (await api.get("/ui/inbox")).text == "<p>ui</p>"
     assert_graph_error(await api.get("/ui/other"), 404, "ResourceNotFound")  # None: the next mount, then 404

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from mailgraph.api.context import Services
 from mailgraph.api.errors import error_body, to_response
+from mailgraph.api.guard import InjectedReset
 from mailgraph.api.handler import GraphHandler, common_headers, stamp
 from mailgraph.api.http import (
     JSON_TYPE,
@@ -70,6 +71,11 @@ class GraphApp:
             response = await self.mounts.dispatch(req)
         except Exception as exc:  # a mount outside Graph failed (Graph's own handler never raises)
             response = to_response(exc, req.request_id, req.client_request_id)
+        except InjectedReset:
+            # A fault rule's connection reset: start a response and never finish it, so the server
+            # closes the connection under the client (uvicorn drops an incomplete response).
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+            return
         await write_response(send, response, common_headers(req.request_id, req.client_request_id, response))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

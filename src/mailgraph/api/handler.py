@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from mailgraph.api.context import Ctx, Services
 from mailgraph.api.errors import GraphError, to_response
+from mailgraph.api.guard import Guard
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.api.router import Handler, Match, PathError, Route, Router
 from mailgraph.api.routes import ROUTES
@@ -66,6 +67,8 @@ class GraphHandler:
     def __init__(self, services: Services, routes: list[Route] | None = None) -> None:
         self.services = services
         self._router = Router(ROUTES if routes is None else routes)
+        self.guard: Guard | None = None
+        """Fault rules and throttling (api/guard.py), set by wiring; skipped while not `active`."""
 
     async def handle(self, req: Request, actor: Actor) -> Response:
         """One Graph request on behalf of an authenticated `actor`. Never raises (but cancellation).
@@ -78,6 +81,9 @@ class GraphHandler:
         try:
             match, handler, operation = self.resolve(req)
             ctx = self._authorize(req, actor, match, operation)
+            guard = self.guard
+            if guard is not None and guard.active and operation != "none":
+                return self._finish(ctx, await guard.run(ctx, handler, match))
             return self._finish(ctx, await handler(req, ctx, match))
         except Exception as exc:
             return to_response(exc, req.request_id, req.client_request_id)
@@ -93,6 +99,9 @@ class GraphHandler:
         try:
             match, handler, operation = self.resolve(req)  # 404/405 first: not an auth question
             ctx = self._authorize(req, await self.authenticate(req), match, operation)
+            guard = self.guard
+            if guard is not None and guard.active and operation != "none":
+                return self._finish(ctx, await guard.run(ctx, handler, match))
             return self._finish(ctx, await handler(req, ctx, match))
         except Exception as exc:
             return to_response(exc, req.request_id, req.client_request_id)
@@ -143,7 +152,7 @@ class GraphHandler:
         # only .Shared scopes can, so most requests keep the actor as verified (no copy per request).
         if allows(actor.kind, actor.permissions, operation, other_mailbox=True):
             actor = replace(actor, reach_shared=True)
-        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
+        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions), graph=self)
 
     @staticmethod
     def _finish(ctx: Ctx, response: Response) -> Response:

@@ -19,6 +19,7 @@ from mailgraph.cli.delivery import (
     delivery_settings,
     run_delivery,
 )
+from mailgraph.cli.faults import add_fault_commands, run_faults
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mailgraph", description="A mail server that speaks Microsoft Graph."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    add_fault_commands(sub)  # issue 13: `mailgraph faults add|list|clear`
     serve = sub.add_parser("serve", help="run the Graph API server")
     serve.add_argument("--host", default=DEFAULTS.host, help=_help("host"))
     serve.add_argument(
@@ -72,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--smtps-port", type=int, default=None, help=_help("smtps_port"))
     serve.add_argument(
         "--smtp-max-size", type=int, default=DEFAULTS.smtp_max_size, help=_help("smtp_max_size")
+    )
+    serve.add_argument(
+        "--throttle", choices=("off", "exchange-online"), default=DEFAULTS.throttle, help=_help("throttle")
     )
     add_delivery_options(serve, serve=True)
     add_admin_commands(sub)
@@ -205,9 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smtp_port=args.smtp_port,
                 smtps_port=args.smtps_port,
                 smtp_max_size=args.smtp_max_size,
+                throttle=args.throttle,
                 **delivery_settings(args),
             )
             return _run(_serve(settings))
+        if args.command == "faults":
+            return _run(run_faults(args))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
         return _run(run_delivery(args))  # worker, queue

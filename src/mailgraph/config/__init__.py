@@ -86,6 +86,8 @@ class Settings:
         default="preferred_username", metadata={"help": "external claim naming the user (UPN or address)"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    # Throttling (issue 13, docs/throttling.md): the server's profile; tenants and mailboxes may differ.
+    throttle: str = field(default="off", metadata={"help": "throttling profile: off or exchange-online"})
 
     @property
     def database_url(self) -> str:

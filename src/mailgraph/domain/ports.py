@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
+from mailgraph.domain.faults import FaultRule
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
 
 if TYPE_CHECKING:
@@ -420,6 +421,9 @@ class Tx(Protocol):
     def lockouts(self) -> LockoutRepo: ...
 
     @property
+    def faults(self) -> FaultRepo: ...
+
+    @property
     def changes(self) -> ChangeRecorder:
         """THE change-event point (domain/changes.py): say why after every message or folder write."""
         ...
@@ -507,4 +511,29 @@ class UploadPartRepo(Protocol):
 
     async def forget(self, session_id: str) -> None:
         """Remove the part records of a session (cancelled or expired)."""
+        ...
+
+
+class FaultRepo(Protocol):
+    """Fault-injection rules and their occurrence counts (migration 0017, domain/faults.py)."""
+
+    async def list(self) -> list[FaultRule]:
+        """Every rule, oldest first, with its counts."""
+        ...
+
+    async def put(self, rule: FaultRule) -> None:
+        """Insert a rule, or replace the one with its id (counts as given)."""
+        ...
+
+    async def delete(self, rule_id: str | None) -> int:
+        """Remove one rule (or all when None); returns how many."""
+        ...
+
+    async def hit(self, rule_id: str) -> tuple[int, int] | None:
+        """Count one occurrence; returns (occurrences, firings so far), None if the rule is gone.
+        Concurrent transactions see distinct occurrence numbers (the UPDATE comes first)."""
+        ...
+
+    async def fired(self, rule_id: str) -> None:
+        """Count one firing."""
         ...

@@ -11,6 +11,7 @@ from mailgraph.store.contract import Conn
 from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
+from mailgraph.store.sql.faults import SqlFaults
 from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
@@ -29,6 +30,7 @@ class SqlTx:
         "changes",
         "delegation",
         "directory",
+        "faults",
         "flows",
         "folders",
         "keys",
@@ -50,5 +52,6 @@ class SqlTx:
         self.lockouts = SqlLockouts(conn)
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
+        self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
