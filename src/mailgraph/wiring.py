@@ -15,6 +15,7 @@ from pathlib import Path
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
+from mailgraph.api.control import control_api
 from mailgraph.api.mounts import admin_mount
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
@@ -183,6 +184,9 @@ async def build(settings: Settings) -> Runtime:
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
     app.mounts.add(admin_mount(AdminApi(queue, admin_token)))
+    # issue 14: the test-control namespace /_mailgraph (docs/workbench.md)
+    control = control_api(uow, uow.signals, tokens, queue, attachments, admin_token, clock)
+    app.mounts.add(control.mount())
     return Runtime(
         app,
         engine,

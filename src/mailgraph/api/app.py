@@ -9,9 +9,12 @@ sent none) and the headers of spec §0.3; JSON responses add `OData-Version: 4.0
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from mailgraph.api.context import Services
 from mailgraph.api.errors import error_body, to_response
@@ -70,7 +73,11 @@ class GraphApp:
             response = await self.mounts.dispatch(req)
         except Exception as exc:  # a mount outside Graph failed (Graph's own handler never raises)
             response = to_response(exc, req.request_id, req.client_request_id)
-        await write_response(send, response, common_headers(req.request_id, req.client_request_id, response))
+        common = common_headers(req.request_id, req.client_request_id, response)
+        if response.stream is not None and response.length < 0:
+            await _until_disconnect(write_response(send, response, common), receive, response)
+            return
+        await write_response(send, response, common)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -84,3 +91,27 @@ class GraphApp:
                     await self._on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _until_disconnect(writing: Coroutine[Any, Any, None], receive: Receive, response: Response) -> None:
+    """Write an endless stream until it ends or the client disconnects (the server may not tell the
+    writer: a send to a closed connection can be a silent no-op), then close the stream's generator."""
+    writer = asyncio.ensure_future(writing)
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait((writer, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (writer, watcher):
+            task.cancel()
+        for task in (writer, watcher):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        closing = getattr(response.stream, "aclose", None)
+        if closing is not None:
+            with contextlib.suppress(Exception):
+                await closing()

@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
+from mailgraph.domain.inspection import WorkbenchRepo
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -396,6 +397,11 @@ class Tx(Protocol):
 
     @property
     def upload_parts(self) -> UploadPartRepo: ...
+
+    @property
+    def workbench(self) -> WorkbenchRepo:
+        """Tenant-wide reads and deletes of the test workbench (domain/inspection.py)."""
+        ...
 
     @property
     def changes(self) -> ChangeRecorder:
