@@ -17,6 +17,8 @@ from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
 from mailgraph.api.control import control_api
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.ops import Metrics, Readiness, ops_mounts
+from mailgraph.api.ui import ui_mount
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -48,6 +50,7 @@ from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine
 from mailgraph.store.engines import open_engine as open_database
+from mailgraph.store.migrate import migrations
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
@@ -187,6 +190,9 @@ async def build(settings: Settings) -> Runtime:
     # issue 14: the test-control namespace /_mailgraph (docs/workbench.md)
     control = control_api(uow, uow.signals, tokens, queue, attachments, admin_token, clock)
     app.mounts.add(control.mount())
+    for mount in ui_mount(control, app.graph, admin_token):  # the web UI at /ui/ (and / → /ui/)
+        app.mounts.add(mount)
+    _add_ops(app, uow, engine.name, worker if settings.worker else None)
     return Runtime(
         app,
         engine,
@@ -199,6 +205,16 @@ async def build(settings: Settings) -> Runtime:
         admin_token,
         settings.data_dir,
     )
+
+
+def _add_ops(app: GraphApp, uow: ObservedUnitOfWork, engine_name: str, worker: DeliveryWorker | None) -> None:
+    """Health, readiness and metrics (api/ops.py): every request observed, store-backed gauges."""
+    metrics = Metrics(uow.signals)
+    app.observe = metrics.observe
+    workers = [] if worker is None else [("delivery", lambda: worker.alive)]
+    readiness = Readiness(uow, migrations(engine_name)[-1].version, workers)
+    for mount in ops_mounts(metrics, readiness):
+        app.mounts.add(mount)
 
 
 async def open_keyring(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -23,6 +24,7 @@ from mailgraph.api.http import (
     JSON_TYPE,
     BodyTooLargeError,
     Receive,
+    Request,
     Response,
     Scope,
     Send,
@@ -51,6 +53,8 @@ class GraphApp:
         self._on_shutdown = on_shutdown
         # Set by wiring: run at lifespan start (the delivery worker).
         self.on_startup: Callable[[], Awaitable[None]] | None = None
+        self.observe: Callable[[Request, int, float], None] | None = None
+        """Set by wiring: told every answered request, its status and seconds taken (api/ops.py metrics)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -69,6 +73,7 @@ class GraphApp:
             await write_response(send, response, common_headers(request_id, request_id, response))
             return
         stamp(req)
+        started = time.perf_counter()
         try:
             response = await self.mounts.dispatch(req)
         except Exception as exc:  # a mount outside Graph failed (Graph's own handler never raises)
@@ -76,8 +81,10 @@ class GraphApp:
         common = common_headers(req.request_id, req.client_request_id, response)
         if response.stream is not None and response.length < 0:
             await _until_disconnect(write_response(send, response, common), receive, response)
-            return
-        await write_response(send, response, common)
+        else:
+            await write_response(send, response, common)
+        if self.observe is not None:
+            self.observe(req, response.status, time.perf_counter() - started)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -44,6 +44,8 @@ class Request:
     server: str
     request_id: str = ""
     client_request_id: str = ""
+    route: str = ""
+    """The route pattern that answered (metrics label): a Graph route's pattern, else the mount's name."""
 
     @property
     def base_url(self) -> str:

@@ -128,6 +128,7 @@ class MountTable:
         raw = req.raw_path
         mount = self.fast(raw)
         if mount is not None:
+            req.route = req.route or mount.name
             answer = await mount.serve(req, ())
             if answer is not None:
                 return answer
@@ -135,6 +136,7 @@ class MountTable:
         lower = [p.lower() for p in parts]
         for mount in self._mounts:
             if mount.claims(parts, lower):
+                req.route = mount.name  # a Graph route names itself more precisely (api/handler.py)
                 answer = await mount.serve(req, parts)
                 if answer is not None:
                     return answer
