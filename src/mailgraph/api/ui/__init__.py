@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -68,6 +69,7 @@ class WebUi:
         self._env = Environment(
             loader=PackageLoader("mailgraph.api.ui", "templates"), autoescape=select_autoescape()
         )
+        self._env.filters["when"] = _when
 
     # -- sessions and CSRF ----------------------------------------------------------------------------
 
@@ -217,7 +219,7 @@ class WebUi:
             return Response(404, b"no such message", b"text/plain")
         listed = await self._graph_json(
             t,
-            f"/v1.0/users/{u}/messages/{quote(m, safe='')}/attachments?$select=id,name,contentType,size,isInline",
+            f"/v1.0/users/{u}/messages/{quote(m, safe='')}/attachments",
         )
         base = f"/ui/tenants/{t}/mailboxes/{u}/messages/{quote(m, safe='')}"
         return self._render(
@@ -256,7 +258,7 @@ class WebUi:
 
     async def _attachment(self, t: str, u: str, m: str, a: str) -> Response:
         path = f"/v1.0/users/{u}/messages/{quote(m, safe='')}/attachments/{quote(a, safe='')}"
-        meta = await self._graph_json(t, path + "?$select=name,contentType")
+        meta = await self._graph_json(t, path)
         answer = await self._graph(t, path + "/$value")
         if answer.status != 200:
             return Response(404, b"no such attachment", b"text/plain")
@@ -304,6 +306,11 @@ def sanitise(html: str, *, remote_images: bool = False) -> str:
     if not remote_images:
         clean = _REMOTE_SRC.sub(r"\1 data-blocked-src=\2\3//", clean)
     return clean
+
+
+def _when(ts: int) -> str:
+    """A Timestamp (µs) as `2024-05-01 10:00:00 UTC`."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts // 1_000_000))
 
 
 def _escape(text: str) -> str:
