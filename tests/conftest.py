@@ -20,6 +20,7 @@ from mailgraph.domain.model import App, Tenant, User
 from mailgraph.wiring import Runtime, build
 
 TENANT_FILE = Path(__file__).with_name("tenant.toml")
+pytest_plugins = ["pytester"]  # tests/workbench runs sample suites that use mailgraph's pytest plugin
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,14 @@ from pathlib import Path
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
-from mailgraph.api.control import ControlApi, control_mount
+from mailgraph.api.control import control_api
+from mailgraph.api.control import faults as fault_resources
+from mailgraph.api.control import queue as queue_resources
 from mailgraph.api.guard import Guard
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.ops import Metrics, Readiness, ops_mounts
 from mailgraph.api.throttle import Throttle
+from mailgraph.api.ui import ui_mount
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -54,6 +58,7 @@ from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine
 from mailgraph.store.engines import open_engine as open_database
+from mailgraph.store.migrate import migrations
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
@@ -187,20 +192,29 @@ async def build(settings: Settings) -> Runtime:
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
     faults = FaultService(uow, clock)
-    control = await _control(settings, faults)
+    control_spec = await _control(settings, faults)
     worker = delivery_worker(settings, uow)
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
     app = GraphApp(services, on_shutdown=_stopping(worker, shutdown) if settings.worker else shutdown)
     app.on_startup = _starting(keyring, worker if settings.worker else None, faults)
-    app.graph.guard = Guard(_throttle(settings, tenant, control), faults, uow)
+    app.graph.guard = Guard(_throttle(settings, tenant, control_spec), faults, uow)
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
-    admin = AdminApi(queue, admin_token)
-    app.mounts.add(admin_mount(admin))  # `/admin/queue…`: kept as an alias of `/_mailgraph/queue…`
-    app.mounts.add(control_mount(ControlApi(admin, faults, admin_token)))
+    # The control namespace /_mailgraph (docs/workbench.md): issue 14's tenants, mail and events, issue
+    # 13's queue and fault rules; one mount, one credential (the admin token).
+    control = control_api(uow, uow.signals, tokens, queue, attachments, admin_token, clock)
+    control.add(queue_resources.ROUTES)
+    control.add(fault_resources.routes(faults))
+    app.mounts.add(control.mount())
+    app.mounts.add(
+        admin_mount(AdminApi(control, admin_token))
+    )  # `/admin/queue…`: alias of `/_mailgraph/queue…`
+    for mount in ui_mount(control, app.graph, admin_token):  # the web UI at /ui/ (and / → /ui/)
+        app.mounts.add(mount)
+    _add_ops(app, uow, engine.name, worker if settings.worker else None)
     return Runtime(
         app,
         engine,
@@ -214,6 +228,16 @@ async def build(settings: Settings) -> Runtime:
         settings.data_dir,
         faults,
     )
+
+
+def _add_ops(app: GraphApp, uow: ObservedUnitOfWork, engine_name: str, worker: DeliveryWorker | None) -> None:
+    """Health, readiness and metrics (api/ops.py): every request observed, store-backed gauges."""
+    metrics = Metrics(uow.signals)
+    app.observe = metrics.observe
+    workers = [] if worker is None else [("delivery", lambda: worker.alive)]
+    readiness = Readiness(uow, migrations(engine_name)[-1].version, workers)
+    for mount in ops_mounts(metrics, readiness):
+        app.mounts.add(mount)
 
 
 async def open_keyring(

@@ -69,6 +69,8 @@ class GraphHandler:
         self._router = Router(ROUTES if routes is None else routes)
         self.guard: Guard | None = None
         """Fault rules and throttling (api/guard.py), set by wiring; skipped while not `active`."""
+        # The metrics label of each route (its pattern), looked up by identity: one dict get per request.
+        self._labels = {id(r): _label(r) for r in (ROUTES if routes is None else routes)}
 
     async def handle(self, req: Request, actor: Actor) -> Response:
         """One Graph request on behalf of an authenticated `actor`. Never raises (but cancellation).
@@ -118,6 +120,7 @@ class GraphHandler:
             raise GraphError(
                 400, "BadRequest", "The request URL is not valid percent-encoded UTF-8."
             ) from None
+        req.route = self._labels.get(id(route), "graph")
         entry = route.methods.get(req.method)
         if entry is None:
             allowed = ", ".join(sorted(route.methods)).encode()
@@ -159,3 +162,9 @@ class GraphHandler:
         if ctx.applied:  # RFC 7240 §3: echo the preferences that were honoured (spec §0.2)
             response.headers.append((b"preference-applied", ", ".join(ctx.applied).encode()))
         return response
+
+
+def _label(route: Route) -> str:
+    """`/{v}/users/{id}/messages/{id}/send`-style pattern of a route (keys as `{id}`)."""
+    below = "/".join("{id}" if seg == "{}" else seg for seg in route.pattern)
+    return f"/{{v}}/{below}" if route.root else f"/{{v}}/users/{{id}}/{below}"

@@ -21,6 +21,8 @@ from mailgraph.cli.delivery import (
 )
 from mailgraph.cli.faults import add_fault_commands, run_faults
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
+from mailgraph.cli.workbench import COMMANDS as WORKBENCH_COMMANDS
+from mailgraph.cli.workbench import add_workbench_commands, run_workbench
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     add_delivery_options(serve, serve=True)
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
+    add_workbench_commands(sub)  # tenants, seed, reset, messages, wait, outbound, inspect (issue 14)
     return parser
 
 
@@ -218,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_faults(args))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
+        if args.command in WORKBENCH_COMMANDS:
+            return run_workbench(args)  # the control API over HTTP (cli/workbench.py)
         return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)

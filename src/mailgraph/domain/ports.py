@@ -14,6 +14,7 @@ from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
 from mailgraph.domain.faults import FaultRule
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
+from mailgraph.domain.inspection import WorkbenchRepo
 
 if TYPE_CHECKING:
     from mailgraph.domain.lockout import SignInFailures
@@ -422,6 +423,11 @@ class Tx(Protocol):
 
     @property
     def faults(self) -> FaultRepo: ...
+
+    @property
+    def workbench(self) -> WorkbenchRepo:
+        """Tenant-wide reads and deletes of the test workbench (domain/inspection.py)."""
+        ...
 
     @property
     def changes(self) -> ChangeRecorder:

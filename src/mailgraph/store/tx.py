@@ -20,6 +20,7 @@ from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
 from mailgraph.store.sql.upload_parts import SqlUploadParts
+from mailgraph.store.sql.workbench import SqlWorkbench
 
 
 class SqlTx:
@@ -38,6 +39,7 @@ class SqlTx:
         "messages",
         "outbox",
         "upload_parts",
+        "workbench",
     )
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
@@ -53,5 +55,6 @@ class SqlTx:
         self.flows = SqlFlows(conn)  # issue 10: shared state of the identity flows
         self.upload_parts = SqlUploadParts(conn)
         self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
+        self.workbench = SqlWorkbench(conn, folder_ids)  # issue 14: tenant-wide queries of the workbench
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
