@@ -75,9 +75,9 @@ async def call(app: App, path: str, body: bytes, headers: list[tuple[bytes, byte
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
-async def main(cycles: int, data_dir: Path) -> None:
+async def main(cycles: int, data_dir: Path, throttle: str = "off") -> None:
     """Run `cycles` create+send cycles against a runtime on `data_dir`; fail loudly on any error."""
-    runtime = await build(Settings(data_dir=data_dir, durability="normal"))
+    runtime = await build(Settings(data_dir=data_dir, durability="normal", throttle=throttle))
     try:
         app = runtime.app
         registered = await runtime.engine.read(lambda tx: tx.directory.get_app("mailgraph-demo"))
@@ -101,6 +101,7 @@ def cli() -> None:
     parser.add_argument("cycles", type=int, nargs="?", default=200)
     parser.add_argument("--template", type=Path, help="data directory to copy (made by --make-template)")
     parser.add_argument("--make-template", type=Path, metavar="DIR", help="create a template and exit")
+    parser.add_argument("--throttle", default="off", help="throttling profile (issue 13: on vs off)")
     args = parser.parse_args()
     if args.make_template is not None:
         asyncio.run(main(0, args.make_template))
@@ -109,7 +110,7 @@ def cli() -> None:
         data_dir = Path(tmp) / "data"
         if args.template is not None:
             shutil.copytree(args.template, data_dir)
-        asyncio.run(main(args.cycles, data_dir))
+        asyncio.run(main(args.cycles, data_dir, args.throttle))
 
 
 if __name__ == "__main__":

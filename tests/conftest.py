@@ -25,6 +25,7 @@ from tests import pgdb
 
 TENANT_FILE = Path(__file__).with_name("tenant.toml")
 ON_POSTGRES = os.environ.get("MAILGRAPH_TEST_DATABASE", "sqlite") == "postgres"
+pytest_plugins = ["pytester"]  # tests/workbench runs sample suites that use mailgraph's pytest plugin
 
 
 @pytest.fixture(scope="session")

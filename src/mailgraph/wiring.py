@@ -17,8 +17,15 @@ from typing import Any
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
+from mailgraph.api.control import control_api
+from mailgraph.api.control import faults as fault_resources
+from mailgraph.api.control import queue as queue_resources
+from mailgraph.api.guard import Guard
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.ops import Metrics, Readiness, ops_mounts
 from mailgraph.api.serialize.messages import message_json
+from mailgraph.api.throttle import Throttle
+from mailgraph.api.ui import ui_mount
 from mailgraph.auth.external import ExternalIssuer
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.oauth import OAuthService
@@ -27,6 +34,7 @@ from mailgraph.auth.permissions import canonical_permission
 from mailgraph.auth.tokens import TokenService
 from mailgraph.certs import server_context
 from mailgraph.config import Settings, TenantFileError, demo_tenant, load_tenant_file
+from mailgraph.config.control import ControlSpec, load_control
 from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
@@ -39,6 +47,7 @@ from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.messages import MessageService
@@ -49,6 +58,7 @@ from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.submission import SubmissionService
+from mailgraph.domain.throttling import profile
 from mailgraph.domain.uploads import UploadService
 from mailgraph.domain.webhooks import NotificationHook, SubscriptionService, WebhookPolicy
 from mailgraph.files import PRIVATE_DIR, make_private
@@ -59,6 +69,7 @@ from mailgraph.smtpd.throttle import AuthThrottle
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine, Wakeups, wakeups_of
 from mailgraph.store.engines import open_engine as open_database
+from mailgraph.store.migrate import migrations
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
@@ -84,6 +95,8 @@ class Runtime:
     """Keys, blobs, certificates and (by default) the SQLite database."""
     notifier: NotificationWorker | None = None
     """The change-notification worker (started with the delivery worker; issue 12)."""
+    faults: FaultService | None = None
+    """The fault-injection rules (docs/faults.md)."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -211,7 +224,11 @@ async def build(settings: Settings) -> Runtime:
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
+    faults = FaultService(uow, clock)
+    control_spec = await _control(settings, faults)
     worker = delivery_worker(settings, uow)
+    worker.faults = faults
+    shutdown = _stopping_faults(faults, shutdown)
     if settings.worker:
         shutdown = _stopping(worker, _stopping(notifier, shutdown))
     else:
@@ -222,14 +239,27 @@ async def build(settings: Settings) -> Runtime:
         worker if settings.worker else None,
         wakeups_of(engine),
         notifier if settings.worker else None,
+        faults,
     )
+    app.graph.guard = Guard(_throttle(settings, tenant, control_spec), faults, uow)
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
         uow.signals.subscribe(notifier.on_commit)  # a unit that notified wakes the webhook worker
     uow.signals.subscribe(waking_other_processes(wakeups_of(engine)))  # and the workers of other processes
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
-    app.mounts.add(admin_mount(AdminApi(queue, admin_token, SubscriptionAdmin(engine, clock))))
+    # The control namespace /_mailgraph (docs/workbench.md): issue 14's tenants, mail and events, issue
+    # 13's queue and fault rules; one mount, one credential (the admin token).
+    control = control_api(uow, uow.signals, tokens, queue, attachments, admin_token, clock)
+    control.add(queue_resources.ROUTES)
+    control.add(fault_resources.routes(faults))
+    app.mounts.add(control.mount())
+    app.mounts.add(
+        admin_mount(AdminApi(control, admin_token, SubscriptionAdmin(engine, clock)))
+    )  # `/admin/queue…`: alias of `/_mailgraph/queue…`
+    for mount in ui_mount(control, app.graph, admin_token):  # the web UI at /ui/ (and / → /ui/)
+        app.mounts.add(mount)
+    _add_ops(app, uow, engine.name, worker if settings.worker else None)
     return Runtime(
         app,
         engine,
@@ -242,6 +272,7 @@ async def build(settings: Settings) -> Runtime:
         admin_token,
         settings.data_dir,
         notifier if settings.worker else None,
+        faults,
     )
 
 
@@ -252,6 +283,16 @@ def observed(engine: UnitOfWork) -> ObservedUnitOfWork:
     uow = ObservedUnitOfWork(engine, AfterCommit())
     uow.before_commit.append(NotificationHook(clock))
     return uow
+
+
+def _add_ops(app: GraphApp, uow: ObservedUnitOfWork, engine_name: str, worker: DeliveryWorker | None) -> None:
+    """Health, readiness and metrics (api/ops.py): every request observed, store-backed gauges."""
+    metrics = Metrics(uow.signals)
+    app.observe = metrics.observe
+    workers = [] if worker is None else [("delivery", lambda: worker.alive)]
+    readiness = Readiness(uow, migrations(engine_name)[-1].version, workers)
+    for mount in ops_mounts(metrics, readiness):
+        app.mounts.add(mount)
 
 
 async def open_keyring(
@@ -269,11 +310,48 @@ async def open_keyring(
     return keyring
 
 
+async def _control(settings: Settings, faults: FaultService) -> ControlSpec:
+    """The tenant file's throttling and fault rules (its rules replace the file's earlier ones)."""
+    if settings.tenant_file is None:
+        await faults.refresh()
+        return ControlSpec()
+    control, problems = load_control(settings.tenant_file)
+    if problems:
+        raise TenantFileError(str(settings.tenant_file), problems)
+    for rule in await faults.refresh():
+        if rule.id.startswith("tenant-file-"):
+            await faults.clear(rule.id)
+    for rule in control.faults:
+        await faults.add(rule)
+    return control
+
+
+def _throttle(settings: Settings, tenant: Tenant, control: ControlSpec) -> Throttle:
+    """Server profile (`--throttle`), the tenant file's tenant and mailbox profiles."""
+    try:
+        server = profile(settings.throttle)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
+    tenants = {tenant.id: control.tenant} if control.tenant_set else {}
+    return Throttle(server, tenants, dict(control.mailboxes))
+
+
+def _stopping_faults(
+    faults: FaultService, then: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def stop() -> None:
+        await faults.stop()
+        await then()
+
+    return stop
+
+
 def _starting(
     keyring: KeyRing,
     worker: DeliveryWorker | None,
     wakeups: Wakeups,
     notifier: NotificationWorker | None = None,
+    faults: FaultService | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
@@ -283,6 +361,8 @@ def _starting(
         if notifier is not None:
             await notifier.start()
             wakeups.listen(NOTIFY_CHANNEL, notifier.wake)  # notifications written by another process
+        if faults is not None:
+            faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
 
     return start
 

@@ -72,7 +72,6 @@ async def test_admin_mount_has_its_own_credential(
 @pytest.mark.parametrize(
     ("path", "segment"),
     [
-        ("/", ""),
         ("/nothing/here", "nothing"),
         ("/v1.0/nothing", "nothing"),
         ("/v1.0", "v1.0"),
@@ -93,17 +92,24 @@ async def test_a_control_namespace_and_a_ui_are_added_without_touching_the_app(
     async def ui(req: Request, parts: Sequence[str]) -> Response | None:
         return Response(200, b"<p>ui</p>", b"text/html") if parts[1:] == ["inbox"] else None
 
-    runtime.app.mounts.add(Mount("control", ("_mailgraph",), control))
-    runtime.app.mounts.add(Mount("ui", ("ui",), ui))
+    # The real control namespace (issues 13, 14) and UI (issue 14) are mounted already; these
+    # stand-ins show the seam.
+    runtime.app.mounts.add(Mount("control-x", ("_control_x",), control))
+    runtime.app.mounts.add(Mount("ui-x", ("ui_x",), ui))
     names = [m.name for m in runtime.app.mounts.mounts]
-    assert names.index("control") < names.index("identity") and names.index("ui") < names.index("identity")
-    r = await api.get("/_mailgraph/health%2Fz")
-    assert r.status_code == 200 and r.json() == {"parts": ["_mailgraph", "health/z"]}
+    assert names.index("control-x") < names.index("identity") and names.index("ui-x") < names.index(
+        "identity"
+    )
+    assert names.index("control") < names.index("identity") and names.count("control") == 1
+    r = await api.get("/_control_x/health%2Fz")
+    assert r.status_code == 200 and r.json() == {"parts": ["_control_x", "health/z"]}
     assert r.headers["request-id"] and r.headers["cache-control"] == "private"  # common headers for all
-    assert (await api.get("/ui/inbox")).text == "<p>ui</p>"
-    assert_graph_error(await api.get("/ui/other"), 404, "ResourceNotFound")  # None: the next mount, then 404
+    assert (await api.get("/ui_x/inbox")).text == "<p>ui</p>"
+    assert_graph_error(
+        await api.get("/ui_x/other"), 404, "ResourceNotFound"
+    )  # None: the next mount, then 404
     with pytest.raises(ValueError, match="exists"):
-        runtime.app.mounts.add(Mount("ui", ("ui2",), ui))
+        runtime.app.mounts.add(Mount("ui-x", ("ui2",), ui))
 
 
 def _table(*names_and_prefixes: tuple[str, tuple[str | tuple[str, ...] | None, ...]]) -> MountTable:
@@ -133,3 +139,9 @@ def test_the_fast_path_is_derived_from_the_table() -> None:
     with pytest.raises(ValueError, match="hide the fast path"):
         table.add(Mount("greedy", (ANY, ANY, "v2.0", "x"), table.mounts[0].serve))  # before Graph, any 2nd
     assert "greedy" not in [m.name for m in table.mounts] and table.fast(b"/v1.0/me") is not None
+
+
+async def test_the_root_is_the_web_ui(api: AsyncClient) -> None:
+    # Issue 14: `GET /` was Graph's 404 for the empty segment; it is now the web UI's entry.
+    r = await api.get("/")
+    assert r.status_code == 303 and r.headers["location"] == "/ui/"

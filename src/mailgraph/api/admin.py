@@ -5,12 +5,11 @@
     GET  /admin/queue/{message}/mime               the message as relayed (or captured), message/rfc822
     POST /admin/queue/{key}/retry                  make a message's (or one entry's) deferred/failed/captured
                                                    recipients due now
-    GET  /admin/subscriptions                      change-notification subscriptions and the outbox counts
-                                                   ({"pending", "failed"}) of notifications (issue 12)
-    GET  /admin/subscriptions/{id}                 one subscription
-    DELETE /admin/subscriptions/{id}               remove it (subscriptionRemoved goes to its lifecycle URL)
+    GET  /admin/subscriptions                      every subscription, and the notification outbox counts
+    GET|DELETE /admin/subscriptions/{id}           one subscription (issue 12)
 
-Every request needs `Authorization: Bearer <admin token>` (`--admin-token`, or the token generated
+An alias of `/_mailgraph/queue…` (api/control/queue.py, one implementation): the same operations and
+the same credential, `Authorization: Bearer <admin token>` (`--admin-token`, or the token generated
 into the data directory and printed at start-up). Graph tokens are not accepted here: the queue spans
 all mailboxes, which no Graph permission grants. Errors use Graph's error shape.
 """
@@ -18,20 +17,24 @@ all mailboxes, which no Graph permission grants. Errors use Graph's error shape.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, unquote
+from typing import TYPE_CHECKING
 
 import orjson
 
 from mailgraph.api.errors import error_body
 from mailgraph.api.http import JSON_TYPE, Request, Response
-from mailgraph.delivery.queue import STATUSES, QueueAdmin
 from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
-from mailgraph.domain.model import SECOND, QueueEntry, QueueStatus, Timestamp
+from mailgraph.domain.model import SECOND, QueueEntry, Timestamp
 from mailgraph.domain.subscriptions import Subscription, graph_time
 
+if TYPE_CHECKING:
+    from mailgraph.api.control import ControlApi
 
-def _time(ts: Timestamp | None) -> str | None:
+
+def iso_time(ts: Timestamp | None) -> str | None:
+    """A store time as Graph writes it (`2024-05-01T10:00:00Z`); None stays None."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts / SECOND, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -47,87 +50,42 @@ def entry_json(e: QueueEntry) -> dict[str, object]:
         "recipient": e.recipient,
         "status": e.status,
         "attempts": e.attempts,
-        "nextAttemptDateTime": _time(e.next_attempt_at) if e.status in ("queued", "deferred") else None,
+        "nextAttemptDateTime": iso_time(e.next_attempt_at) if e.status in ("queued", "deferred") else None,
         "lastReply": None
         if e.last_reply_code is None and not e.last_reply_text
         else {"code": e.last_reply_code, "text": e.last_reply_text},
-        "expirationDateTime": _time(e.expires_at),
-        "createdDateTime": _time(e.created_at),
+        "expirationDateTime": iso_time(e.expires_at),
+        "createdDateTime": iso_time(e.created_at),
     }
 
 
 class AdminApi:
-    """Handles `/admin/…` requests with the admin bearer token."""
+    """Handles `/admin/…` requests with the admin bearer token: `/admin/queue…` goes to the control API."""
 
-    def __init__(self, queue: QueueAdmin, token: str, subscriptions: SubscriptionAdmin | None = None) -> None:
-        self._queue = queue
+    def __init__(
+        self, control: ControlApi, token: str, subscriptions: SubscriptionAdmin | None = None
+    ) -> None:
+        self._control = control
         self._token = token.encode()
         self._subscriptions = subscriptions
 
-    async def __call__(self, req: Request) -> Response:
-        """Authenticate, then route; every failure is a JSON error with the right status."""
+    async def __call__(self, req: Request, parts: Sequence[str]) -> Response:
+        """Authenticate, then hand `/admin/queue…` to the control namespace's queue routes.
+
+        `parts`: the decoded path segments, `admin` first.
+        """
         scheme, _, given = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
             return self._error(
                 req, 401, "InvalidAuthenticationToken", "The admin endpoint needs the admin bearer token.",
                 [(b"www-authenticate", b'Bearer realm="mailgraph-admin"')],
             )  # fmt: skip
-        parts = [unquote(p) for p in req.raw_path.decode("latin-1").split("/") if p]
-        rest = parts[2:]
-        if parts[:2] == ["admin", "subscriptions"] and self._subscriptions is not None and len(rest) <= 1:
+        rest = list(parts[2:])
+        if list(parts[1:2]) == ["subscriptions"] and self._subscriptions is not None and len(rest) <= 1:
             return await self._subscription(req, self._subscriptions, rest)
-        if parts[:2] != ["admin", "queue"] or not (
-            len(rest) <= 1 or (len(rest) == 2 and rest[1] in ("mime", "retry"))
-        ):
+        if list(parts[1:2]) != ["queue"]:
             return self._error(req, 404, "ResourceNotFound", "No such admin resource.")
-        method = req.method
-        if not rest and method == "GET":
-            return await self._list(req)
-        if len(rest) == 1 and method == "GET":
-            return await self._show(req, rest[0])
-        if len(rest) == 2 and rest[1] == "mime" and method == "GET":
-            mime = await self._queue.mime(rest[0])
-            if mime is None:
-                return self._error(req, 404, "ErrorItemNotFound", f"No queued message {rest[0]!r}.")
-            return Response(200, mime, b"message/rfc822")
-        if len(rest) == 2 and rest[1] == "retry" and method == "POST":
-            count = await self._queue.retry(("deferred", "failed", "captured"), [rest[0]])
-            if count == 0:
-                return self._error(req, 404, "ErrorItemNotFound", f"Nothing to retry for {rest[0]!r}.")
-            return self._json({"retried": count})
-        return self._error(req, 405, "BadRequest", f"The HTTP method '{method}' is not allowed here.")
-
-    async def _list(self, req: Request) -> Response:
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        status = query.get("status") or None
-        if status is not None and status not in STATUSES:
-            return self._error(req, 400, "BadRequest", f"status must be one of {', '.join(STATUSES)}.")
-        try:
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 10_000:
-            return self._error(req, 400, "BadRequest", "limit must be an integer from 1 to 10000.")
-        typed: QueueStatus | None = next((s for s in STATUSES if s == status), None)
-        entries = await self._queue.list(typed, limit)
-        return self._json({"value": [entry_json(e) for e in entries]})
-
-    async def _show(self, req: Request, key: str) -> Response:
-        queued = await self._queue.show(key)
-        if queued is None:
-            return self._error(req, 404, "ErrorItemNotFound", f"No queued message {key!r}.")
-        m = queued.message
-        sender = m.from_ or m.sender
-        return self._json(
-            {
-                "messageId": queued.outbound_id,
-                "internetMessageId": m.internet_message_id,
-                "subject": m.subject,
-                "from": sender.address if sender else None,
-                "sentDateTime": _time(m.sent_at),
-                "recipients": [entry_json(e) for e in queued.entries],
-            }
-        )
+        return await self._control.dispatch(req, parts[1:])
 
     async def _subscription(self, req: Request, admin: SubscriptionAdmin, rest: list[str]) -> Response:
         if not rest and req.method == "GET":

@@ -9,17 +9,23 @@ sent none) and the headers of spec §0.3; JSON responses add `OData-Version: 4.0
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from mailgraph.api.context import Services
 from mailgraph.api.errors import error_body, to_response
+from mailgraph.api.guard import InjectedReset
 from mailgraph.api.handler import GraphHandler, common_headers, stamp
 from mailgraph.api.http import (
     JSON_TYPE,
     BodyTooLargeError,
     Receive,
+    Request,
     Response,
     Scope,
     Send,
@@ -48,6 +54,8 @@ class GraphApp:
         self._on_shutdown = on_shutdown
         # Set by wiring: run at lifespan start (the delivery worker).
         self.on_startup: Callable[[], Awaitable[None]] | None = None
+        self.observe: Callable[[Request, int, float], None] | None = None
+        """Set by wiring: told every answered request, its status and seconds taken (api/ops.py metrics)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,11 +74,23 @@ class GraphApp:
             await write_response(send, response, common_headers(request_id, request_id, response))
             return
         stamp(req)
+        started = time.perf_counter()
         try:
             response = await self.mounts.dispatch(req)
         except Exception as exc:  # a mount outside Graph failed (Graph's own handler never raises)
             response = to_response(exc, req.request_id, req.client_request_id)
-        await write_response(send, response, common_headers(req.request_id, req.client_request_id, response))
+        except InjectedReset:
+            # A fault rule's connection reset: start a response and never finish it, so the server
+            # closes the connection under the client (uvicorn drops an incomplete response).
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+            return
+        common = common_headers(req.request_id, req.client_request_id, response)
+        if response.stream is not None and response.length < 0:
+            await _until_disconnect(write_response(send, response, common), receive, response)
+        else:
+            await write_response(send, response, common)
+        if self.observe is not None:
+            self.observe(req, response.status, time.perf_counter() - started)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -84,3 +104,27 @@ class GraphApp:
                     await self._on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _until_disconnect(writing: Coroutine[Any, Any, None], receive: Receive, response: Response) -> None:
+    """Write an endless stream until it ends or the client disconnects (the server may not tell the
+    writer: a send to a closed connection can be a silent no-op), then close the stream's generator."""
+    writer = asyncio.ensure_future(writing)
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait((writer, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (writer, watcher):
+            task.cancel()
+        for task in (writer, watcher):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        closing = getattr(response.stream, "aclose", None)
+        if closing is not None:
+            with contextlib.suppress(Exception):
+                await closing()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import orjson
 
@@ -44,6 +45,14 @@ class Services:
     """Change notifications (issue 12); None where a test builds services without them."""
 
 
+class InnerHandler(Protocol):
+    """What runs one Graph request for a known caller (api/handler.py `GraphHandler`): `$batch` items."""
+
+    async def handle(self, req: Request, actor: Actor) -> Response:
+        """The item's response; never raises."""
+        ...
+
+
 @dataclass(slots=True)
 class Ctx:
     """One authenticated Graph request."""
@@ -56,6 +65,8 @@ class Ctx:
     applied: list[str] = field(default_factory=list)
     """The `Preference-Applied` values of this response (RFC 7240 §3); api/handler.py writes the header."""
     _prefer: Preferences | None = None
+    graph: InnerHandler | None = None
+    """The handler that runs this request, for `$batch` to run its items through (api/batch.py)."""
 
     @property
     def prefer(self) -> Preferences:

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from mailgraph.api.context import Ctx, Services
 from mailgraph.api.errors import GraphError, to_response
+from mailgraph.api.guard import Guard
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.api.router import Handler, Match, PathError, Route, Router
 from mailgraph.api.routes import ROUTES
@@ -66,6 +67,10 @@ class GraphHandler:
     def __init__(self, services: Services, routes: list[Route] | None = None) -> None:
         self.services = services
         self._router = Router(ROUTES if routes is None else routes)
+        self.guard: Guard | None = None
+        """Fault rules and throttling (api/guard.py), set by wiring; skipped while not `active`."""
+        # The metrics label of each route (its pattern), looked up by identity: one dict get per request.
+        self._labels = {id(r): _label(r) for r in (ROUTES if routes is None else routes)}
 
     async def handle(self, req: Request, actor: Actor) -> Response:
         """One Graph request on behalf of an authenticated `actor`. Never raises (but cancellation).
@@ -78,6 +83,9 @@ class GraphHandler:
         try:
             match, handler, operation = self.resolve(req)
             ctx = self._authorize(req, actor, match, operation)
+            guard = self.guard
+            if guard is not None and guard.active and operation != "none":
+                return self._finish(ctx, await guard.run(ctx, handler, match))
             return self._finish(ctx, await handler(req, ctx, match))
         except Exception as exc:
             return to_response(exc, req.request_id, req.client_request_id)
@@ -93,6 +101,9 @@ class GraphHandler:
         try:
             match, handler, operation = self.resolve(req)  # 404/405 first: not an auth question
             ctx = self._authorize(req, await self.authenticate(req), match, operation)
+            guard = self.guard
+            if guard is not None and guard.active and operation != "none":
+                return self._finish(ctx, await guard.run(ctx, handler, match))
             return self._finish(ctx, await handler(req, ctx, match))
         except Exception as exc:
             return to_response(exc, req.request_id, req.client_request_id)
@@ -109,6 +120,7 @@ class GraphHandler:
             raise GraphError(
                 400, "BadRequest", "The request URL is not valid percent-encoded UTF-8."
             ) from None
+        req.route = self._labels.get(id(route), "graph")
         entry = route.methods.get(req.method)
         if entry is None:
             allowed = ", ".join(sorted(route.methods)).encode()
@@ -143,10 +155,16 @@ class GraphHandler:
         # only .Shared scopes can, so most requests keep the actor as verified (no copy per request).
         if allows(actor.kind, actor.permissions, operation, other_mailbox=True):
             actor = replace(actor, reach_shared=True)
-        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions))
+        return Ctx(req, self.services, actor, match, hides_body(actor.kind, actor.permissions), graph=self)
 
     @staticmethod
     def _finish(ctx: Ctx, response: Response) -> Response:
         if ctx.applied:  # RFC 7240 §3: echo the preferences that were honoured (spec §0.2)
             response.headers.append((b"preference-applied", ", ".join(ctx.applied).encode()))
         return response
+
+
+def _label(route: Route) -> str:
+    """`/{v}/users/{id}/messages/{id}/send`-style pattern of a route (keys as `{id}`)."""
+    below = "/".join("{id}" if seg == "{}" else seg for seg in route.pattern)
+    return f"/{{v}}/{below}" if route.root else f"/{{v}}/users/{{id}}/{below}"

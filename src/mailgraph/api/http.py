@@ -44,6 +44,8 @@ class Request:
     server: str
     request_id: str = ""
     client_request_id: str = ""
+    route: str = ""
+    """The route pattern that answered (metrics label): a Graph route's pattern, else the mount's name."""
 
     @property
     def base_url(self) -> str:
@@ -69,7 +71,8 @@ class Response:
     content_type: bytes | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     stream: AsyncIterator[bytes] | None = None
-    """A body sent in pieces instead of `body` (large attachments); `length` is its exact size."""
+    """A body sent in pieces instead of `body` (large attachments); `length` is its exact size, or -1
+    for an endless stream (events), which the ASGI app ends when the client goes away."""
     length: int = 0
 
 
@@ -117,7 +120,8 @@ async def write_response(send: Send, response: Response, common: list[tuple[byte
     if response.content_type is not None:
         headers.append((b"content-type", response.content_type))
     length = response.length if response.stream is not None else len(response.body)
-    headers.append((b"content-length", str(length).encode()))
+    if length >= 0:  # -1: a stream of unknown length (Server-Sent Events), sent chunked
+        headers.append((b"content-length", str(length).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if response.stream is None:
         await send({"type": "http.response.body", "body": response.body})

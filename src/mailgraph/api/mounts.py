@@ -128,6 +128,7 @@ class MountTable:
         raw = req.raw_path
         mount = self.fast(raw)
         if mount is not None:
+            req.route = req.route or mount.name
             answer = await mount.serve(req, ())
             if answer is not None:
                 return answer
@@ -135,6 +136,7 @@ class MountTable:
         lower = [p.lower() for p in parts]
         for mount in self._mounts:
             if mount.claims(parts, lower):
+                req.route = mount.name  # a Graph route names itself more precisely (api/handler.py)
                 answer = await mount.serve(req, parts)
                 if answer is not None:
                     return answer
@@ -207,10 +209,10 @@ def standard_mounts(graph: GraphHandler) -> MountTable:
     )
 
 
-def admin_mount(admin: Callable[[Request], Awaitable[Response]]) -> Mount:
-    """`/admin/…`, outside Graph, with its own credential (api/admin.py)."""
+def admin_mount(admin: Callable[[Request, Sequence[str]], Awaitable[Response]]) -> Mount:
+    """`/admin/…`, outside Graph, with its own credential (api/admin.py; an alias of `/_mailgraph/queue…`)."""
 
     async def serve(req: Request, parts: Sequence[str]) -> Response:
-        return await admin(req)
+        return await admin(req, parts)
 
     return Mount("admin", ("admin",), serve, case_sensitive=True)

@@ -10,6 +10,7 @@ Patterns are below the mailbox root (`/me`, `/users/{key}`). Root-level routes (
 
 from __future__ import annotations
 
+from mailgraph.api import batch
 from mailgraph.api.resources import (
     attachments,
     delta,
@@ -139,3 +140,6 @@ ROUTES += [
     ),
     Route(("subscriptions", KEY, "reauthorize"), {"POST": (subscriptions.reauthorize, "read")}, root=True),
 ]
+# Root routes (directly below `/{version}`). `$batch` needs only a valid token: its items are each
+# routed, authorized and throttled like top-level requests (api/batch.py).
+ROUTES.append(Route(("$batch",), {"POST": (batch.run_batch, "none")}, root=True))

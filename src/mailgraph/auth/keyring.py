@@ -26,6 +26,7 @@ from mailgraph.auth.keys import (
     DEFAULT_RETIRE_AFTER_S,
     KeyRingError,
     SigningKey,
+    derive_key,
     from_stored,
     new_key,
     read_key_directory,
@@ -53,6 +54,7 @@ class KeyRing:
         self._by_kid: dict[str, tuple[str, SigningKey]] = {}
         self._miss_reload_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._donor: SigningKey | None = None  # the key pair ephemeral tenants share (`ensure(shared=True)`)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -110,11 +112,19 @@ class KeyRing:
         self._install(await self._uow.read(lambda tx: tx.keys.list_keys()))
         return True
 
-    async def ensure(self, tenant_id: str, *, legacy_dir: Path | None = None) -> SigningKey:
+    async def ensure(
+        self, tenant_id: str, *, legacy_dir: Path | None = None, shared: bool = False
+    ) -> SigningKey:
         """The tenant's current key, created (or imported from `legacy_dir`) when it has none.
 
         `legacy_dir` is the pre-store `keys/` directory of a data dir: its keys are imported once, so
         tokens issued before the upgrade stay valid; the files are no longer read afterwards.
+
+        `shared`: the new key reuses this process's donor key pair under a kid (certificate) of its
+        own (`derive_key`) — for the workbench's ephemeral tenants, made hundreds per second, where
+        generating RSA (50-200 ms) would be the whole cost. Isolation does not rest on the key
+        material: a kid belongs to one tenant and a token verifies only for its kid's tenant (`tid`);
+        the private key never leaves the server, which signs every token itself.
         """
         if (key := self._current.get(tenant_id)) is not None:
             return key
@@ -124,9 +134,15 @@ class KeyRing:
             current_kid, old = legacy
             fresh = [replace(k, retire_at=None if k.kid == current_kid else k.retire_at) for k in old]
             fresh = [k for k in fresh if k.retire_at is None or k.retire_at > now]
+        elif shared:
+            if self._donor is None:
+                self._donor = await asyncio.to_thread(new_key)
+            fresh = [derive_key(self._donor)]
         else:
             fresh = [new_key()]
         rows = [to_stored(k, tenant_id, now) for k in fresh]
+        if shared:  # installed as built: parsing the PEM back would cost more than deriving it
+            self._by_kid.update({k.kid: (tenant_id, k) for k in fresh})
 
         async def unit(tx: Tx) -> list[StoredKey]:
             stored = await tx.keys.list_keys()
@@ -144,6 +160,12 @@ class KeyRing:
         if legacy is not None:
             _log.info("imported %d signing keys of tenant %s from %s", len(rows), tenant_id, legacy_dir)
         return self.current(tenant_id)
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop a deleted tenant's keys from memory (the store's rows went with the tenant)."""
+        self._current.pop(tenant_id, None)
+        self._keys.pop(tenant_id, None)
+        self._by_kid = {kid: hit for kid, hit in self._by_kid.items() if hit[0] != tenant_id}
 
     def _all(self) -> list[tuple[str, SigningKey]]:
         return [(tenant, key) for tenant, key in self._by_kid.values()]

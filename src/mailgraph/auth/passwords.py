@@ -49,6 +49,20 @@ def hash_secret(plain: str) -> str:
     return f"{_SCHEME}${_N}${_R}${_P}${_b64e(salt)}${_b64e(digest)}"
 
 
+def hash_generated_secret(plain: str) -> str:
+    """Hash a secret the server generated itself (≥ 256 random bits), at the cheapest scrypt cost.
+
+    Why cheap is safe here: key stretching protects guessable secrets from offline search; a uniformly
+    random 256-bit secret cannot be searched whatever the hash cost. The workbench makes hundreds of
+    ephemeral tenants per second, each with an app secret and user passwords; at the interactive cost
+    (~50 ms) that would be their whole budget. The stored form stays self-describing, so
+    `verify_secret` needs no change. Never use this for a secret a person chose.
+    """
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = _scrypt(plain, salt, 2, 1, 1, _HASH_BYTES)
+    return f"{_SCHEME}$2$1$1${_b64e(salt)}${_b64e(digest)}"
+
+
 def verify_secret(plain: str, stored: str) -> bool:
     """Check a presented secret against a stored hash, in constant time.
 

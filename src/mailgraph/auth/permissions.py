@@ -17,7 +17,8 @@ from typing import Final, Literal
 
 # "read_content" is a read that reveals message content (attachments, MIME): Mail.ReadBasic does not
 # grant it (spec §2.4: ReadBasic hides body and attachments).
-Operation = Literal["read", "read_content", "write", "send"]
+# "none": any valid token (the `$batch` envelope; each of its items is checked on its own).
+Operation = Literal["read", "read_content", "write", "send", "none"]
 ActorKind = Literal["user", "app"]
 
 # Names as Graph spells them; tenant files are validated against these (case-insensitively).
@@ -127,6 +128,8 @@ def allows(
     Returns:
         True if at least one of the permissions grants the operation.
     """
+    if op == "none":
+        return True
     needed = _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
     return not needed.isdisjoint(permissions)
 

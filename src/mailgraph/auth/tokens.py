@@ -264,6 +264,12 @@ class TokenService:
         self._cache[token] = claims
         return _for(claims, audiences)
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        """A deleted tenant: its keys leave the key ring and its verified tokens the cache (O(cache),
+        once per deletion), so its tokens stop working at once in this process."""
+        self._keyring.forget(tenant_id)
+        self._cache = {t: c for t, c in self._cache.items() if c.tenant_id != tenant_id}
+
     async def authenticate(self, token: str, audiences: frozenset[str] = GRAPH_AUDIENCES) -> Claims:
         """`verify`, reloading the keys once when the token names a kid this process does not know.
 

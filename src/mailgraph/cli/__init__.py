@@ -21,6 +21,7 @@ from mailgraph.cli.delivery import (
     delivery_settings,
     run_delivery,
 )
+from mailgraph.cli.faults import add_fault_commands, run_faults
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.cli.processes import Slot, Supervisor
 from mailgraph.cli.subscriptions import (
@@ -29,6 +30,8 @@ from mailgraph.cli.subscriptions import (
     run_subscriptions,
     webhook_settings,
 )
+from mailgraph.cli.workbench import COMMANDS as WORKBENCH_COMMANDS
+from mailgraph.cli.workbench import add_workbench_commands, run_workbench
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
 from mailgraph.wiring import Runtime, build
@@ -47,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_db_commands(sub, add_database_option, DEFAULTS.data_dir)
+    add_fault_commands(sub)  # issue 13: `mailgraph faults add|list|clear`
     serve = sub.add_parser("serve", help="run the Graph API server")
     serve.add_argument("--host", default=DEFAULTS.host, help=_help("host"))
     serve.add_argument(
@@ -90,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--submission-allow-plaintext", action="store_true", help=_help("submission_allow_plaintext")
     )
+    serve.add_argument(
+        "--throttle", choices=("off", "exchange-online"), default=DEFAULTS.throttle, help=_help("throttle")
+    )
     add_delivery_options(serve, serve=True)
     serve.add_argument(
         "--processes", "--workers", type=int, default=DEFAULTS.processes, help=_help("processes")
@@ -98,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
     add_subscription_commands(sub)  # subscriptions list|show|delete
+    add_workbench_commands(sub)  # tenants, seed, reset, messages, wait, outbound, inspect (issue 14)
     return parser
 
 
@@ -271,18 +279,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 submission_port=args.submission_port,
                 submission_tls_port=args.submission_tls_port,
                 submission_allow_plaintext=args.submission_allow_plaintext,
+                throttle=args.throttle,
                 **delivery_settings(args),
                 **webhook_settings(args),
             )
             if settings.processes > 1:
                 return Supervisor(settings, settings.processes, _serve_child).run()
             return _run(_serve(settings))
+        if args.command == "faults":
+            return _run(run_faults(args))
         if args.command in ("token", "users", "apps", "keys"):
             return _run(run_admin(args))
         if args.command == "db":
             return _run(run_db(args))
         if args.command == "subscriptions":
             return _run(run_subscriptions(args))
+        if args.command in WORKBENCH_COMMANDS:
+            return run_workbench(args)  # the control API over HTTP (cli/workbench.py)
         return _run(run_delivery(args))  # worker, queue
     except TenantFileError as exc:
         print("mailgraph: invalid tenant file:", file=sys.stderr)

@@ -123,6 +123,8 @@ class Settings:
     webhook_reauth_lead_s: float = field(
         default=600.0, metadata={"help": "seconds before token expiry that reauthorizationRequired is sent"}
     )
+    # Throttling (issue 13, docs/throttling.md): the server's profile; tenants and mailboxes may differ.
+    throttle: str = field(default="off", metadata={"help": "throttling profile: off or exchange-online"})
 
     @property
     def database_url(self) -> str:

@@ -83,6 +83,11 @@ class LeasedQueueRunner(Generic[J]):
         else:
             loop.call_soon_threadsafe(self._wake.set)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the background loop runs (readiness, api/ops.py)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         """Run the loop in the background until `stop()`."""
         if self._task is None:

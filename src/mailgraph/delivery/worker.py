@@ -32,6 +32,7 @@ from mailgraph.delivery.relay import RelayClient
 from mailgraph.delivery.runner import Claimed, LeasedQueueRunner, RunnerConfig
 from mailgraph.domain import attachments
 from mailgraph.domain.changes import Commit
+from mailgraph.domain.faults import FaultService
 from mailgraph.domain.mime_items import load_attachments
 from mailgraph.domain.model import SECOND, Attachment, Message, QueueEntry, Timestamp
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
@@ -108,6 +109,8 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
         self._uow = uow
         self._blobs = blobs
         self._relay = relay
+        self.faults: FaultService | None = None
+        """Relay-side fault rules (domain/faults.py), set by wiring; consulted only while rules exist."""
 
     @property
     def mode(self) -> str:
@@ -157,6 +160,8 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
         data = b""
         if message is None:  # cannot happen through the store's cascade; fail rather than loop
             replies = dict.fromkeys(rcpts, Reply(554, "5.6.0 the queued message is missing"))
+        elif (injected := await self._injected(message, rcpts)) is not None:
+            replies = injected
         elif self._relay is None:
             replies = dict.fromkeys(rcpts, CAPTURED)
         else:
@@ -178,6 +183,28 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
                     if self._relay.unreachable is not None:
                         down.append(self._relay.unreachable)
         await self._record(message, group.entries, replies, lease_until, data)
+
+    async def _injected(self, message: Message, rcpts: list[str]) -> dict[str, Reply] | None:
+        """The replies a relay fault rule dictates for this transaction (nothing is sent), or None.
+
+        A 4xx/5xx status is every recipient's reply; `reset` is a connection dropped in the middle of
+        DATA (no reply: the policy defers, as for a real drop); latency delays the transaction.
+        """
+        faults = self.faults
+        if faults is None or not faults.active:
+            return None
+        sender = message.sender or message.from_
+        rule = await faults.relay(sender.address if sender else "", rcpts)
+        if rule is None:
+            return None
+        if rule.latency_ms:
+            await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.reset:
+            return dict.fromkeys(rcpts, Reply(None, "connection lost during DATA (injected fault)"))
+        if rule.status is None:
+            return None
+        text = rule.message or f"injected fault {rule.id}"
+        return dict.fromkeys(rcpts, Reply(rule.status, text))
 
     async def _record(
         self,

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from mailgraph.domain.change_log import ChangeLogRepo
 from mailgraph.domain.changes import ChangeRecorder
 from mailgraph.domain.delegation import AccessPolicy, MailboxPermission
+from mailgraph.domain.faults import FaultRule
 from mailgraph.domain.grants import AuthCode, DeviceCode, Grant
+from mailgraph.domain.inspection import WorkbenchRepo
 
 if TYPE_CHECKING:
     from mailgraph.domain.lockout import SignInFailures
@@ -422,6 +424,14 @@ class Tx(Protocol):
     def lockouts(self) -> LockoutRepo: ...
 
     @property
+    def faults(self) -> FaultRepo: ...
+
+    @property
+    def workbench(self) -> WorkbenchRepo:
+        """Tenant-wide reads and deletes of the test workbench (domain/inspection.py)."""
+        ...
+
+    @property
     def changes(self) -> ChangeRecorder:
         """THE change-event point (domain/changes.py): say why after every message or folder write."""
         ...
@@ -596,4 +606,28 @@ class SubscriptionRepo(Protocol):
 
     async def purge_failed(self) -> int:
         """Delete failed notifications."""
+
+
+class FaultRepo(Protocol):
+    """Fault-injection rules and their occurrence counts (migration 0017, domain/faults.py)."""
+
+    async def list(self) -> list[FaultRule]:
+        """Every rule, oldest first, with its counts."""
+        ...
+
+    async def put(self, rule: FaultRule) -> None:
+        """Insert a rule, or replace the one with its id (counts as given)."""
+        ...
+
+    async def delete(self, rule_id: str | None) -> int:
+        """Remove one rule (or all when None); returns how many."""
+        ...
+
+    async def hit(self, rule_id: str) -> tuple[int, int] | None:
+        """Count one occurrence; returns (occurrences, firings so far), None if the rule is gone.
+        Concurrent transactions see distinct occurrence numbers (the UPDATE comes first)."""
+        ...
+
+    async def fired(self, rule_id: str) -> None:
+        """Count one firing."""
         ...

@@ -12,6 +12,7 @@ from mailgraph.store.sql.attachments import SqlAttachments
 from mailgraph.store.sql.change_log import SqlChangeLog
 from mailgraph.store.sql.delegation import SqlDelegation
 from mailgraph.store.sql.directory import SqlDirectory
+from mailgraph.store.sql.faults import SqlFaults
 from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
@@ -21,6 +22,7 @@ from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.signing_keys import SqlKeys
 from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
+from mailgraph.store.sql.workbench import SqlWorkbench
 
 
 class SqlTx:
@@ -32,6 +34,7 @@ class SqlTx:
         "changes",
         "delegation",
         "directory",
+        "faults",
         "flows",
         "folders",
         "keys",
@@ -40,6 +43,7 @@ class SqlTx:
         "outbox",
         "subscriptions",
         "upload_parts",
+        "workbench",
     )
 
     def __init__(self, conn: Conn, folder_ids: WellKnownIdCache | None = None) -> None:
@@ -56,5 +60,7 @@ class SqlTx:
         self.upload_parts = SqlUploadParts(conn)
         self.change_log = SqlChangeLog(conn)  # issue 12: change numbers and the log delta reads
         self.subscriptions = SqlSubscriptions(conn)  # issue 12: webhooks (migration 0016)
+        self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
+        self.workbench = SqlWorkbench(conn, folder_ids)  # issue 14: tenant-wide queries of the workbench
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

@@ -1,0 +1,177 @@
+"""Benchmark of the test workbench (issue 14) against a real `mailgraph serve` on 127.0.0.1.
+
+    .venv/bin/python bench/workbench.py [--duration 10] [--concurrency 4] [--json FILE]
+
+Measures, on one server process:
+1. ephemeral tenants created and deleted per second (`POST` + `DELETE /_mailgraph/tenants`);
+2. wait-for wake-up: a long-poll `…/messages/wait` is pending, then a seed commits a matching
+   message; reported: from the seed's response to the wait's response (negative: the wait answered
+   first), and from sending the seed to the wait's response (an upper bound of commit → answer);
+3. create+send cycles per second with 0 and with 11 event-stream clients (one "test" SSE client and
+   ten "UI" clients, each reading every event of the tenant), and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import httpx
+
+TOKEN = "bench-admin-token"
+READY = re.compile(r"mailgraph ready: (http://\S+)")
+
+
+def start(data: str) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "mailgraph", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data,
+           "--admin-token", TOKEN, "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if found := READY.search(line):
+            return proc, found.group(1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+async def tenants_per_second(c: httpx.AsyncClient, duration: float, concurrency: int) -> float:
+    done = 0
+    end = time.monotonic() + duration
+
+    async def worker() -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            r = await c.post("/_mailgraph/tenants", json={"template": "single"})
+            assert r.status_code == 201, r.text
+            d = await c.delete(f"/_mailgraph/tenants/{r.json()['id']}")
+            assert d.status_code == 204
+            done += 1
+
+    start_t = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.monotonic() - start_t)
+
+
+async def wake_latency(c: httpx.AsyncClient, tenant: dict[str, Any], rounds: int) -> dict[str, float]:
+    after_seed: list[float] = []
+    after_send: list[float] = []
+    base = f"/_mailgraph/tenants/{tenant['id']}"
+    for i in range(rounds):
+        subject = f"wake-{i}-{time.monotonic_ns()}"
+        wait = asyncio.create_task(
+            c.get(f"{base}/messages/wait", params={"subject": subject, "timeout": "10"})
+        )
+        await asyncio.sleep(0.05)  # the wait is pending on the server
+        sent = time.perf_counter()
+        seed = await c.post(
+            f"{base}/messages", json={"messages": [{"mailbox": "alice", "message": {"subject": subject}}]}
+        )
+        seeded = time.perf_counter()
+        r = await wait
+        answered = time.perf_counter()
+        assert seed.status_code == 201 and r.status_code == 200, (seed.text, r.text)
+        after_seed.append((answered - seeded) * 1000)
+        after_send.append((answered - sent) * 1000)
+    q = statistics.quantiles
+    return {
+        "after_seed_response_ms_median": statistics.median(after_seed),
+        "after_seed_response_ms_p95": q(after_seed, n=20)[18],
+        "from_seed_request_ms_median": statistics.median(after_send),
+        "from_seed_request_ms_p95": q(after_send, n=20)[18],
+    }
+
+
+async def cycles_per_second(url: str, tenant: dict[str, Any], duration: float, concurrency: int) -> float:
+    app = tenant["apps"][0]
+    form = {"grant_type": "client_credentials", "client_id": app["clientId"], "client_secret": app["clientSecret"],
+            "scope": "https://graph.microsoft.com/.default"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+        token = (await c.post(tenant["tokenUrl"], data=form)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        alice, bob = tenant["users"][0]["userPrincipalName"], tenant["users"][1]["userPrincipalName"]
+        done = 0
+        end = time.monotonic() + duration
+        draft = {"subject": "cycle", "body": {"contentType": "text", "content": "x"},
+                 "toRecipients": [{"emailAddress": {"address": bob}}]}  # fmt: skip
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < end:
+                r = await c.post(f"/v1.0/users/{alice}/messages", json=draft, headers=headers)
+                s = await c.post(f"/v1.0/users/{alice}/messages/{r.json()['id']}/send", headers=headers)
+                assert s.status_code == 202
+                done += 1
+
+        start_t = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.monotonic() - start_t)
+
+
+async def listen(url: str, tenant_id: str, stop: asyncio.Event, counts: list[int], slot: int) -> None:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=None, headers={"Authorization": f"Bearer {TOKEN}"}) as c,
+        c.stream("GET", f"/_mailgraph/tenants/{tenant_id}/events") as r,
+    ):
+        async for line in r.aiter_lines():
+            if line.startswith("event:"):
+                counts[slot] += 1
+            if stop.is_set():
+                return
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as data:
+        proc, url = start(data)
+        try:
+            async with httpx.AsyncClient(
+                base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as c:
+                await tenants_per_second(c, 1.0, args.concurrency)  # warm-up
+                rate = await tenants_per_second(c, args.duration, args.concurrency)
+                tenant = (await c.post("/_mailgraph/tenants", json={})).json()
+                wake = await wake_latency(c, tenant, args.rounds)
+            await cycles_per_second(url, tenant, 1.0, args.concurrency)  # warm-up
+            bare = await cycles_per_second(url, tenant, args.duration, args.concurrency)
+            stop, counts = asyncio.Event(), [0] * 11
+            listeners = [asyncio.create_task(listen(url, tenant["id"], stop, counts, i)) for i in range(11)]
+            await asyncio.sleep(0.5)
+            watched = await cycles_per_second(url, tenant, args.duration, args.concurrency)
+            stop.set()
+            await asyncio.sleep(0.5)
+            for t in listeners:
+                t.cancel()
+            await asyncio.gather(*listeners, return_exceptions=True)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    return {
+        "tenants_create_delete_per_s": round(rate, 1),
+        "wait_wake": {k: round(v, 2) for k, v in wake.items()},
+        "cycles_per_s_no_listeners": round(bare, 1),
+        "cycles_per_s_11_listeners": round(watched, 1),
+        "ratio_with_listeners": round(watched / bare, 3),
+        "events_seen_per_listener_min": min(counts),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=50, help="wait-for wake-up samples")
+    parser.add_argument("--json", default=None)
+    result = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(result, indent=2))
+    if parser.parse_args().json:
+        with open(parser.parse_args().json, "w") as f:
+            json.dump(result, f, indent=2)
