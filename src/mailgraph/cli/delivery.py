@@ -148,6 +148,9 @@ def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
         mode = worker.mode
     return [
         f"  Outbound mail:  {mode}",
+        f"  Web UI:         {base_url}/ui/   (sign in with the admin token below)",
+        f"  Control API:    {base_url}/_mailgraph/   (tenants, wait-for, queue, faults: docs/workbench.md)",
+        f"  Health:         {base_url}/health   metrics: {base_url}/metrics",
         f"  Queue admin:    {base_url}/admin/queue   (Authorization: Bearer {runtime.admin_token})",
     ]
 
