@@ -52,6 +52,9 @@ async def test_token_endpoint_issues_exchange_online_tokens(api: httpx.AsyncClie
     assert delegated["aud"] == "https://outlook.office.com" and delegated["scp"] == "SMTP.Send"
     app = claims_of(await app_token(api))
     assert app["aud"] == "https://outlook.office.com" and app["roles"] == ["SMTP.SendAsApp"]
+    # Microsoft documents both identifier URIs for SMTP; Entra's `aud` is outlook.office.com for either.
+    alias = claims_of(await app_token(api, "https://outlook.office365.com/.default"))
+    assert alias["aud"] == "https://outlook.office.com" and alias["roles"] == ["SMTP.SendAsApp"]
     # Graph tokens of the same app carry Graph permissions only.
     graph = claims_of(await app_token(api, "https://graph.microsoft.com/.default"))
     assert graph["aud"] == "https://graph.microsoft.com" and graph["roles"] == ["Mail.Read"]
@@ -301,3 +304,38 @@ async def test_banner_lines_name_the_submission_ports() -> None:
     assert "smtps://127.0.0.1:465" in lines[1]
     assert submission_banner({}, "127.0.0.1", False) == []
     assert Settings().submission_port is None  # off by default
+
+
+async def test_a_failure_of_ours_at_data_is_451_and_nothing_is_stored(
+    api: httpx.AsyncClient, runtime: Runtime, submission: Submission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`250` means committed; when the unit of work fails the client gets a temporary 451 and keeps the
+    message (RFC 5321 §4.2.5), the session goes on, and the next message is stored."""
+    access = await user_token(api, "alice")
+    uow = runtime.engine
+    real_write = uow.write
+    calls = {"n": 0}
+
+    async def failing_once(unit: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the disk is gone")
+        return await real_write(unit)
+
+    def go() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        with submission.signed_in(ALICE, access) as client:
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            failed = client.data(message(ALICE, BOB, "Lost"))
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            return failed, client.data(message(ALICE, BOB, "Kept"))
+
+    monkeypatch.setattr(uow, "write", failing_once)
+    failed, stored = await in_thread(go)
+    monkeypatch.undo()
+    assert calls["n"] >= 2  # the failure was the store's, at the first message's unit of work
+    assert failed == (451, b"4.3.0 Local error in processing; try again later")
+    assert stored[0] == 250
+    assert await subjects(api, BOB, "inbox") == ["Kept"]
+    assert await subjects(api, ALICE, "sentitems") == ["Kept"]
