@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import smtplib
 import ssl
+from dataclasses import replace
 
 import pytest
 from httpx import AsyncClient
@@ -66,6 +67,29 @@ async def test_good_and_bad_passwords(smtp: SmtpTarget, mechanism: str) -> None:
         return outcomes
 
     assert await in_thread(go) == [(235, "2.7.0"), (235, "2.7.0"), (535, "5.7.8"), (535, "5.7.8")]
+
+
+async def test_password_auth_follows_the_tenant_switch_here_too(smtp: SmtpTarget, runtime: Runtime) -> None:
+    """The tenant's SMTP AUTH switch (docs/smtp-submission.md) governs this listener's password AUTH as
+    well: a tenant that turned it off cannot be reached with a password on either port. Mail *to* the
+    tenant (no AUTH, Exchange's inbound port 25) is not affected."""
+    tenant = await runtime.engine.read(lambda tx: tx.directory.get_tenant(runtime.tenant.id))
+    assert tenant is not None and tenant.smtp_password_auth  # tests/tenant.toml turns it on
+    off = replace(tenant, smtp_password_auth=False)
+
+    def go() -> tuple[tuple[int, str], dict[str, tuple[int, bytes]]]:
+        with smtp.secure() as client:
+            try:
+                client.login("alice@fabrikam.test", ALICE_PASSWORD)
+                raise AssertionError("password AUTH succeeded for a tenant with SMTP AUTH off")
+            except smtplib.SMTPAuthenticationError as exc:
+                refused = _status((exc.smtp_code, exc.smtp_error))
+            inbound = b"From: x@example.org\r\nTo: bob@fabrikam.test\r\nSubject: In\r\n\r\nhi\r\n"
+            return refused, client.sendmail("x@example.org", ["bob@fabrikam.test"], inbound)
+
+    await runtime.engine.write(lambda tx: tx.directory.put_tenant(off))
+    refused, delivered = await in_thread(go)
+    assert refused == (535, "5.7.139") and delivered == {}
 
 
 async def test_malformed_auth_data_and_too_many_attempts(smtp: SmtpTarget) -> None:

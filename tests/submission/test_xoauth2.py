@@ -52,6 +52,9 @@ async def test_token_endpoint_issues_exchange_online_tokens(api: httpx.AsyncClie
     assert delegated["aud"] == "https://outlook.office.com" and delegated["scp"] == "SMTP.Send"
     app = claims_of(await app_token(api))
     assert app["aud"] == "https://outlook.office.com" and app["roles"] == ["SMTP.SendAsApp"]
+    # Microsoft documents both identifier URIs for SMTP; Entra's `aud` is outlook.office.com for either.
+    alias = claims_of(await app_token(api, "https://outlook.office365.com/.default"))
+    assert alias["aud"] == "https://outlook.office.com" and alias["roles"] == ["SMTP.SendAsApp"]
     # Graph tokens of the same app carry Graph permissions only.
     graph = claims_of(await app_token(api, "https://graph.microsoft.com/.default"))
     assert graph["aud"] == "https://graph.microsoft.com" and graph["roles"] == ["Mail.Read"]
@@ -91,6 +94,13 @@ async def test_delegated_submission_reaches_sent_items_inbox_and_relay_once(
     bob_copy = (await folder_items(api, await graph_headers(api), f"/v1.0/users/{BOB}", "inbox"))[0]
     assert bob_copy["bccRecipients"] == [] and bob_copy["from"]["emailAddress"]["address"] == ALICE
     # The external copy goes through the durable queue to the relay, exactly once.
+    [relayed] = await relayed_once(runtime)
+    assert relayed.rcpt_tos == ["friend@example.com"]
+    assert relayed.message["Subject"] == "Delegated over SMTP" and relayed.message["Bcc"] is None
+
+
+async def relayed_once(runtime: Runtime) -> list[Any]:
+    """Run the delivery worker against a local relay sink until the queue is empty; what it received."""
     sink = Sink()
     worker = delivery_worker(replace(FAST, data_dir=runtime.data_dir, relay=sink.url), runtime.engine)
     try:
@@ -100,19 +110,18 @@ async def test_delegated_submission_reaches_sent_items_inbox_and_relay_once(
     finally:
         await worker.stop()
         sink.stop()
-    [relayed] = sink.received
-    assert relayed.rcpt_tos == ["friend@example.com"]
-    assert relayed.message["Subject"] == "Delegated over SMTP" and relayed.message["Bcc"] is None
+    return list(sink.received)
 
 
 async def test_app_only_submission_within_the_access_policy(
-    api: httpx.AsyncClient, submission: Submission
+    api: httpx.AsyncClient, runtime: Runtime, submission: Submission
 ) -> None:
     access = await app_token(api)
+    data = message(ALICE, f"{BOB}, partner@example.com", "App-only over SMTP")
 
     def go() -> tuple[dict[str, Any], tuple[int, bytes]]:
         with submission.signed_in(ALICE, access) as client:
-            refused = client.sendmail(ALICE, [BOB], message(ALICE, BOB, "App-only over SMTP"))
+            refused = client.sendmail(ALICE, [BOB, "partner@example.com"], data)
         with submission.secure() as client:  # bob's mailbox is outside the app's access policy
             try:
                 client.auth(
@@ -127,6 +136,9 @@ async def test_app_only_submission_within_the_access_policy(
     assert failure == (535, b"5.7.3 Authentication unsuccessful")
     assert await subjects(api, ALICE, "sentitems") == ["App-only over SMTP"]
     assert await subjects(api, BOB, "inbox") == ["App-only over SMTP"]
+    [relayed] = await relayed_once(runtime)
+    assert relayed.rcpt_tos == ["partner@example.com"]
+    assert relayed.message["Subject"] == "App-only over SMTP"
 
 
 def _tampered(jwt: str) -> str:
@@ -172,6 +184,10 @@ async def _bad_tokens(api: httpx.AsyncClient, runtime: Runtime) -> dict[str, str
     assert app_b is not None
     return {
         "id token (audience is the client)": str(id_token),
+        # Signed by the tenant's key, SMTP.Send, alice's: only the audience is another resource's.
+        "wrong audience": tokens.issue_user_token(
+            tenant, app, alice, ["SMTP.Send"], resource="https://management.azure.com"
+        ),
         "Graph token without SMTP.Send": await user_token(
             api, "alice", "https://graph.microsoft.com/Mail.Send", "graph-only"
         ),
@@ -186,6 +202,8 @@ async def test_refused_tokens_answer_535_after_the_error_challenge_and_store_not
     api: httpx.AsyncClient, runtime: Runtime, submission: Submission
 ) -> None:
     bad = await _bad_tokens(api, runtime)
+    wrong = claims_of(bad["wrong audience"])  # the same token for Exchange Online authenticates
+    assert (wrong["aud"], wrong["scp"], wrong["upn"]) == ("https://management.azure.com", "SMTP.Send", ALICE)
 
     def attempt(access: str) -> tuple[list[dict[str, Any]], tuple[int, bytes], tuple[int, bytes]]:
         challenges: list[dict[str, Any]] = []
@@ -286,3 +304,38 @@ async def test_banner_lines_name_the_submission_ports() -> None:
     assert "smtps://127.0.0.1:465" in lines[1]
     assert submission_banner({}, "127.0.0.1", False) == []
     assert Settings().submission_port is None  # off by default
+
+
+async def test_a_failure_of_ours_at_data_is_451_and_nothing_is_stored(
+    api: httpx.AsyncClient, runtime: Runtime, submission: Submission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`250` means committed; when the unit of work fails the client gets a temporary 451 and keeps the
+    message (RFC 5321 §4.2.5), the session goes on, and the next message is stored."""
+    access = await user_token(api, "alice")
+    uow = runtime.engine
+    real_write = uow.write
+    calls = {"n": 0}
+
+    async def failing_once(unit: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the disk is gone")
+        return await real_write(unit)
+
+    def go() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        with submission.signed_in(ALICE, access) as client:
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            failed = client.data(message(ALICE, BOB, "Lost"))
+            client.mail(ALICE)
+            client.rcpt(BOB)
+            return failed, client.data(message(ALICE, BOB, "Kept"))
+
+    monkeypatch.setattr(uow, "write", failing_once)
+    failed, stored = await in_thread(go)
+    monkeypatch.undo()
+    assert calls["n"] >= 2  # the failure was the store's, at the first message's unit of work
+    assert failed == (451, b"4.3.0 Local error in processing; try again later")
+    assert stored[0] == 250
+    assert await subjects(api, BOB, "inbox") == ["Kept"]
+    assert await subjects(api, ALICE, "sentitems") == ["Kept"]

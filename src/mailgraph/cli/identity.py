@@ -16,8 +16,8 @@ from typing import Any, Final
 
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.auth.passwords import hash_secret, verify_secret
-from mailgraph.auth.permissions import canonical_permission
-from mailgraph.auth.tokens import TokenService
+from mailgraph.auth.permissions import OUTLOOK_RESOURCE, canonical_permission, for_resource
+from mailgraph.auth.tokens import GRAPH_RESOURCE, TokenService
 from mailgraph.certs import client_settings, ensure_server_cert
 from mailgraph.config import Settings
 from mailgraph.domain.directory import AppSpec, DirectoryService, Secrets, UserSpec
@@ -25,6 +25,8 @@ from mailgraph.domain.tenancy import user_by_address
 from mailgraph.wiring import open_engine, open_keyring
 
 _DEFAULTS = Settings()
+# `token --resource`: the audience of the token, and which permissions it may carry (`for_resource`).
+_RESOURCES: Final = {"graph": GRAPH_RESOURCE, "outlook": OUTLOOK_RESOURCE}
 
 
 def add_admin_commands(sub: Any) -> None:
@@ -35,6 +37,12 @@ def add_admin_commands(sub: Any) -> None:
     token.add_argument("--user", help="userPrincipalName: a delegated token for this user")
     token.add_argument("--scopes", nargs="+", help="delegated permissions (default: all the app's)")
     token.add_argument("--lifetime", type=int, default=_DEFAULTS.token_lifetime_s, help="seconds")
+    token.add_argument(
+        "--resource",
+        choices=sorted(_RESOURCES),
+        default="graph",
+        help="graph (default), or outlook: Exchange Online's SMTP.Send / SMTP.SendAsApp for SMTP submission",
+    )
     users = sub.add_parser("users", help="list, add or remove users").add_subparsers(
         dest="action", required=True
     )
@@ -120,13 +128,15 @@ async def _token(args: argparse.Namespace, engine: Any, directory: DirectoryServ
         raise AdminError(f"{args.data_dir} has no tenant yet; run `mailgraph serve` once")
     keyring = await open_keyring(engine, directory, args.data_dir, home)
     tokens = TokenService(keyring, lifetime_s=args.lifetime)
+    resource = _RESOURCES[args.resource]
+    outlook = resource == OUTLOOK_RESOURCE
     if args.user is None:
         if args.app is None:
             raise AdminError("give --app CLIENT_ID (app-only token) or --user UPN (delegated token)")
         found = await engine.read(lambda tx: tx.directory.get_app(args.app))
         if found is None:
             raise AdminError(f"no app with client id {args.app!r}")
-        return tokens.issue_app_token(tenants[found.tenant_id], found)
+        return tokens.issue_app_token(tenants[found.tenant_id], found, resource=resource)
     user = await engine.read(lambda tx: user_by_address(tx, args.user))
     if user is None:
         raise AdminError(f"no user {args.user!r}")
@@ -138,12 +148,17 @@ async def _token(args: argparse.Namespace, engine: Any, directory: DirectoryServ
     if not candidates:
         raise AdminError(f"no app {args.app!r}" if args.app else "no app has delegated permissions")
     app = candidates[0]
-    consented = {p.casefold(): p for p in app.delegated_permissions}
-    wanted = args.scopes or list(app.delegated_permissions)
+    # A token names one resource and carries only its permissions (Graph's, or Exchange Online's SMTP.Send).
+    consented = {p.casefold(): p for p in for_resource(app.delegated_permissions, outlook)}
+    wanted = args.scopes or list(consented.values())
     missing = [s for s in wanted if s.casefold() not in consented]
-    if missing:
-        raise AdminError(f"app {app.client_id!r} has no delegated permission {', '.join(missing)}")
-    return tokens.issue_user_token(tenant, app, user, [consented[s.casefold()] for s in wanted])
+    if missing or not wanted:
+        raise AdminError(
+            f"app {app.client_id!r} has no delegated permission {', '.join(missing) or '(none)'}"
+            f" for {resource}"
+        )
+    scopes = [consented[s.casefold()] for s in wanted]
+    return tokens.issue_user_token(tenant, app, user, scopes, resource=resource)
 
 
 async def _keys(args: argparse.Namespace, directory: DirectoryService) -> None:

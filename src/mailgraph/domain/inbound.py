@@ -3,7 +3,9 @@
 The SMTP adapter (`smtpd/`) asks here at each step of a transaction and renders the domain errors
 raised as SMTP replies (`smtpd/replies.py`):
 
-- AUTH: `authenticate` checks a user's password (scrypt, in a thread: it costs ~50 ms of CPU);
+- AUTH: `password_auth_allowed` is the tenant's SMTP AUTH switch (Exchange Online's
+  "SmtpClientAuthenticationDisabled", off by default), which governs password AUTH on every listener;
+  `authenticate` checks a user's password (scrypt, in a thread: it costs ~50 ms of CPU);
 - MAIL: an authenticated session may only use its own address (`SendAsDeniedError`, spec §4.4);
 - RCPT: an address of a tenant domain must name a user (`RecipientNotFoundError`); any other domain
   needs an authenticated session (`RelayDeniedError`: no open relay, RFC 5321 §3.9 / RFC 2505);
@@ -42,7 +44,7 @@ from mailgraph.domain.model import (
 )
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 from mailgraph.domain.sending import SendService
-from mailgraph.domain.tenancy import user_by_address, users_by_address
+from mailgraph.domain.tenancy import tenant_of, user_by_address, users_by_address
 from mailgraph.mime.parse import ParsedAttachment, ParsedMail
 
 
@@ -195,6 +197,18 @@ class InboundService:
         # (no user enumeration by timing).
         self._decoy_hash = decoy_hash
         self._lockout = Lockout(uow, clock)
+
+    async def password_auth_allowed(self, login: str) -> bool:
+        """Whether the tenant of the login's domain turned SMTP AUTH (LOGIN/PLAIN) on.
+
+        Exchange Online has one switch for password AUTH, on by no tenant unless its admin says so; a
+        password never submits mail for a tenant that left it off, whichever listener is asked. The
+        answer depends on the domain only (public anyway): it reveals nothing about the user.
+        """
+        if not is_mailbox(login):
+            return False
+        tenant = await self._uow.read(lambda tx: tenant_of(tx, login))
+        return tenant is not None and tenant.smtp_password_auth
 
     async def authenticate(self, login: str, password: str) -> User | None:
         """The enabled user with this UPN or address and password, or None.

@@ -28,7 +28,6 @@ from mailgraph.domain.errors import AccessDeniedError, DomainError, SendAsDenied
 from mailgraph.domain.inbound import InboundMail, InboundResult, InboundService
 from mailgraph.domain.model import Actor, EmailAddress, User
 from mailgraph.domain.ports import Tx, UnitOfWork
-from mailgraph.domain.tenancy import tenant_of
 
 
 class SubmissionAuthError(DomainError):
@@ -87,11 +86,10 @@ class SubmissionService:
             SmtpAuthDisabledError: the tenant has SMTP AUTH off (or the domain is no tenant's).
             SubmissionAuthError: unknown login, wrong password, disabled or locked account.
         """
-        tenant = await self._uow.read(lambda tx: tenant_of(tx, login)) if is_mailbox(login) else None
-        if tenant is None or not tenant.smtp_password_auth:
+        if not await self._inbound.password_auth_allowed(login):
             raise SmtpAuthDisabledError(f"SMTP AUTH is disabled for the tenant of {login[:100]!r}")
         user = await self._inbound.authenticate(login, password)
-        if user is None or user.tenant_id != tenant.id:
+        if user is None:
             raise SubmissionAuthError(f"wrong password or unknown login {login[:100]!r}")
         return Submitter(user, "password")
 

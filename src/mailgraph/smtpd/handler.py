@@ -97,9 +97,15 @@ class InboundHandler:
 
     async def _check(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
         try:
-            user = await self._inbound.authenticate(login.decode(), password.decode())
+            name, secret = login.decode(), password.decode()
         except UnicodeDecodeError:
-            user = None
+            name, secret = "", ""
+        if name and not await self._inbound.password_auth_allowed(name):
+            # The tenant's SMTP AUTH switch governs this listener too: otherwise it would be a way
+            # around a tenant that turned password AUTH off (docs/smtp.md, "Authenticated submission").
+            log.info("SMTP AUTH for %r refused: SMTP AUTH is disabled for its tenant", name[:100])
+            return AuthResult(success=False, handled=False, message=str(replies.AUTH_DISABLED))
+        user = await self._inbound.authenticate(name, secret) if name else None
         if user is None:
             log.info("SMTP AUTH failed for %r", login[:100])
             return AuthResult(success=False, handled=False, message=str(replies.AUTH_INVALID))

@@ -70,6 +70,7 @@ RECIPIENT_OK: Final = Reply(250, "2.1.5", "Recipient OK")
 TOO_MANY_RECIPIENTS: Final = Reply(452, "4.5.3", "Too many recipients")
 AUTH_OK: Final = Reply(235, "2.7.0", "Authentication successful")
 AUTH_INVALID: Final = Reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_DISABLED: Final = DOMAIN_REPLIES[SmtpAuthDisabledError]  # the tenant's SMTP AUTH switch is off
 AUTH_MALFORMED: Final = Reply(501, "5.5.2", "Cannot decode the authentication data")
 # RFC 4954 §6: 454 4.7.0 temporary authentication failure (the submission throttle, smtpd/throttle.py).
 AUTH_THROTTLED: Final = Reply(454, "4.7.0", "Too many failed authentication attempts; try again later")

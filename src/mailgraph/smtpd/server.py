@@ -35,9 +35,9 @@ _AIOSMTPD_LOG = logging.getLogger("mail.log")
 DEFAULT_MAX_SIZE = 35 * 1024 * 1024  # spec §6: Exchange Online's default maximum message size
 _AUTH_ATTEMPTS = 5
 _UNLIMITED = 1_000_000_000
-_IDLE_TIMEOUT_S = 300
+_IDLE_TIMEOUT_S = 300  # RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command
 _AUTH_LINE_MAX = 12_288  # RFC 4954 §4: the longest AUTH command line (and SASL response) a server takes
-_LINE_MAX = SMTP.line_length_limit  # RFC 5321 §4.5.3.1.6: 1,000 octets with CRLF (aiosmtpd: 1001)  # RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command
+_LINE_MAX = SMTP.line_length_limit  # RFC 5321 §4.5.3.1.6: 1,000 octets with CRLF (aiosmtpd: 1001)
 
 
 @dataclass(frozen=True, slots=True)
