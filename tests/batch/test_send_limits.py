@@ -66,7 +66,9 @@ async def headers(runtime: Runtime, user: str) -> dict[str, str]:
     found = next(u for u in users if u.user_principal_name.startswith(user + "@"))
     app = next(a for a in apps if a.client_id == "full-app")
     scopes = ["Mail.ReadWrite", "Mail.Send"]
-    return {"Authorization": f"Bearer {runtime.app.services.tokens.issue_user_token(runtime.tenant, app, found, scopes)}"}
+    return {
+        "Authorization": f"Bearer {runtime.app.services.tokens.issue_user_token(runtime.tenant, app, found, scopes)}"
+    }
 
 
 async def items(api: httpx.AsyncClient, h: dict[str, str], folder: str, user: str = "alice") -> list[Any]:
