@@ -19,6 +19,7 @@ import pytest
 
 from mailgraph.config import Settings
 from mailgraph.delivery.held import HeldSendReleaser
+from mailgraph.domain.model import SECOND
 from mailgraph.store.sql.send_quota import SqlSendQuota
 from mailgraph.wiring import Runtime, build, clock
 from tests.delivery.helpers import entries, inbox, mail
@@ -122,6 +123,20 @@ async def test_fourth_send_in_a_window_is_accepted_and_delivered_after_it(open_s
         sent = sorted(m["subject"] for m in await items(api, alice, "sentitems"))
         assert sent == ["m0", "m1", "m2", "m3"]
         assert sorted(e.recipient for e in await entries(runtime)) == ["x@example.net"] * 4  # relay too
+
+
+async def test_with_the_preset_the_31st_send_in_a_minute_waits_for_the_next_minute(open_server: Open) -> None:
+    runtime = await open_server("[throttling]\nprofile = 'exchange-online'\n")
+    alice, bob = await headers(runtime, "alice"), await headers(runtime, "bob")
+    async with client(runtime) as api:
+        started = clock()
+        for i in range(31):
+            r = await api.post("/v1.0/me/sendMail", json=mail(["bob@fabrikam.test"], f"m{i}"), headers=alice)
+            assert r.status_code == 202, r.text
+        assert len(await inbox(api, bob, "bob")) == 30
+        assert [m["subject"] for m in await items(api, alice, "outbox")] == ["m30"]
+        (held,) = await runtime.engine.read(lambda tx: tx.send_quota.held())
+        assert started + 60 * SECOND <= held.release_at <= clock() + 60 * SECOND
 
 
 async def test_a_restart_keeps_the_held_send_and_releases_it_once(open_server: Open) -> None:

@@ -1,8 +1,9 @@
 """Per-mailbox send counters and held sends (migration 0020): `domain.ports.SendQuotaRepo` in SQL.
 
-`lock` writes before it reads: an upsert that always touches the row takes its write lock (SQLite: the
-single writer; PostgreSQL: the row lock, held to the end of the transaction), and the SELECT after it
-sees the state the previous send committed. Two sends of one mailbox in two processes therefore count
+`lock` is one upsert that always touches the row and returns it: the write takes the row's lock
+(SQLite: the single writer; PostgreSQL: the row lock, held to the end of the transaction) and
+RETURNING gives the row as the previous send committed it (PostgreSQL's ON CONFLICT DO UPDATE works on
+the latest committed version, whatever the snapshot). Two sends of one mailbox in two processes therefore count
 one after the other, never from the same old state (PostgreSQL writes run READ COMMITTED).
 Held sends are claimed like the outbound queue (`dialect.claim`: one statement, SKIP LOCKED on
 PostgreSQL) and released by a DELETE under the lease.
@@ -27,6 +28,7 @@ H = Columns("id, message_id, mailbox_id, save_copy, release_at, lease_until, cre
 _LOCK = (
     "INSERT INTO send_quota (mailbox_id, window_start, window_sends, day_start, day_recipients, blocked_until)"
     " VALUES (?, 0, 0, 0, 0, 0) ON CONFLICT (mailbox_id) DO UPDATE SET window_sends = send_quota.window_sends"
+    f" RETURNING {Q.sql}"
 )
 _CLAIM = {
     d.name: claim(
@@ -65,10 +67,7 @@ class SqlSendQuota:
 
     async def lock(self, mailbox_id: str) -> QuotaState:
         """The mailbox's counters, created at zero if missing, write-locked for this transaction."""
-        await self._conn.execute(_LOCK, (mailbox_id,))
-        row = await self._conn.fetch_one(
-            f"SELECT {Q.sql} FROM send_quota WHERE mailbox_id = ?", (mailbox_id,)
-        )
+        row = await self._conn.fetch_one(_LOCK, (mailbox_id,))
         return QuotaState(mailbox_id) if row is None else _state(row)
 
     async def put(self, state: QuotaState) -> None:
