@@ -75,9 +75,18 @@ async def call(app: App, path: str, body: bytes, headers: list[tuple[bytes, byte
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
-async def main(cycles: int, data_dir: Path, throttle: str = "off") -> None:
-    """Run `cycles` create+send cycles against a runtime on `data_dir`; fail loudly on any error."""
-    runtime = await build(Settings(data_dir=data_dir, durability="normal", throttle=throttle))
+async def main(cycles: int, data_dir: Path, throttle: str = "off", sends: int | None = None) -> None:
+    """Run `cycles` create+send cycles against a runtime on `data_dir`; fail loudly on any error.
+
+    `sends`: the demo tenant with the exchange-online profile and this many sends per minute, so a run
+    longer than 30 sends measures sending, not holding (the preset's 30/min would hold the rest)."""
+    tenant_file = None
+    if sends is not None:
+        tenant_file = data_dir.parent / "tenant.toml"
+        demo = (Path(__file__).parent.parent / "src/mailgraph/demo_tenant.toml").read_text(encoding="utf-8")
+        tenant_file.write_text(f"{demo}\n[throttling]\nprofile = 'exchange-online'\nsends = {sends}\n")
+    settings = Settings(data_dir=data_dir, durability="normal", throttle=throttle, tenant_file=tenant_file)
+    runtime = await build(settings)
     try:
         app = runtime.app
         registered = await runtime.engine.read(lambda tx: tx.directory.get_app("mailgraph-demo"))
@@ -102,6 +111,7 @@ def cli() -> None:
     parser.add_argument("--template", type=Path, help="data directory to copy (made by --make-template)")
     parser.add_argument("--make-template", type=Path, metavar="DIR", help="create a template and exit")
     parser.add_argument("--throttle", default="off", help="throttling profile (issue 13: on vs off)")
+    parser.add_argument("--sends", type=int, help="tenant profile exchange-online with this many sends/min")
     args = parser.parse_args()
     if args.make_template is not None:
         asyncio.run(main(0, args.make_template))
@@ -110,7 +120,7 @@ def cli() -> None:
         data_dir = Path(tmp) / "data"
         if args.template is not None:
             shutil.copytree(args.template, data_dir)
-        asyncio.run(main(args.cycles, data_dir, args.throttle))
+        asyncio.run(main(args.cycles, data_dir, args.throttle, args.sends))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from mailgraph.auth.tokens import TokenService
 from mailgraph.certs import server_context
 from mailgraph.config import Settings, TenantFileError, demo_tenant, load_tenant_file
 from mailgraph.config.control import ControlSpec, load_control
+from mailgraph.delivery.held import HeldSendReleaser
 from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
@@ -58,7 +59,7 @@ from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.submission import SubmissionService
-from mailgraph.domain.throttling import profile
+from mailgraph.domain.throttling import Profiles, profile
 from mailgraph.domain.uploads import UploadService
 from mailgraph.domain.webhooks import NotificationHook, SubscriptionService, WebhookPolicy
 from mailgraph.files import PRIVATE_DIR, make_private
@@ -97,6 +98,8 @@ class Runtime:
     """The change-notification worker (started with the delivery worker; issue 12)."""
     faults: FaultService | None = None
     """The fault-injection rules (docs/faults.md)."""
+    held: HeldSendReleaser | None = None
+    """Releases the sends held over Exchange's message rate (docs/batching.md "Throttling")."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -202,7 +205,11 @@ async def build(settings: Settings) -> Runtime:
     keyring = await open_keyring(engine, directory, settings.data_dir, tenant)
     tokens = TokenService(keyring, lifetime_s=settings.token_lifetime_s)
     tokens.external = await _external_issuer(settings, engine, tenant)
-    sending = SendService(uow, clock, SendPolicy(queue_expiry_s=round(settings.queue_expiry_s)))
+    faults = FaultService(uow, clock)
+    control_spec = await _control(settings, faults)
+    profiles = _profiles(settings, tenant, control_spec)
+    send_policy = SendPolicy(round(settings.queue_expiry_s), profiles if profiles.active else None)
+    sending = SendService(uow, clock, send_policy)
     notifier = notification_worker(settings, uow, keyring)
     attachments = AttachmentService(uow, BlobStore(settings.data_dir), clock)
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
@@ -224,13 +231,18 @@ async def build(settings: Settings) -> Runtime:
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
-    faults = FaultService(uow, clock)
-    control_spec = await _control(settings, faults)
     worker = delivery_worker(settings, uow)
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
+    held = None
     if settings.worker:
         shutdown = _stopping(worker, _stopping(notifier, shutdown))
+        # Held sends exist only while send limits are on, or were left from a run when they were.
+        held = HeldSendReleaser(uow, sending, clock, poll_s=min(settings.queue_poll_s, 0.5))
+        if profiles.active or await held.pending():
+            shutdown = _stopping(held, shutdown)
+        else:
+            held = None
     else:
         shutdown = _stopping(notifier, shutdown)  # the handshake client is closed either way
     app = GraphApp(services, on_shutdown=shutdown)
@@ -240,8 +252,9 @@ async def build(settings: Settings) -> Runtime:
         wakeups_of(engine),
         notifier if settings.worker else None,
         faults,
+        held,
     )
-    app.graph.guard = Guard(_throttle(settings, tenant, control_spec), faults, uow)
+    app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
         uow.signals.subscribe(notifier.on_commit)  # a unit that notified wakes the webhook worker
@@ -273,6 +286,7 @@ async def build(settings: Settings) -> Runtime:
         settings.data_dir,
         notifier if settings.worker else None,
         faults,
+        held,
     )
 
 
@@ -326,14 +340,15 @@ async def _control(settings: Settings, faults: FaultService) -> ControlSpec:
     return control
 
 
-def _throttle(settings: Settings, tenant: Tenant, control: ControlSpec) -> Throttle:
-    """Server profile (`--throttle`), the tenant file's tenant and mailbox profiles."""
+def _profiles(settings: Settings, tenant: Tenant, control: ControlSpec) -> Profiles:
+    """Server profile (`--throttle`), the tenant file's tenant and mailbox profiles: the request
+    throttle (api/throttle.py) and the send limits (domain/send_quota.py) read the same ones."""
     try:
         server = profile(settings.throttle)
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
     tenants = {tenant.id: control.tenant} if control.tenant_set else {}
-    return Throttle(server, tenants, dict(control.mailboxes))
+    return Profiles(server, tenants, dict(control.mailboxes))
 
 
 def _stopping_faults(
@@ -352,6 +367,7 @@ def _starting(
     wakeups: Wakeups,
     notifier: NotificationWorker | None = None,
     faults: FaultService | None = None,
+    held: HeldSendReleaser | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
@@ -363,6 +379,8 @@ def _starting(
             wakeups.listen(NOTIFY_CHANNEL, notifier.wake)  # notifications written by another process
         if faults is not None:
             faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
+        if held is not None:
+            await held.start()
 
     return start
 
@@ -458,7 +476,7 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker, then: Callable[[], Awaitable[None]]
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser, then: Callable[[], Awaitable[None]]
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         await worker.stop()

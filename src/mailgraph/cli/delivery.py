@@ -21,9 +21,11 @@ from typing import Any
 
 from mailgraph.auth.keyring import KeyRing
 from mailgraph.config import Settings
+from mailgraph.delivery.held import HeldSendReleaser
 from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
+from mailgraph.domain.sending import SendService
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import wakeups_of
 from mailgraph.wiring import (
@@ -173,11 +175,15 @@ async def _worker(settings: Settings) -> int:
     wakeups_of(engine).listen(OUTBOX_CHANNEL, worker.wake)  # sends committed by `serve` processes
     await notifier.start()
     wakeups_of(engine).listen(NOTIFY_CHANNEL, notifier.wake)  # notifications written by `serve` processes
+    # Sends held over Exchange's message rate by `serve --no-worker` processes (domain/send_quota.py).
+    held = HeldSendReleaser(uow, SendService(uow, clock), clock, poll_s=min(settings.queue_poll_s, 0.5))
+    await held.start()
     keyring.start()
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()
     finally:
+        await held.stop()
         await worker.stop()
         await notifier.stop()
         await keyring.stop()

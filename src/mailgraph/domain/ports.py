@@ -33,6 +33,7 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
+from mailgraph.domain.send_quota import HeldSend, QuotaState
 from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
 T = TypeVar("T")
@@ -446,6 +447,11 @@ class Tx(Protocol):
         """Change-notification subscriptions and the notification outbox (migration 0016)."""
         ...
 
+    @property
+    def send_quota(self) -> SendQuotaRepo:
+        """Per-mailbox send counters and the sends held over the message rate (migration 0020)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """Runs units of work: one transaction each, durable once `write` returns."""
@@ -630,4 +636,34 @@ class FaultRepo(Protocol):
 
     async def fired(self, rule_id: str) -> None:
         """Count one firing."""
+        ...
+
+
+class SendQuotaRepo(Protocol):
+    """Exchange's per-mailbox sending limits (migration 0020, domain/send_quota.py): one counter row per
+    mailbox, and the sends held in the Outbox until their window."""
+
+    async def lock(self, mailbox_id: str) -> QuotaState:
+        """The mailbox's counters (zeros when new), locked until the unit ends: concurrent sends of one
+        mailbox in other transactions wait, so each counts against the state the previous one left."""
+        ...
+
+    async def put(self, state: QuotaState) -> None:
+        """Store the counters of a row `lock` returned."""
+        ...
+
+    async def hold(self, held: HeldSend) -> None:
+        """Record a held send."""
+        ...
+
+    async def claim_due(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[HeldSend]:
+        """Lease held sends whose time has come (or whose lease ran out), earliest first."""
+        ...
+
+    async def release(self, held_id: str, lease: Timestamp) -> bool:
+        """Delete a held send if `lease` still holds it; False when another claim owns it or it is gone."""
+        ...
+
+    async def held(self, mailbox_id: str | None = None) -> list[HeldSend]:
+        """The held sends (of one mailbox), earliest first."""
         ...

@@ -4,12 +4,17 @@ The unit moves the draft to Sent Items under a new REST id (or removes it when n
 delivers each local recipient's Inbox copy, reports unknown recipients of the tenant's own domains
 with a non-delivery report, and queues one outbound entry per external recipient (the outbox pattern:
 a worker relays after commit; nothing here touches the network).
+
+With a throttling profile on, Exchange's per-mailbox send limits apply first (domain/send_quota.py):
+over the message rate the item waits in the Outbox (`_hold`) and `release` sends it later; over the
+daily recipient limit it is "sent" with nothing delivered and a non-delivery report for every recipient.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from mailgraph.domain import attachments, drafts, ids, ingest
 from mailgraph.domain.addresses import check_resolvable, domain_of
@@ -32,6 +37,8 @@ from mailgraph.domain.model import (
     User,
 )
 from mailgraph.domain.ports import Tx, UnitOfWork
+from mailgraph.domain.send_quota import QUOTA_REASON, HeldSend, SendRateExceededError, admit, window_text
+from mailgraph.domain.throttling import Profiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,8 @@ class SendPolicy:
     """Settings of the send path."""
 
     queue_expiry_s: int = 2 * 24 * 3600  # how long an external recipient may stay undelivered
+    profiles: Profiles | None = None
+    """The throttling profiles whose send limits apply (domain/send_quota.py); None when all are off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class SendResult:
     local_copies: int
     queued: int
     undeliverable: int
+    held_until: Timestamp | None = None
+    """Over the message rate: when the item, waiting in the Outbox, will be sent."""
 
 
 class SendService:
@@ -148,6 +159,25 @@ class SendService:
 
         return await self._uow.write(unit)
 
+    async def release(self, held: HeldSend, lease: Timestamp) -> SendResult | None:
+        """Send a held item now that its window has come (delivery/held.py), in one unit that also
+        deletes the held row under `lease`: the send happens exactly once, or not at all. None when
+        another claim owns the row, or the item left the Outbox meanwhile (deleting or moving it
+        cancels the send, as in Outlook)."""
+
+        async def unit(tx: Tx) -> SendResult | None:
+            if not await tx.send_quota.release(held.id, lease):
+                return None
+            owner = await tx.directory.get_user(held.mailbox_id)
+            item = await tx.messages.get_immutable(held.mailbox_id, held.message_id)
+            if owner is None or item is None or item.folder_id != await well_known_id(tx, owner, "outbox"):
+                return None
+            from_ = item.from_ or owner.address
+            identity = (from_, item.sender or from_)
+            return await self._deliver(tx, owner, item, identity, self._clock(), True, held.save_copy)
+
+        return await self._uow.write(unit)
+
     async def _submit(
         self,
         tx: Tx,
@@ -163,9 +193,77 @@ class SendService:
         check_resolvable(recipients)
         # Spec §4.4: `from` other than the mailbox needs SendAs (from = sender = it) or SendOnBehalf
         # (from = it, sender = the real user); a delegate in another's mailbox is the real sender.
-        from_, sender = await sending_identity(tx, actor, owner, draft.from_)
+        identity = await sending_identity(tx, actor, owner, draft.from_)
         now = self._clock()
         await attachments.check_uploads_complete(tx, draft.id, now)
+        profiles = self._policy.profiles  # None unless a profile is on somewhere: no store statement then
+        limits = None if profiles is None else profiles.limits_for(owner.tenant_id, _names(owner))
+        if limits is None:
+            return await self._deliver(tx, owner, draft, identity, now, stored, save_copy, envelope)
+        state, admission = admit(
+            await tx.send_quota.lock(owner.id), limits, len({r.key for r in recipients}), now
+        )
+        if admission.kind == "hold" and envelope is not None:  # SMTP: refused, not queued (spec §6)
+            raise SendRateExceededError(-(-(admission.at - now) // SECOND))
+        await tx.send_quota.put(state)
+        if admission.kind == "hold":
+            return await self._hold(tx, owner, draft, identity, now, stored, save_copy, admission.at)
+        refused = None
+        if admission.kind == "blocked":
+            until = datetime.fromtimestamp(admission.at / SECOND, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            window = window_text(limits.recipients_window_s)
+            refused = QUOTA_REASON.format(limit=limits.recipients, window=window, until=until)
+        return await self._deliver(tx, owner, draft, identity, now, stored, save_copy, envelope, refused)
+
+    async def _hold(
+        self,
+        tx: Tx,
+        owner: User,
+        draft: Message,
+        identity: tuple[EmailAddress, EmailAddress],
+        now: Timestamp,
+        stored: bool,
+        save_copy: bool,
+        release_at: Timestamp,
+    ) -> SendResult:
+        """Over the message rate: the item waits in the Outbox, submitted (no longer a draft), until
+        `release_at` (spec §6: accepted, queued in the Outbox, drained over time)."""
+        held = replace(
+            draft,
+            rest_id=ids.message_id(),
+            folder_id=await well_known_id(tx, owner, "outbox"),
+            change_key=ids.change_key(),
+            is_draft=False,
+            modified_at=now,
+            from_=identity[0],
+            sender=identity[1],
+        )
+        if stored:
+            await tx.messages.update(held)
+            tx.changes.message("moved", held, from_folder_id=draft.folder_id, from_rest_id=draft.rest_id)
+        else:
+            held.created_at = now
+            await tx.messages.insert(held)
+            tx.changes.message("created", held)
+        await tx.send_quota.hold(HeldSend(ids.queue_id(), held.id, owner.id, save_copy, release_at, now))
+        return SendResult(None, 0, 0, 0, held_until=release_at)
+
+    async def _deliver(
+        self,
+        tx: Tx,
+        owner: User,
+        draft: Message,
+        identity: tuple[EmailAddress, EmailAddress],
+        now: Timestamp,
+        stored: bool,
+        save_copy: bool,
+        envelope: list[EmailAddress] | None = None,
+        refused: str | None = None,
+    ) -> SendResult:
+        """The send itself: Sent Items, local copies, reports, the relay queue. With `refused` (the
+        recipient limit), nothing is delivered and every recipient is reported with that reason."""
+        recipients = draft.recipients if envelope is None else envelope
+        from_, sender = identity
         sent = replace(
             draft,
             rest_id=ids.message_id(),
@@ -188,7 +286,14 @@ class SendService:
             tx.changes.message("created", sent)
         tenant = await tx.directory.get_tenant(owner.tenant_id)
         assert tenant is not None  # a resolved owner implies a tenant
-        local, unknown, external = await _route(tx, tenant, recipients)
+        if refused is not None:
+            failed = [ingest.Undelivered(r.address, refused) for r in recipients]
+            await self._report(tx, tenant, owner, sent, failed, now)
+            local: list[User] = []
+            unknown: list[str] = []
+            external: list[str] = []
+        else:
+            local, unknown, external = await _route(tx, tenant, recipients)
         copies = await ingest.deliver(tx, sent, local, now)
         if copies and sent.is_delivery_receipt_requested:
             # Local delivery is final at commit, so the receipt is written in the same unit.
@@ -199,7 +304,8 @@ class SendService:
             await tx.messages.insert(receipt)
             tx.changes.message("created", receipt)
         if unknown:
-            await self._report(tx, tenant, owner, sent, unknown, now)
+            reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
+            await self._report(tx, tenant, owner, sent, [ingest.Undelivered(a, reason) for a in unknown], now)
         if external:
             await self._enqueue(tx, owner, sent, external, now)
         if not save_copy:  # no Sent Items copy: the draft goes, after its attachments were copied
@@ -210,10 +316,14 @@ class SendService:
         return SendResult(sent if save_copy else None, len(copies), len(external), len(unknown))
 
     async def _report(
-        self, tx: Tx, tenant: Tenant, owner: User, sent: Message, unknown: list[str], now: Timestamp
+        self,
+        tx: Tx,
+        tenant: Tenant,
+        owner: User,
+        sent: Message,
+        failed: list[ingest.Undelivered],
+        now: Timestamp,
     ) -> None:
-        reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
-        failed = [ingest.Undelivered(address, reason) for address in unknown]
         report = ingest.non_delivery_report(sent, owner, ingest.postmaster(tenant), failed, now)
         report.folder_id = await well_known_id(tx, owner, "inbox")
         await tx.messages.insert(report)
@@ -245,6 +355,11 @@ class SendService:
         # The snapshot keeps its own attachment references: the relay composes MIME from them even if
         # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, outbound_id)).
         await attachments.copy_all(tx, sent.id, outbound_id, now)
+
+
+def _names(user: User) -> tuple[str, ...]:
+    """The names a mailbox profile may be keyed by (tenant file: id, UPN or address)."""
+    return (user.id, user.user_principal_name, user.mail)
 
 
 async def _route(

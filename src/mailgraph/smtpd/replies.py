@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from mailgraph.domain import errors as d
+from mailgraph.domain.send_quota import SendRateExceededError
 from mailgraph.domain.submission import SmtpAuthDisabledError, SubmissionAuthError
 
 
@@ -48,6 +49,11 @@ DOMAIN_REPLIES: Final[dict[type[d.DomainError], Reply]] = {
         550, "5.7.60", "SMTP; Client does not have permissions to send as this sender"
     ),
     d.AccessDeniedError: Reply(550, "5.7.1", "Access denied"),
+    # Over the mailbox's message rate (spec §6: SMTP submission is refused, not queued): temporary, so
+    # the client retries later. X.7.0 other security/policy status; Exchange's exact text unconfirmed.
+    SendRateExceededError: Reply(
+        450, "4.7.0", "STOREDRV.ClientSubmit; sender's message rate limit exceeded, try again later"
+    ),
     # X.3.4 message too big for system.
     d.MessageSizeExceededError: Reply(552, "5.3.4", "Message size exceeds fixed maximum message size"),
     # X.6.0 other or undefined media error: content we cannot store (see docs/smtp.md).

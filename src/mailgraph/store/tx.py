@@ -19,6 +19,7 @@ from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.send_quota import SqlSendQuota
 from mailgraph.store.sql.signing_keys import SqlKeys
 from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
@@ -41,6 +42,7 @@ class SqlTx:
         "lockouts",
         "messages",
         "outbox",
+        "send_quota",
         "subscriptions",
         "upload_parts",
         "workbench",
@@ -62,5 +64,6 @@ class SqlTx:
         self.subscriptions = SqlSubscriptions(conn)  # issue 12: webhooks (migration 0016)
         self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
         self.workbench = SqlWorkbench(conn, folder_ids)  # issue 14: tenant-wide queries of the workbench
+        self.send_quota = SqlSendQuota(conn)  # issue 13: per-mailbox send limits (migration 0020)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
