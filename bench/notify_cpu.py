@@ -10,7 +10,7 @@ demo-tenant data dir: `none` without subscriptions, `quiet` with `--subscription
 no notification worker (the in-transaction cost only), `drain` with the worker in-process and then
 until the outbox is empty (every notification delivered). Prints the process CPU time (all threads)
 of the measured region. `--callgrind`: run this script under
-`valgrind --tool=callgrind --collect-atstart=no`; collection is switched on for the measured region
+`valgrind --tool=callgrind --instr-atstart=no`; instrumentation is switched on for the measured region
 only (`callgrind_control -i on/off`), so the instruction count of the region is in the output file.
 The receiver is bench/notifications.py's, in its own process (not counted).
 """

@@ -3,12 +3,13 @@
 Two ways to one shape (docs/change-tracking.md, "Delivery"):
 
 - `item` builds one change item as a dict (and encrypts resource data for rich subscriptions);
-- `Bodies` builds the items of a `fanout` row — one change for many subscriptions — from bytes
-  templates: the part of an item that depends on the subscription (id, expiration, clientState,
-  tenant) is serialised once per subscription, the part that depends on the change (changeType,
-  resource, resourceData) once per change, and each item is their concatenation. The bytes are exactly
-  `orjson.dumps(item(...))` (tests/webhooks/test_outbox_unit.py checks it); a send to a mailbox with
-  100 subscriptions costs 100 concatenations instead of 100 dicts serialised.
+- `FanoutItems` builds the items of a `fanout` row — one change for many subscriptions — from bytes
+  templates: the leading part of an item, which depends only on the subscription (id, expiration,
+  clientState, tenant), is serialised once per subscription; the trailing part, which depends only on
+  the change (changeType, resource, resourceData), once per change; the items of N subscriptions are
+  then one `bytes.join` (`(tail + b",").join(heads) + tail`). The bytes are exactly those of
+  `orjson.dumps(item(...))` (tests/webhooks/test_outbox_unit.py checks it). Hence the key order:
+  subscription keys first (JSON objects are unordered; Graph's own samples vary).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class Bodies:
         item: dict[str, Any] = {
             "subscriptionId": sub.id,
             "subscriptionExpirationDateTime": graph_time(sub.expires_at),
-            "changeType": row.event,
             "clientState": sub.client_state,
             "tenantId": sub.tenant_id,
+            "changeType": row.event,
             **_resource(row, message),
         }
         if sub.include_resource_data and message is not None and row.event != "deleted":
@@ -105,24 +106,35 @@ class FanoutItems:
 
     def __init__(self, bodies: Bodies) -> None:
         self._bodies = bodies
-        self._subs: dict[str, tuple[bytes, bytes]] = {}
-        self._changes: dict[str, tuple[bytes, bytes]] = {}
+        self._subs: dict[str, bytes] = {}
+        self._changes: dict[str, bytes] = {}
 
-    def item(self, row: Notification, sub: Subscription, message: Message | None) -> bytes:
-        """`orjson.dumps(Bodies.item(row, sub, message))`, cheaply for plain subscriptions."""
-        if sub.include_resource_data:
-            return orjson.dumps(self._bodies.item(row, sub, message))
-        head = self._subs.get(sub.id)
-        if head is None:
-            first = orjson.dumps(
-                {"subscriptionId": sub.id, "subscriptionExpirationDateTime": graph_time(sub.expires_at)}
+    def items(self, row: Notification, subs: Sequence[Subscription], message: Message | None) -> bytes:
+        """The comma-separated items of one change for these subscriptions; each exactly
+        `orjson.dumps(Bodies.item(row, sub, message))`."""
+        tail = self._changes.get(row.id)
+        if tail is None:
+            tail = self._changes[row.id] = (
+                b',"changeType":' + orjson.dumps(row.event) + b"," + orjson.dumps(_resource(row, message))[1:]
             )
-            middle = orjson.dumps({"clientState": sub.client_state, "tenantId": sub.tenant_id})
-            head = self._subs[sub.id] = (first[:-1], b"," + middle[1:-1])
-        change = self._changes.get(row.id)
-        if change is None:
-            change = self._changes[row.id] = (
-                b',"changeType":' + orjson.dumps(row.event),
-                b"," + orjson.dumps(_resource(row, message))[1:],
-            )
-        return head[0] + change[0] + head[1] + change[1]
+        parts: list[bytes] = []
+        heads: list[bytes] = []
+        known = self._subs
+        for sub in subs:
+            if sub.include_resource_data:  # encrypted per item: the dict path
+                parts.append(orjson.dumps(self._bodies.item(row, sub, message)))
+                continue
+            head = known.get(sub.id)
+            if head is None:
+                head = known[sub.id] = orjson.dumps(
+                    {
+                        "subscriptionId": sub.id,
+                        "subscriptionExpirationDateTime": graph_time(sub.expires_at),
+                        "clientState": sub.client_state,
+                        "tenantId": sub.tenant_id,
+                    }
+                )[:-1]
+            heads.append(head)
+        if heads:
+            parts.append((tail + b",").join(heads) + tail)
+        return b",".join(parts)

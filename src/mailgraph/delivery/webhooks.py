@@ -80,6 +80,29 @@ class _Fanout:
 
 
 _Job = _Batch | _Fanout
+_Segment = tuple[Notification, list[Subscription]]
+
+
+def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
+    """Cut (change, subscriptions) segments into POSTs of at most `size` notifications each."""
+    chunks: list[list[_Segment]] = []
+    chunk: list[_Segment] = []
+    room = size
+    for row, subs in segments:
+        start = 0
+        while start < len(subs):
+            piece = subs[start : start + room]
+            chunk.append((row, piece))
+            start += len(piece)
+            room -= len(piece)
+            if room == 0:
+                chunks.append(chunk)
+                chunk, room = [], size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 _Failed = list[tuple[Notification, str]]
 
 
@@ -192,25 +215,35 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         await self._uow.write(unit)
 
     async def _handle_fanout(self, job: _Fanout, lease: Timestamp) -> None:
-        """Deliver fanout rows straight: group their (change, subscription) pairs by URL, POST, then
-        delete the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
-        per_url: dict[str, list[tuple[Notification, Subscription]]] = {}
+        """Deliver fanout rows straight: group their (change, subscriptions) by URL, POST, then delete
+        the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
+        plans: dict[str, dict[str, list[Subscription]]] = {}  # a row's subscription list → by URL
+        per_url: dict[str, list[tuple[Notification, list[Subscription]]]] = {}
         for row in job.rows:
-            for sub_id in row.subscription_id.split(","):
-                sub = job.subs.get(sub_id)
-                if sub is not None:  # a removed or expired subscription's notifications go with it
-                    per_url.setdefault(sub.notification_url, []).append((row, sub))
+            plan = plans.get(row.subscription_id)
+            if plan is None:
+                plan = plans[row.subscription_id] = {}
+                for sub_id in row.subscription_id.split(","):
+                    sub = job.subs.get(sub_id)
+                    if sub is not None:  # a removed or expired subscription's notifications go with it
+                        plan.setdefault(sub.notification_url, []).append(sub)
+            for url, subs in plan.items():
+                per_url.setdefault(url, []).append((row, subs))
         items = self._bodies.fanout()
         failed: dict[str, list[tuple[Subscription, str]]] = {}  # fanout row id → its failed pairs
 
-        async def post(url: str, pairs: list[tuple[Notification, Subscription]]) -> None:
-            size = self.config.batch
-            for start in range(0, len(pairs), size):
-                chunk = pairs[start : start + size]
+        async def post(url: str, segments: list[tuple[Notification, list[Subscription]]]) -> None:
+            for chunk in _pack(segments, self.config.batch):
                 try:
-                    parts = [items.item(row, sub, job.messages.get(row.item_id)) for row, sub in chunk]
-                    tokens = [(s.tenant_id, s.app_id) for r, s in chunk if self._rich(r, s, job.messages)]
-                    body = self._bodies.body(parts, list(dict.fromkeys(tokens)))
+                    parts = [items.items(row, subs, job.messages.get(row.item_id)) for row, subs in chunk]
+                    tokens = {
+                        (s.tenant_id, s.app_id): None
+                        for row, subs in chunk
+                        if row.event != "deleted" and job.messages.get(row.item_id) is not None
+                        for s in subs
+                        if s.include_resource_data
+                    }
+                    body = self._bodies.body(parts, list(tokens))
                 except Exception:  # a body we cannot build (bad certificate) fails now, not every lease
                     log.exception("cannot build notifications for %s", url)
                     error: str | None = _UNBUILT
@@ -219,10 +252,10 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                         error = await self.http.post(url, body)
                 if error is not None:
                     log.info("notification POST to %s failed: %s", url, error)
-                    for row, sub in chunk:
-                        failed.setdefault(row.id, []).append((sub, error))
+                    for row, subs in chunk:
+                        failed.setdefault(row.id, []).extend((sub, error) for sub in subs)
 
-        await asyncio.gather(*(post(url, pairs) for url, pairs in per_url.items()))
+        await asyncio.gather(*(post(url, segments) for url, segments in per_url.items()))
         done = [row.id for row in job.rows if row.id not in failed]
         partial = [row for row in job.rows if row.id in failed]
         now = self._clock()
