@@ -10,8 +10,9 @@ demo-tenant data dir: `none` without subscriptions, `quiet` with `--subscription
 no notification worker (the in-transaction cost only), `drain` with the worker in-process and then
 until the outbox is empty (every notification delivered). Prints the process CPU time (all threads)
 of the measured region. `--callgrind`: run this script under
-`valgrind --tool=callgrind --instr-atstart=no`; instrumentation is switched on for the measured region
-only (`callgrind_control -i on/off`), so the instruction count of the region is in the output file.
+`valgrind --tool=callgrind --callgrind-out-file=OUT`; the counters are zeroed when the measured region
+starts and dumped when it ends (`callgrind_control -z/-d` on this pid), so `OUT.1` holds the
+instruction count of the region alone, all threads (the writer thread's units included).
 The receiver is bench/notifications.py's, in its own process (not counted).
 """
 
@@ -38,8 +39,10 @@ from mailgraph.wiring import build
 
 
 def _collect(on: bool, enabled: bool) -> None:
-    if enabled:
-        subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True)
+    """Region start: zero callgrind's counters; region end: dump them (`<out>.1` holds the region)."""
+    if enabled:  # by our own pid only: other valgrind runs on this machine are not ours
+        command = ["-z"] if on else ["-d", "region"]
+        subprocess.run(["callgrind_control", *command, str(os.getpid())], check=True, capture_output=True)
 
 
 async def run(args: argparse.Namespace) -> None:

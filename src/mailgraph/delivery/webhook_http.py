@@ -153,6 +153,8 @@ class WebhookHttp:
             return f"no answer within {self.policy.delivery_timeout_s:g} s"
         except HttpError as exc:
             return str(exc)[:500]
+        except Exception as exc:  # e.g. a host name the resolver cannot encode: retried like any failure
+            return f"{type(exc).__name__}: {exc}"[:500]
         if 200 <= status < 300:
             return None
         return f"HTTP {status}"
