@@ -102,12 +102,15 @@ class Bodies:
 class FanoutItems:
     """Serialised change items of fanout rows, from per-subscription and per-change templates."""
 
-    __slots__ = ("_bodies", "_changes", "_subs")
+    __slots__ = ("_bodies", "_changes", "_groups", "_subs")
 
     def __init__(self, bodies: Bodies) -> None:
         self._bodies = bodies
         self._subs: dict[str, bytes] = {}
         self._changes: dict[str, bytes] = {}
+        # Per subscription list (the same list object for every change of one job's fanout rows to one
+        # URL; kept referenced here so its id stays its own): its plain heads, its rich subscriptions.
+        self._groups: dict[int, tuple[Sequence[Subscription], list[bytes], list[Subscription]]] = {}
 
     def items(self, row: Notification, subs: Sequence[Subscription], message: Message | None) -> bytes:
         """The comma-separated items of one change for these subscriptions; each exactly
@@ -117,12 +120,23 @@ class FanoutItems:
             tail = self._changes[row.id] = (
                 b',"changeType":' + orjson.dumps(row.event) + b"," + orjson.dumps(_resource(row, message))[1:]
             )
-        parts: list[bytes] = []
+        group = self._groups.get(id(subs))
+        if group is None:
+            group = self._groups[id(subs)] = (subs, *self._split(subs))
+        _, heads, rich = group
+        # Rich items are encrypted one by one (the dict path); plain ones are one join for all.
+        parts = [orjson.dumps(self._bodies.item(row, sub, message)) for sub in rich]
+        if heads:
+            parts.append((tail + b",").join(heads) + tail)
+        return b",".join(parts)
+
+    def _split(self, subs: Sequence[Subscription]) -> tuple[list[bytes], list[Subscription]]:
         heads: list[bytes] = []
+        rich: list[Subscription] = []
         known = self._subs
         for sub in subs:
-            if sub.include_resource_data:  # encrypted per item: the dict path
-                parts.append(orjson.dumps(self._bodies.item(row, sub, message)))
+            if sub.include_resource_data:
+                rich.append(sub)
                 continue
             head = known.get(sub.id)
             if head is None:
@@ -135,6 +149,4 @@ class FanoutItems:
                     }
                 )[:-1]
             heads.append(head)
-        if heads:
-            parts.append((tail + b",").join(heads) + tail)
-        return b",".join(parts)
+        return heads, rich

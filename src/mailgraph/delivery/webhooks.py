@@ -91,7 +91,8 @@ def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
     for row, subs in segments:
         start = 0
         while start < len(subs):
-            piece = subs[start : start + room]
+            # The whole list when it fits: the same object for every change (the item templates cache by it).
+            piece = subs if start == 0 and len(subs) <= room else subs[start : start + room]
             chunk.append((row, piece))
             start += len(piece)
             room -= len(piece)
