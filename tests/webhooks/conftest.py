@@ -50,12 +50,13 @@ ServeFn = Callable[..., Any]
 
 
 @pytest.fixture
-async def serve(data_dir: Path) -> AsyncIterator[ServeFn]:
-    """`await serve(**settings)` → mailgraph on 127.0.0.1 with those settings (stopped at teardown)."""
+async def serve(data_dir: Path, database: str | None) -> AsyncIterator[ServeFn]:
+    """`await serve(**settings)` → mailgraph on 127.0.0.1 with those settings (stopped at teardown), on
+    this test's store (SQLite in `data_dir`, or the PostgreSQL database of `MAILGRAPH_TEST_DATABASE`)."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
 
     async def start(**overrides: Any) -> Served:
-        settings = Settings(data_dir=data_dir, **{**FAST, **overrides})
+        settings = Settings(data_dir=data_dir, database=database, **{**FAST, **overrides})
         runtime = await build(settings)
         config = uvicorn.Config(runtime.app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
         server = uvicorn.Server(config)

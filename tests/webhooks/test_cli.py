@@ -15,9 +15,9 @@ from mailgraph.domain.subscriptions import Subscription
 from mailgraph.wiring import open_engine
 
 
-def _seed(data_dir: Path) -> str:
+def _seed(data_dir: Path, database: str | None) -> str:
     async def run() -> str:
-        engine = await open_engine(Settings(data_dir=data_dir))
+        engine = await open_engine(Settings(data_dir=data_dir, database=database))
         users = await engine.read(lambda tx: tx.directory.list_users())
         bob = next(u for u in users if u.user_principal_name.startswith("bob"))
         t = now()
@@ -32,9 +32,9 @@ def _seed(data_dir: Path) -> str:
     return asyncio.run(run())
 
 
-def _outbox(data_dir: Path) -> list[str]:
+def _outbox(data_dir: Path, database: str | None) -> list[str]:
     async def run() -> list[str]:
-        engine = await open_engine(Settings(data_dir=data_dir))
+        engine = await open_engine(Settings(data_dir=data_dir, database=database))
         rows = await engine.write(lambda tx: tx.subscriptions.claim(now(), now() + 1, 100))
         await engine.close()
         return [r.event for r in rows]
@@ -42,8 +42,9 @@ def _outbox(data_dir: Path) -> list[str]:
     return asyncio.run(run())
 
 
-def test_list_show_delete(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    sub_id = _seed(data_dir)
+def test_list_show_delete(data_dir: Path, database: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    # `database`: the PostgreSQL one under MAILGRAPH_TEST_DATABASE=postgres (the CLI finds it in the env)
+    sub_id = _seed(data_dir, database)
     assert main(["subscriptions", "list", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert sub_id in out and "created,updated" in out and "1 subscription(s); notifications pending 0" in out
@@ -52,5 +53,5 @@ def test_list_show_delete(data_dir: Path, capsys: pytest.CaptureFixture[str]) ->
     assert shown["notificationUrl"] == "http://127.0.0.1:9/hook" and shown["resource"] == "/me/messages"
     assert main(["subscriptions", "delete", sub_id, "--data-dir", str(data_dir)]) == 0
     assert main(["subscriptions", "show", sub_id, "--data-dir", str(data_dir)]) == 1
-    assert _outbox(data_dir) == ["subscriptionRemoved"]  # the app is told through its lifecycle URL
+    assert _outbox(data_dir, database) == ["subscriptionRemoved"]  # the app is told through its lifecycle URL
     assert main(["subscriptions", "delete", sub_id, "--data-dir", str(data_dir)]) == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mailgraph.api.admin import subscription_admin_json
+from mailgraph.cli.delivery import add_database_option
 from mailgraph.config import Settings
 from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
@@ -82,7 +83,7 @@ def add_subscription_commands(sub: Any) -> None:
     delete.add_argument("id")
     for p in (listing, show, delete):
         p.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help="database, keys and state")
-        p.add_argument("--database", default=None, help="database URL (default: the data dir's SQLite file)")
+        add_database_option(p)  # env MAILGRAPH_DATABASE too, like every other store command
 
 
 async def run_subscriptions(args: argparse.Namespace) -> int:

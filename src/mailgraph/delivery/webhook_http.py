@@ -23,9 +23,14 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from mailgraph.delivery.rich import load_certificate
+from mailgraph.delivery.webhook_client import HttpError, PostClient
 from mailgraph.domain.subscriptions import SubscriptionError, ValidationFailedError
 
 _METADATA = (ipaddress.ip_network("fd00:ec2::254/128"),)
+_LINK_LOCAL = (
+    "The notificationUrl resolves to a link-local address, which this server refuses "
+    "(see --webhooks-allow-link-local)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,17 @@ class UrlPolicy:
     ca_file: Path | None = None
     validation_timeout_s: float = 10.0  # Graph: the endpoint answers the handshake within 10 s
     delivery_timeout_s: float = 3.0  # Graph: 2xx within 3 s counts as delivered
+
+
+def _tls_context(policy: UrlPolicy) -> ssl.SSLContext:
+    """How notification POSTs verify https receivers (the same rule as the handshake's)."""
+    if not policy.verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    cafile = None if policy.ca_file is None else str(policy.ca_file)
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _forbidden(address: str) -> bool:
@@ -55,12 +71,15 @@ class WebhookHttp:
         verify: ssl.SSLContext | bool = self.policy.verify
         if self.policy.verify and self.policy.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(self.policy.ca_file))
-        # One pooled client: notifications to one receiver reuse its connection.
+        # The handshake (rare) through httpx; notification POSTs (the hot path) through the lean
+        # keep-alive client: notifications to one receiver reuse its connection either way.
         self._client = httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False)
+        self._posts = PostClient(_tls_context(self.policy))
 
     async def close(self) -> None:
         """Close pooled connections."""
         await self._client.aclose()
+        await self._posts.close()
 
     def check_url(self, url: str) -> None:
         """Scheme and shape. Raises SubscriptionError."""
@@ -86,16 +105,21 @@ class WebhookHttp:
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:  # an address literal (127.0.0.1, the usual receiver): no resolver round trip
+            if _forbidden(str(literal)):
+                raise SubscriptionError(_LINK_LOCAL)
+            return
+        try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
             )
         except OSError:
             return  # unresolvable: the request itself fails and is retried/refused as usual
         if any(_forbidden(str(info[4][0])) for info in infos):
-            raise SubscriptionError(
-                "The notificationUrl resolves to a link-local address, which this server refuses "
-                "(see --webhooks-allow-link-local)."
-            )
+            raise SubscriptionError(_LINK_LOCAL)
 
     async def validate(self, url: str) -> None:
         """POST `?validationToken=…`; the endpoint must answer 200 text/plain with the decoded token."""
@@ -124,13 +148,13 @@ class WebhookHttp:
             return exc.message
         try:
             async with asyncio.timeout(self.policy.delivery_timeout_s):
-                response = await self._client.post(
-                    url, content=body, headers={"content-type": "application/json; charset=utf-8"}
-                )
-        except (TimeoutError, httpx.TimeoutException):
+                status = await self._posts.post(url, body, "application/json; charset=utf-8")
+        except TimeoutError:
             return f"no answer within {self.policy.delivery_timeout_s:g} s"
-        except httpx.HTTPError as exc:
+        except HttpError as exc:
+            return str(exc)[:500]
+        except Exception as exc:  # e.g. a host name the resolver cannot encode: retried like any failure
             return f"{type(exc).__name__}: {exc}"[:500]
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"HTTP {response.status_code}"
+        return f"HTTP {status}"

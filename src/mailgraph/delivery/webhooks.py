@@ -4,11 +4,18 @@ Built on the generic leased-queue runner (delivery/runner.py), like the SMTP rel
 
 1. `claim` — one unit of work: removes expired subscriptions (they stop), queues the
    `reauthorizationRequired` reminders that came due, leases due outbox rows, and loads what their
-   bodies need (the subscription; the message for its etag and, for rich notifications, its data);
-2. `handle` — per notification URL, POSTs `{"value": [...]}` batches (lifecycle events go to the
+   bodies need (the subscriptions, in one read; the message for its etag and, for rich notifications,
+   its data);
+2. `handle` — POSTs `{"value": [...]}` batches per notification URL (lifecycle events go to the
    lifecycle URL the same way); 2xx within 3 s is delivered, anything else is retried on the back-off
    schedule until `max_age_s` (Graph: 4 h) after the change, then dropped with a `missed` lifecycle
    event; then one unit records the outcome under the lease.
+
+A `fanout` row (one change for many subscriptions, written by the send) is delivered straight from
+that row: its notifications go into the batches of their URLs, and when every POST succeeded the row
+is simply deleted. Only the subscriptions whose POST failed get a row of their own (`change`, one per
+subscription, in the recording unit), which then follows the retry schedule. So the common case costs
+one outbox row per change whatever the number of subscriptions.
 
 Receivers never slow a send: units only insert outbox rows; this worker runs on its own task and
 wakes when a committed unit notified something (`on_commit`, an `AfterCommit` subscriber).
@@ -16,30 +23,28 @@ wakes when a committed unit notified something (`on_commit`, an `AfterCommit` su
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
-from cryptography import x509
 
 from mailgraph.auth.keyring import KeyRing
-from mailgraph.delivery import rich
 from mailgraph.delivery.runner import Claimed, LeasedQueueRunner, RunnerConfig
+from mailgraph.delivery.webhook_bodies import Bodies, Render, lifecycle_item
 from mailgraph.delivery.webhook_http import WebhookHttp
 from mailgraph.domain.changes import Commit
 from mailgraph.domain.model import SECOND, Message, Timestamp
 from mailgraph.domain.ports import Tx, UnitOfWork
-from mailgraph.domain.subscriptions import Notification, Subscription, graph_time
+from mailgraph.domain.subscriptions import Notification, Subscription
 from mailgraph.domain.webhooks import WebhookPolicy, expand, lifecycle
 
+__all__ = ["DEFAULT_SCHEDULE", "NotificationWorker", "Render", "WebhookConfig"]
 log = logging.getLogger("mailgraph.webhooks")
-Render = Callable[[Message, tuple[str, ...], str], dict[str, Any]]
-"""A message as Graph JSON with `$select` for a version (api/serialize, injected by wiring)."""
 DEFAULT_SCHEDULE: tuple[float, ...] = (10.0, 60.0, 300.0, 600.0)
 """Seconds to wait after the 1st, 2nd, … failed attempt; the last repeats (Graph: about 10 minutes)."""
+_UNBUILT = "the notification could not be built"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ class WebhookConfig:
     concurrency: int = 8  # POSTs in flight
     poll_s: float = 1.0
     lease_s: float = 60.0
-    claim: int = 1000  # outbox rows leased per cycle
+    claim: int = 200  # outbox rows leased per cycle (a fanout row may stand for up to 1,000 notifications)
     batch: int = 100  # notifications per POST
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     max_age_s: float = 4 * 3600.0  # Graph retries for up to 4 hours, then drops
@@ -57,16 +62,52 @@ class WebhookConfig:
 
 @dataclass(slots=True)
 class _Batch:
-    """One job: the due notifications to one URL (one or more POSTs of `batch` items)."""
+    """One job: due `change`/`lifecycle` rows to one URL (one or more POSTs of `batch` items)."""
 
     url: str
     rows: list[Notification]
-    subs: dict[str, Subscription | None]
+    subs: dict[str, Subscription]
     messages: dict[str, Message | None]
-    bodies: list[tuple[list[Notification], bytes]] = field(default_factory=list)
 
 
-class NotificationWorker(LeasedQueueRunner[_Batch]):
+@dataclass(slots=True)
+class _Fanout:
+    """One job: the claimed `fanout` rows, each delivered to all its subscriptions' URLs."""
+
+    rows: list[Notification]
+    subs: dict[str, Subscription]
+    messages: dict[str, Message | None]
+
+
+_Job = _Batch | _Fanout
+_Segment = tuple[Notification, list[Subscription]]
+
+
+def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
+    """Cut (change, subscriptions) segments into POSTs of at most `size` notifications each."""
+    chunks: list[list[_Segment]] = []
+    chunk: list[_Segment] = []
+    room = size
+    for row, subs in segments:
+        start = 0
+        while start < len(subs):
+            # The whole list when it fits: the same object for every change (the item templates cache by it).
+            piece = subs if start == 0 and len(subs) <= room else subs[start : start + room]
+            chunk.append((row, piece))
+            start += len(piece)
+            room -= len(piece)
+            if room == 0:
+                chunks.append(chunk)
+                chunk, room = [], size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+_Failed = list[tuple[Notification, str]]
+
+
+class NotificationWorker(LeasedQueueRunner[_Job]):
     """Drains the notification outbox."""
 
     name = "mailgraph-webhooks"
@@ -87,10 +128,9 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
         )
         self._uow = uow
         self.http = http
-        self._keyring = keyring
-        self._render = render
+        self._bodies = Bodies(keyring, render)
         self._policy = policy or WebhookPolicy()
-        self._certs: dict[str, x509.Certificate] = {}
+        self._posts = asyncio.Semaphore(self.config.concurrency)  # POSTs of one fanout job at once
 
     def on_commit(self, commit: Commit) -> None:
         """`AfterCommit` subscriber: a unit that wrote notifications wakes the worker."""
@@ -101,13 +141,13 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
         """Close the pooled HTTP connections."""
         await self.http.close()
 
-    async def claim(self, now: Timestamp, lease_until: Timestamp) -> Claimed[_Batch]:
+    async def claim(self, now: Timestamp, lease_until: Timestamp) -> Claimed[_Job]:
         """Housekeeping, then lease due rows and load what their bodies need."""
         lead = round(self._policy.reauth_lead_s * SECOND)
 
         async def unit(
             tx: Tx,
-        ) -> tuple[list[Notification], dict[str, Subscription | None], dict[str, Message | None]]:
+        ) -> tuple[list[Notification], dict[str, Subscription], dict[str, Message | None]]:
             for gone in await tx.subscriptions.expired(now, 100):
                 await tx.subscriptions.delete(gone.id)  # expired subscriptions stop (Graph sends nothing)
             reminders: list[Notification] = []
@@ -118,44 +158,41 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
                 await tx.subscriptions.set_reauth(sub.id, now + lead)
             if reminders:
                 await tx.subscriptions.enqueue(reminders)
-            claimed = await tx.subscriptions.claim(now, lease_until, self.config.claim)
-            subs: dict[str, Subscription | None] = {}
-            rows: list[Notification] = []
-            fanned: list[str] = []
-            for row in claimed:
-                if row.kind != "fanout":
-                    rows.append(row)
-                    continue
-                for sub_id in row.subscription_id.split(","):  # one change row per subscription
-                    if sub_id not in subs:
-                        subs[sub_id] = await tx.subscriptions.get(sub_id)
-                expanded = expand(row, subs)
-                await tx.subscriptions.enqueue(expanded, lease_until)
-                rows += expanded
-                fanned.append(row.id)
-            await tx.subscriptions.delivered(fanned, lease_until)
+            rows = await tx.subscriptions.claim(now, lease_until, self.config.claim)
+            wanted: dict[str, None] = {}
+            for row in rows:
+                if row.kind == "fanout":
+                    wanted.update(dict.fromkeys(row.subscription_id.split(",")))
+                elif row.kind == "change":
+                    wanted[row.subscription_id] = None
+            subs = await tx.subscriptions.get_many(list(wanted))
             messages: dict[str, Message | None] = {}
             for row in rows:
-                if row.kind != "change":
-                    continue
-                if row.subscription_id not in subs:
-                    subs[row.subscription_id] = await tx.subscriptions.get(row.subscription_id)
-                if row.event != "deleted" and row.item_id not in messages:
+                if row.kind != "lifecycle" and row.event != "deleted" and row.item_id not in messages:
                     messages[row.item_id] = await tx.messages.get_immutable(row.mailbox_id, row.item_id)
             return rows, subs, messages
 
         rows, subs, messages = await self._uow.write(unit)
+        jobs: list[_Job] = []
+        fanouts = [row for row in rows if row.kind == "fanout"]
+        if fanouts:
+            jobs.append(_Fanout(fanouts, subs, messages))
         by_url: dict[str, _Batch] = {}
         for row in rows:
-            by_url.setdefault(row.url, _Batch(row.url, [], subs, messages)).rows.append(row)
-        return Claimed(list(by_url.values()), len(rows))
+            if row.kind != "fanout":
+                by_url.setdefault(row.url, _Batch(row.url, [], subs, messages)).rows.append(row)
+        jobs += by_url.values()
+        return Claimed(jobs, len(rows))
 
-    async def handle(self, job: _Batch, lease_until: Timestamp) -> None:
-        """POST the batch in chunks; record delivered, retried, dropped (+ `missed`) under the lease."""
-        orphans = [r for r in job.rows if r.kind == "change" and job.subs.get(r.subscription_id) is None]
+    async def handle(self, job: _Job, lease_until: Timestamp) -> None:
+        """POST the job's notifications; record delivered, retried, dropped (+ `missed`) under the lease."""
+        if isinstance(job, _Fanout):
+            await self._handle_fanout(job, lease_until)
+            return
+        orphans = [r for r in job.rows if r.kind == "change" and r.subscription_id not in job.subs]
         live = [r for r in job.rows if r not in orphans]  # a deleted subscription's notifications go
         delivered: list[str] = [r.id for r in orphans]
-        failed: list[tuple[Notification, str]] = []
+        failed: _Failed = []
         size = self.config.batch
         for start in range(0, len(live), size):
             chunk = live[start : start + size]
@@ -163,7 +200,7 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
                 body = self._body(chunk, job)
             except Exception:  # a body we cannot build (bad certificate) fails now, not every lease
                 log.exception("cannot build notifications for %s", job.url)
-                failed += [(r, "the notification could not be built") for r in chunk]
+                failed += [(r, _UNBUILT) for r in chunk]
                 continue
             error = await self.http.post(job.url, body)
             if error is None:
@@ -171,75 +208,106 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
             else:
                 log.info("notification POST to %s failed: %s", job.url, error)
                 failed += [(r, error) for r in chunk]
-        await self._record(delivered, failed, job, lease_until)
+        now = self._clock()
+
+        async def unit(tx: Tx) -> None:
+            await self._outcome(tx, delivered, failed, job.subs, lease_until, now)
+
+        await self._uow.write(unit)
+
+    async def _handle_fanout(self, job: _Fanout, lease: Timestamp) -> None:
+        """Deliver fanout rows straight: group their (change, subscriptions) by URL, POST, then delete
+        the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
+        plans: dict[str, dict[str, list[Subscription]]] = {}  # a row's subscription list → by URL
+        per_url: dict[str, list[tuple[Notification, list[Subscription]]]] = {}
+        for row in job.rows:
+            plan = plans.get(row.subscription_id)
+            if plan is None:
+                plan = plans[row.subscription_id] = {}
+                for sub_id in row.subscription_id.split(","):
+                    sub = job.subs.get(sub_id)
+                    if sub is not None:  # a removed or expired subscription's notifications go with it
+                        plan.setdefault(sub.notification_url, []).append(sub)
+            for url, subs in plan.items():
+                per_url.setdefault(url, []).append((row, subs))
+        items = self._bodies.fanout()
+        failed: dict[str, list[tuple[Subscription, str]]] = {}  # fanout row id → its failed pairs
+
+        async def post(url: str, segments: list[tuple[Notification, list[Subscription]]]) -> None:
+            for chunk in _pack(segments, self.config.batch):
+                try:
+                    parts = [items.items(row, subs, job.messages.get(row.item_id)) for row, subs in chunk]
+                    tokens = {
+                        (s.tenant_id, s.app_id): None
+                        for row, subs in chunk
+                        if row.event != "deleted" and job.messages.get(row.item_id) is not None
+                        for s in subs
+                        if s.include_resource_data
+                    }
+                    body = self._bodies.body(parts, list(tokens))
+                except Exception:  # a body we cannot build (bad certificate) fails now, not every lease
+                    log.exception("cannot build notifications for %s", url)
+                    error: str | None = _UNBUILT
+                else:
+                    async with self._posts:
+                        error = await self.http.post(url, body)
+                if error is not None:
+                    log.info("notification POST to %s failed: %s", url, error)
+                    for row, subs in chunk:
+                        failed.setdefault(row.id, []).extend((sub, error) for sub in subs)
+
+        await asyncio.gather(*(post(url, segments) for url, segments in per_url.items()))
+        done = [row.id for row in job.rows if row.id not in failed]
+        partial = [row for row in job.rows if row.id in failed]
+        now = self._clock()
+
+        async def unit(tx: Tx) -> None:
+            await tx.subscriptions.delivered(done, lease)
+            retried: _Failed = []
+            for row in partial:
+                if not await tx.subscriptions.delivered([row.id], lease):
+                    continue  # the lease ran out and another runner has the row: it does the work
+                pairs = failed[row.id]
+                expanded = expand(row, [sub for sub, _ in pairs])
+                await tx.subscriptions.enqueue(expanded, lease)
+                retried += [(note, error) for note, (_, error) in zip(expanded, pairs, strict=True)]
+            await self._outcome(tx, [], retried, job.subs, lease, now)
+
+        await self._uow.write(unit)
 
     def _body(self, rows: Sequence[Notification], job: _Batch) -> bytes:
-        items: list[dict[str, Any]] = []
+        items: list[bytes] = []
         tokens: dict[tuple[str, str], None] = {}
         for row in rows:
             if row.kind == "lifecycle":
-                items.append(
-                    {
-                        "subscriptionId": row.subscription_id,
-                        "subscriptionExpirationDateTime": graph_time(row.subscription_expires_at),
-                        "tenantId": row.tenant_id,
-                        "clientState": row.client_state,
-                        "lifecycleEvent": row.event,
-                    }
-                )
+                items.append(orjson.dumps(lifecycle_item(row)))
                 continue
-            sub = job.subs[row.subscription_id]
-            assert sub is not None  # orphans were set aside
-            message = job.messages.get(row.item_id)
-            resource = f"Users/{row.mailbox_id}/Messages/{row.resource_id}"
-            data: dict[str, Any] = {"@odata.type": "#Microsoft.Graph.Message", "@odata.id": resource}
-            if message is not None:
-                data["@odata.etag"] = f'W/"{message.change_key}"'
-            data["id"] = row.resource_id
-            item: dict[str, Any] = {
-                "subscriptionId": sub.id,
-                "subscriptionExpirationDateTime": graph_time(sub.expires_at),
-                "changeType": row.event,
-                "clientState": sub.client_state,
-                "tenantId": sub.tenant_id,
-                "resource": resource,
-                "resourceData": data,
-            }
-            if sub.include_resource_data and message is not None and row.event != "deleted":
-                shown = replace(message, rest_id=row.resource_id)
-                plain = orjson.dumps(self._render(shown, sub.select, sub.version))
-                item["encryptedContent"] = rich.encrypt(
-                    self._certificate(sub), sub.encryption_certificate_id or "", plain
-                )
+            sub = job.subs[row.subscription_id]  # orphans were set aside
+            items.append(orjson.dumps(self._bodies.item(row, sub, job.messages.get(row.item_id))))
+            if self._rich(row, sub, job.messages):
                 tokens[(sub.tenant_id, sub.app_id)] = None
-            items.append(item)
-        payload: dict[str, Any] = {"value": items}
-        if tokens and self._keyring is not None:
-            now_s = int(time.time())
-            payload["validationTokens"] = [
-                rich.validation_token(self._keyring, tenant, app, now_s) for tenant, app in tokens
-            ]
-        return orjson.dumps(payload)
+        return self._bodies.body(items, list(tokens))
 
-    def _certificate(self, sub: Subscription) -> x509.Certificate:
-        text = sub.encryption_certificate or ""
-        cert = self._certs.get(text)
-        if cert is None:
-            cert = self._certs[text] = rich.load_certificate(text)
-        return cert
+    @staticmethod
+    def _rich(row: Notification, sub: Subscription, messages: dict[str, Message | None]) -> bool:
+        """Whether the item carries encrypted resource data (its batch then needs validationTokens)."""
+        return sub.include_resource_data and row.event != "deleted" and messages.get(row.item_id) is not None
 
     def _next_at(self, attempts: int, now: Timestamp) -> Timestamp:
         schedule = self.config.schedule
         return now + round(schedule[min(attempts, len(schedule) - 1)] * SECOND)
 
-    async def _record(
+    async def _outcome(
         self,
+        tx: Tx,
         delivered: list[str],
-        failed: list[tuple[Notification, str]],
-        job: _Batch,
+        failed: _Failed,
+        subs: dict[str, Subscription],
         lease: Timestamp,
+        now: Timestamp,
     ) -> None:
-        now = self._clock()
+        """Record what happened to leased rows (in the caller's unit): delivered ones go; failed ones are
+        retried later, or dropped after `max_age_s` with a `missed` event to their subscriptions."""
         max_age = round(self.config.max_age_s * SECOND)
         retry: dict[Timestamp, list[str]] = {}
         dropped: list[Notification] = []
@@ -250,21 +318,16 @@ class NotificationWorker(LeasedQueueRunner[_Batch]):
             else:
                 retry.setdefault(next_at, []).append(row.id)
         error = failed[0][1][:500] if failed else ""
-
-        async def unit(tx: Tx) -> None:
-            await tx.subscriptions.delivered(delivered, lease)
-            for next_at, ids in retry.items():
-                await tx.subscriptions.retry(ids, lease, next_at, error)
-            if dropped and await tx.subscriptions.give_up([r.id for r in dropped], lease, error):
-                missed = []
-                for sub_id in dict.fromkeys(r.subscription_id for r in dropped if r.kind == "change"):
-                    sub = job.subs.get(sub_id)
-                    event = None if sub is None else lifecycle(sub, "missed", now)
-                    if event is not None:
-                        missed.append(event)
-                if missed:
-                    await tx.subscriptions.enqueue(missed)
-
-        await self._uow.write(unit)
-        if dropped:
-            log.warning("dropped %d notification(s) to %s after %s", len(dropped), job.url, error)
+        await tx.subscriptions.delivered(delivered, lease)
+        for next_at, ids in retry.items():
+            await tx.subscriptions.retry(ids, lease, next_at, error)
+        if dropped and await tx.subscriptions.give_up([r.id for r in dropped], lease, error):
+            missed = []
+            for sub_id in dict.fromkeys(r.subscription_id for r in dropped if r.kind == "change"):
+                sub = subs.get(sub_id)
+                event = None if sub is None else lifecycle(sub, "missed", now)
+                if event is not None:
+                    missed.append(event)
+            if missed:
+                await tx.subscriptions.enqueue(missed)
+            log.warning("dropped %d notification(s) after %s", len(dropped), error)

@@ -555,9 +555,17 @@ class SubscriptionRepo(Protocol):
         """Subscriptions of a tenant (of one app when given), or of every tenant; ordered by creation."""
         ...
 
-    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[Watch]:
-        """The unexpired subscriptions on these mailboxes: ONE indexed read (it runs in every unit that
-        changed messages, and finds nothing for the mailboxes nobody subscribed to)."""
+    async def live_ids(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[str]:
+        """Ids of the unexpired subscriptions on these mailboxes, in a stable order: ONE indexed read (it
+        runs in every unit that changed messages, and finds nothing for unsubscribed mailboxes)."""
+        ...
+
+    async def watches(self, sub_ids: Sequence[str]) -> list[Watch]:
+        """What the in-unit match needs of these subscriptions (those still there)."""
+        ...
+
+    async def get_many(self, sub_ids: Sequence[str]) -> dict[str, Subscription]:
+        """The subscriptions with these ids that are still there, by id."""
         ...
 
     async def count_live(self, mailbox_id: str, now: Timestamp) -> int:

@@ -7,15 +7,15 @@ then a write unit re-checks the per-mailbox limit and stores the subscription. A
 creates nothing.
 
 `NotificationHook` is registered on `ObservedUnitOfWork.before_commit` (domain/changes.py): at the end of
-every unit that recorded message changes it reads the live subscriptions of the changed mailboxes
-(one indexed read; nothing is cached, so a subscription made by another process is seen at once) and
-adds one outbox row per notification, in the same transaction: a rolled-back change notifies nobody,
-a committed one cannot be lost.
+every unit that recorded message changes it reads the ids of the live subscriptions of the changed
+mailboxes (one indexed read; the ids are never cached, so a subscription made or removed by another
+process is seen at once) and adds one `fanout` outbox row per change naming all the subscriptions it
+is for, in the same transaction: a rolled-back change notifies nobody, a committed one cannot be lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -32,6 +32,7 @@ from mailgraph.domain.subscriptions import (
     Subscription,
     SubscriptionError,
     SubscriptionNotFoundError,
+    Watch,
     check_client_state,
     check_expiration,
     check_rich,
@@ -244,32 +245,30 @@ class SubscriptionService:
             raise SubscriptionNotFoundError()
 
 
-def expand(row: Notification, subs: dict[str, Subscription | None]) -> list[Notification]:
-    """The `change` rows of a `fanout` row, one per subscription still there (same id, time, event)."""
-    out: list[Notification] = []
-    for sub_id in row.subscription_id.split(","):
-        sub = subs.get(sub_id)
-        if sub is not None:
-            out.append(
-                Notification(
-                    f"{row.id}.{len(out)}",
-                    sub.id,
-                    "change",
-                    row.event,
-                    sub.notification_url,
-                    row.tenant_id,
-                    row.mailbox_id,
-                    row.item_id,
-                    row.resource_id,
-                    sub.client_state,
-                    sub.expires_at,
-                    "pending",
-                    0,
-                    row.created_at,
-                    row.next_attempt_at,
-                )
-            )
-    return out
+def expand(row: Notification, subs: Sequence[Subscription]) -> list[Notification]:
+    """`change` rows of a `fanout` row for some of its subscriptions (same time and event; the id says
+    which: `{row id}.{position of the subscription in the row}`, so an expansion cannot happen twice)."""
+    position = {sub_id: i for i, sub_id in enumerate(row.subscription_id.split(","))}
+    return [
+        Notification(
+            f"{row.id}.{position[sub.id]}",
+            sub.id,
+            "change",
+            row.event,
+            sub.notification_url,
+            row.tenant_id,
+            row.mailbox_id,
+            row.item_id,
+            row.resource_id,
+            sub.client_state,
+            sub.expires_at,
+            "pending",
+            0,
+            row.created_at,
+            row.next_attempt_at,
+        )
+        for sub in subs
+    ]
 
 
 def lifecycle(sub: Subscription, event: str, now: Timestamp) -> Notification | None:
@@ -277,16 +276,70 @@ def lifecycle(sub: Subscription, event: str, now: Timestamp) -> Notification | N
     if sub.lifecycle_url is None:
         return None
     return Notification(
-        ids.guid(), sub.id, "lifecycle", event, sub.lifecycle_url, sub.tenant_id, sub.mailbox_id, "", "",
-        sub.client_state, sub.expires_at, "pending", 0, now, now,
-    )  # fmt: skip
+        ids.guid(),
+        sub.id,
+        "lifecycle",
+        event,
+        sub.lifecycle_url,
+        sub.tenant_id,
+        sub.mailbox_id,
+        "",
+        "",
+        sub.client_state,
+        sub.expires_at,
+        "pending",
+        0,
+        now,
+        now,
+    )
 
 
 class NotificationHook:
-    """`BeforeCommit` hook: match a unit's message changes against the subscriptions of their mailboxes."""
+    """`BeforeCommit` hook: match a unit's message changes against the subscriptions of their mailboxes.
+
+    The read is one indexed query of the live subscription ids (nothing cached there: a subscription
+    made or removed by another process is seen at once). What a subscription matches (mailbox, folder,
+    change types, id kind) never changes after creation, so it is cached per id, and the ids of a
+    mailbox are grouped once per distinct id list into *classes* that raise the same notifications: a
+    send to a mailbox with 100 like subscriptions runs the match once, not 100 times.
+    """
+
+    _PLANS = 256  # id lists remembered (one per subscribed mailbox in use, bounded)
 
     def __init__(self, clock: Callable[[], Timestamp]) -> None:
         self._clock = clock
+        self._watches: dict[str, Watch] = {}
+        self._plans: dict[tuple[str, ...], list[tuple[Watch, str]]] = {}
+
+    async def _plan(self, tx: Tx, live: tuple[str, ...]) -> list[tuple[Watch, str]]:
+        """The classes of these subscriptions: (a representative, their ids comma-joined)."""
+        plan = self._plans.get(live)
+        if plan is not None:
+            return plan
+        missing = [i for i in live if i not in self._watches]
+        if missing:
+            for found in await tx.subscriptions.watches(missing):
+                self._watches[found.id] = found
+        classes: dict[tuple[object, ...], tuple[Watch, list[str]]] = {}
+        for sub_id in live:
+            watch = self._watches.get(sub_id)
+            if watch is None:  # not found (both reads are in one transaction, so: never)
+                continue
+            key = (
+                watch.mailbox_id,
+                watch.tenant_id,
+                watch.folder_id,
+                watch.change_types,
+                watch.immutable_ids,
+            )
+            classes.setdefault(key, (watch, []))[1].append(sub_id)
+        plan = [(watch, ",".join(members)) for watch, members in classes.values()]
+        if len(self._plans) >= self._PLANS:
+            self._plans.clear()
+        if len(self._watches) > 8 * MAX_PER_MAILBOX:
+            self._watches.clear()
+        self._plans[live] = plan
+        return plan
 
     async def __call__(self, tx: Tx, recorder: ChangeRecorder) -> None:
         """Add the outbox rows of this unit's changes (same transaction); count them for the wake-up."""
@@ -295,40 +348,38 @@ class NotificationHook:
         if not mailboxes:
             return
         now = self._clock()
-        subs = await tx.subscriptions.live_for_mailboxes(mailboxes, now)
-        if not subs:
+        live = await tx.subscriptions.live_ids(mailboxes, now)
+        if not live:
             return
+        plan = await self._plan(tx, tuple(live))
         # One outbox row per (change, event, id), naming every subscription it is for: a send to a
-        # mailbox with 100 subscriptions writes 1 row here, not 100 (the worker fans out).
-        groups: dict[tuple[str, str, str], list[str]] = {}
+        # mailbox with 100 subscriptions writes 1 row here, not 100 (the worker delivers from it).
+        groups: dict[tuple[str, str, str], tuple[Watch, list[str]]] = {}
         for change in changes:
-            for sub in subs:
-                for event, resource_id in events_for(sub, change):
-                    groups.setdefault((change.item_id, event, resource_id), []).append(sub.id)
+            for watch, members in plan:
+                for event, resource_id in events_for(watch, change):
+                    groups.setdefault((change.item_id, event, resource_id), (watch, []))[1].append(members)
         if not groups:
             return
-        mailbox = {sub.id: (sub.mailbox_id, sub.tenant_id) for sub in subs}
-        rows = []
-        for (item_id, event, resource_id), sub_ids in groups.items():
-            mailbox_id, tenant_id = mailbox[sub_ids[0]]
-            rows.append(
-                Notification(
-                    ids.guid(),
-                    ",".join(sub_ids),
-                    "fanout",
-                    event,
-                    "",
-                    tenant_id,
-                    mailbox_id,
-                    item_id,
-                    resource_id,
-                    None,
-                    0,
-                    "pending",
-                    0,
-                    now,
-                    now,
-                )
+        rows = [
+            Notification(
+                ids.guid(),
+                ",".join(members),
+                "fanout",
+                event,
+                "",
+                watch.tenant_id,
+                watch.mailbox_id,
+                item_id,
+                resource_id,
+                None,
+                0,
+                "pending",
+                0,
+                now,
+                now,
             )
+            for (item_id, event, resource_id), (watch, members) in groups.items()
+        ]
         await tx.subscriptions.enqueue(rows)
         recorder.notified += len(rows)

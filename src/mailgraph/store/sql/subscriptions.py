@@ -46,6 +46,11 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """`IN (…)` lists of a bounded length (SQLite's and asyncpg's parameter limits)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
 class SqlSubscriptions:
     """`domain.ports.SubscriptionRepo` in SQL."""
 
@@ -90,16 +95,40 @@ class SqlSubscriptions:
         )
         return [_sub(r) for r in rows]
 
-    async def live_for_mailboxes(self, mailbox_ids: Sequence[str], now: int) -> list[Watch]:
-        """Unexpired subscriptions on these mailboxes (one read on the (mailbox_id, expires_at) index)."""
+    async def live_ids(self, mailbox_ids: Sequence[str], now: int) -> list[str]:
+        """Ids of the unexpired subscriptions on these mailboxes (one read on the (mailbox_id,
+        expires_at) index, in its order: stable, and no sort; the in-unit match caches per id list)."""
         if not mailbox_ids:
             return []
         rows = await self._conn.fetch_all(
-            "SELECT id, tenant_id, mailbox_id, folder_id, change_types, immutable_ids FROM subscriptions"
-            f" WHERE mailbox_id IN ({_marks(len(mailbox_ids))}) AND expires_at > ?",
+            f"SELECT id FROM subscriptions WHERE mailbox_id IN ({_marks(len(mailbox_ids))}) AND expires_at > ?",
             (*mailbox_ids, now),
         )
-        return [Watch(r[0], r[1], r[2], r[3], tuple(r[4].split(",")), bool(r[5])) for r in rows]
+        return [r[0] for r in rows]
+
+    async def watches(self, sub_ids: Sequence[str]) -> list[Watch]:
+        """What the in-unit match needs of these subscriptions (those still there)."""
+        out: list[Watch] = []
+        for chunk in _chunks(sub_ids):
+            rows = await self._conn.fetch_all(
+                "SELECT id, tenant_id, mailbox_id, folder_id, change_types, immutable_ids FROM subscriptions"
+                f" WHERE id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            out += [Watch(r[0], r[1], r[2], r[3], tuple(r[4].split(",")), bool(r[5])) for r in rows]
+        return out
+
+    async def get_many(self, sub_ids: Sequence[str]) -> dict[str, Subscription]:
+        """The subscriptions with these ids that are still there."""
+        out: dict[str, Subscription] = {}
+        for chunk in _chunks(sub_ids):
+            rows = await self._conn.fetch_all(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id IN ({_marks(len(chunk))})", chunk
+            )
+            for r in rows:
+                sub = _sub(r)
+                out[sub.id] = sub
+        return out
 
     async def count_live(self, mailbox_id: str, now: int) -> int:
         """Unexpired subscriptions on one mailbox."""
