@@ -238,13 +238,7 @@ class SendService:
             from_=identity[0],
             sender=identity[1],
         )
-        if stored:
-            await tx.messages.update(held)
-            tx.changes.message("moved", held, from_folder_id=draft.folder_id, from_rest_id=draft.rest_id)
-        else:
-            held.created_at = now
-            await tx.messages.insert(held)
-            tx.changes.message("created", held)
+        await _place(tx, held, draft, stored, now)
         await tx.send_quota.hold(HeldSend(ids.queue_id(), held.id, owner.id, save_copy, release_at, now))
         return SendResult(None, 0, 0, 0, held_until=release_at)
 
@@ -277,13 +271,8 @@ class SendService:
             from_=from_,
             sender=sender,
         )
-        if stored and save_copy:
-            await tx.messages.update(sent)
-            tx.changes.message("moved", sent, from_folder_id=draft.folder_id, from_rest_id=draft.rest_id)
-        elif save_copy:
-            sent.created_at = now
-            await tx.messages.insert(sent)
-            tx.changes.message("created", sent)
+        if save_copy:
+            await _place(tx, sent, draft, stored, now)
         tenant = await tx.directory.get_tenant(owner.tenant_id)
         assert tenant is not None  # a resolved owner implies a tenant
         if refused is not None:
@@ -397,3 +386,15 @@ async def _route(
         else:
             external.setdefault(recipient.key, recipient.address)
     return list(local.values()), list(unknown.values()), list(external.values())
+
+
+async def _place(tx: Tx, item: Message, draft: Message, stored: bool, now: Timestamp) -> None:
+    """Write the submitted `item`: the stored draft moves (a new REST id in its new folder), an unstored
+    one (sendMail) is created there; either way the change-event point hears why."""
+    if stored:
+        await tx.messages.update(item)
+        tx.changes.message("moved", item, from_folder_id=draft.folder_id, from_rest_id=draft.rest_id)
+    else:
+        item.created_at = now
+        await tx.messages.insert(item)
+        tx.changes.message("created", item)

@@ -60,6 +60,8 @@ class InboundHandler:
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
         """`AUTH PLAIN [initial-response]`: authzid NUL authcid NUL password, base64."""
+        if (refusal := await self._gate(server)) is not None:
+            return refusal
         blob = await self._response(server, args, "")
         if blob is None:
             return AuthResult(success=False, handled=True)
@@ -70,11 +72,13 @@ class InboundHandler:
         authzid, login, password = parts
         # Acting for another identity (authzid ≠ authcid) is send-as, which is not granted here.
         if authzid and authzid != login:
-            return AuthResult(success=False, handled=False, message=str(replies.AUTH_INVALID))
+            return self._refuse(server, "PLAIN authzid differs from authcid")
         return await self._check(server, login, password)
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
         """`AUTH LOGIN [username]`: the de-facto mechanism of Outlook and most MTAs (two challenges)."""
+        if (refusal := await self._gate(server)) is not None:
+            return refusal
         login = await self._response(server, args, "Username:")
         if login is None:
             return AuthResult(success=False, handled=True)
@@ -82,6 +86,14 @@ class InboundHandler:
         if password is None:
             return AuthResult(success=False, handled=True)
         return await self._check(server, login, password)
+
+    async def _gate(self, server: SMTP) -> AuthResult | None:
+        """A refusal before any credential is read, or None (the submission listener throttles here)."""
+        return None
+
+    def _refuse(self, server: SMTP, reason: str) -> AuthResult:
+        """A failed AUTH that checked no password (`reason` is for the log)."""
+        return AuthResult(success=False, handled=False, message=str(replies.AUTH_INVALID))
 
     @staticmethod
     async def _response(server: SMTP, args: list[str], challenge: str) -> bytes | None:

@@ -127,35 +127,13 @@ class SubmissionHandler(InboundHandler):
         verified = VerifiedToken(claims.tenant_id, claims.kind, claims.object_id, claims.app_id)
         return await self._submission.token_login(verified, login)
 
-    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        """`AUTH PLAIN`: authzid NUL authcid NUL password, when the tenant allows SMTP AUTH."""
-        if (refusal := await self._gate(server)) is not None:
-            return refusal
-        blob = await self._response(server, args, "")
-        if blob is None:
-            return AuthResult(success=False, handled=True)
-        parts = blob.split(b"\x00")
-        if len(parts) != 3:
-            await server.push(str(replies.AUTH_MALFORMED))
-            return AuthResult(success=False, handled=True)
-        authzid, login, password = parts
-        if authzid and authzid != login:  # acting for another identity: MAIL FROM with send-as instead
-            return self._failed(server, SubmissionAuthError("PLAIN authzid differs from authcid"))
-        return await self._password(server, login, password)
+    # PLAIN and LOGIN are the inbound handler's (smtpd/handler.py); these hooks make them the
+    # submission listener's: the per-IP throttle first, Exchange's replies, the tenant's switch.
 
-    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        """`AUTH LOGIN`: username and password challenges, when the tenant allows SMTP AUTH."""
-        if (refusal := await self._gate(server)) is not None:
-            return refusal
-        login = await self._response(server, args, "Username:")
-        if login is None:
-            return AuthResult(success=False, handled=True)
-        password = await self._response(server, [args[0]], "Password:")
-        if password is None:
-            return AuthResult(success=False, handled=True)
-        return await self._password(server, login, password)
+    def _refuse(self, server: SMTP, reason: str) -> AuthResult:
+        return self._failed(server, SubmissionAuthError(reason))
 
-    async def _password(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
+    async def _check(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
         try:
             submitter = await self._submission.password_login(login.decode(), password.decode())
         except UnicodeDecodeError:
