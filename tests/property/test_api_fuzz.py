@@ -24,6 +24,8 @@ SEGMENTS = st.sampled_from(
         "AAMkAAA=", "createUploadSession", "replyAll", "createForward", "oauth2", "v2.0", "token",
         "authorize", "devicecode", ".well-known", "openid-configuration", "discovery", "keys", "queue",
         "userrealm", "attachmentSessions", "v1.0",
+        "$batch", "subscriptions", "reauthorize", "delta", "delta()", "_mailgraph", "faults", "tenants",
+        "wait", "ui", "health", "metrics",
     ]
 )  # fmt: skip
 JSON_VALUES = st.recursive(
@@ -34,7 +36,9 @@ JSON_VALUES = st.recursive(
 KEYS = st.sampled_from(
     ["subject", "body", "toRecipients", "message", "saveToSentItems", "comment", "destinationId",
      "emailAddress", "address", "contentType", "content", "@odata.type", "attachments", "flag",
-     "AttachmentItem", "internetMessageHeaders", "from", "Message", "importance", "isRead"]
+     "AttachmentItem", "internetMessageHeaders", "from", "Message", "importance", "isRead",
+     "requests", "id", "url", "method", "dependsOn", "headers", "changeType", "resource",
+     "expirationDateTime", "clientState", "notificationUrl", "includeResourceData"]
 )  # fmt: skip
 BODIES = st.one_of(
     st.binary(max_size=200),
@@ -44,7 +48,21 @@ SAFE = "$'(),/"  # what clients leave raw in OData queries (client-wire fact 7)
 QUERY = st.lists(
     st.tuples(
         st.sampled_from(
-            ["$top", "$skip", "$select", "$filter", "$orderby", "$count", "$search", "$expand", "%24top", "x"]
+            [
+                "$top",
+                "$skip",
+                "$select",
+                "$filter",
+                "$orderby",
+                "$count",
+                "$search",
+                "$expand",
+                "%24top",
+                "x",
+                "$deltatoken",
+                "$skiptoken",
+                "changeType",
+            ]
         ),
         st.text(alphabet=string.printable, max_size=30),
     ),
