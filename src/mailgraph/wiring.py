@@ -215,7 +215,7 @@ async def build(settings: Settings) -> Runtime:
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
     services = Services(
         messages=MessageService(uow, clock),
-        folders=FolderService(uow),
+        folders=FolderService(uow, clock),
         sending=sending,
         tokens=tokens,
         oauth=OAuthService(engine, tokens, home_tenant_id=tenant.id),

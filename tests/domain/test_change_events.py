@@ -1,7 +1,7 @@
 """Every write of a message or folder passes through THE change-event point (domain/changes.py).
 
 The check is derived from the store, not from a list of use cases: every per-item row write the store
-makes (`SqlMessages.insert/update/delete`, `SqlFolders.insert` — the only per-item writers) is logged,
+makes (`SqlMessages.insert/update/delete`, `SqlFolders.insert/update/delete` — the only per-item writers) is logged,
 and after each domain operation the logged writes must equal, one for one, the changes an after-commit
 subscriber saw. A new write path that forgets `tx.changes` fails here the first time it is exercised.
 On top, each operation must report the expected why (created/updated/moved/deleted).
@@ -53,6 +53,8 @@ class Observed:
         self._log(monkeypatch, SqlMessages, "update", "message", "update")
         self._log(monkeypatch, SqlMessages, "delete", "message", "deleted")
         self._log(monkeypatch, SqlFolders, "insert", "folder", "created")
+        self._log(monkeypatch, SqlFolders, "update", "folder", "update")
+        self._log(monkeypatch, SqlFolders, "delete", "folder", "deleted")
 
     def _log(self, monkeypatch: pytest.MonkeyPatch, cls: type, name: str, entity: str, op: str) -> None:
         original: Callable[..., Any] = getattr(cls, name)
@@ -183,6 +185,32 @@ async def test_every_graph_write_path_records_its_change(
     assert r.status_code == 400
     assert observed.commits == []
     observed.writes.clear()  # a rolled-back unit's writes never became changes
+
+
+async def test_folder_writes_record_their_change(
+    api: httpx.AsyncClient, token_for: TokenFor, observed: Observed
+) -> None:
+    alice = token_for("alice", "Mail.ReadWrite")
+    r = await api.post("/v1.0/me/mailFolders", json={"displayName": "F"}, headers=alice)
+    folder = r.json()
+    observed.take(folder_created=1)
+    base = f"/v1.0/me/mailFolders/{q(folder['id'])}"
+    r = await api.post(f"{base}/childFolders", json={"displayName": "C"}, headers=alice)
+    observed.take(folder_created=1)
+    await create_draft(api, alice, root=f"/v1.0/me/mailFolders/{q(r.json()['id'])}")
+    observed.take(message_created=1)
+    assert (await api.patch(base, json={"displayName": "G"}, headers=alice)).status_code == 200
+    observed.take(folder_updated=1)
+    r = await api.post(f"{base}/copy", json={"destinationId": "archive"}, headers=alice)
+    assert r.status_code == 201
+    observed.take(folder_created=2, message_created=1)
+    r = await api.post(f"{base}/move", json={"destinationId": "inbox"}, headers=alice)
+    assert r.status_code == 201
+    observed.take(folder_updated=1)
+    assert (await api.delete(base, headers=alice)).status_code == 204
+    observed.take(folder_updated=1)  # into Deleted Items
+    assert (await api.delete(base, headers=alice)).status_code == 204
+    observed.take(folder_deleted=2, message_deleted=1)  # for good, with the subtree and its item
 
 
 async def test_smtp_ndr_and_mailbox_paths_record_their_change(runtime: Runtime, observed: Observed) -> None:

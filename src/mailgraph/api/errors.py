@@ -55,6 +55,12 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     d.CannotDeleteObjectError: (400, "ErrorCannotDeleteObject"),
     d.InvalidMimeBase64Error: (400, "ErrorMimeContentInvalidBase64String"),
     d.MimeContentError: (400, "ErrorMimeContentConversionFailed"),  # EWS code; Graph's is unconfirmed
+    # Folder writes (spec §2.10); the choices Graph does not document: docs/graph-coverage.md.
+    d.FolderExistsError: (409, "ErrorFolderExists"),
+    d.DeleteDistinguishedFolderError: (400, "ErrorDeleteDistinguishedFolder"),
+    d.MoveDistinguishedFolderError: (400, "ErrorMoveDistinguishedFolder"),
+    d.RenameDistinguishedFolderError: (400, "ErrorInvalidRequest"),
+    d.MoveCopyFailedError: (400, "ErrorMoveCopyFailed"),
     # Attachments and upload sessions (spec §2.11, §2.12); statuses not in the spec: docs/graph-coverage.md.
     d.AttachmentSizeError: (400, "ErrorAttachmentSizeLimitExceeded"),
     d.AttachmentCountError: (400, "ErrorInvalidRequest"),

@@ -167,4 +167,5 @@ _KNOWN = frozenset(
     | {"createreply", "createreplyall", "createforward", "reply", "replyall", "forward", "move", "copy"}
     | {"attachments", "createuploadsession"}
     | {"$value"}  # raw content: a message's MIME, an attachment's bytes
+    | {"$count"}  # a collection's size as text/plain (issue 15)
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from mailgraph.api import batch
 from mailgraph.api.resources import (
     attachments,
+    counts,
     delta,
     mail_folders,
     messages,
@@ -27,9 +28,30 @@ from mailgraph.api.router import KEY, Handler, Route
 from mailgraph.auth.permissions import Operation
 
 ROUTES: list[Route] = [
-    Route(("mailfolders",), {"GET": (mail_folders.list_folders, "read")}),
-    Route(("mailfolders", KEY), {"GET": (mail_folders.get_folder, "read")}),
-    Route(("mailfolders", KEY, "childfolders"), {"GET": (mail_folders.list_folders, "read")}),
+    # Folders (spec §2.10; writes issue 15). `$count` comes before `{id}`: the first match wins.
+    Route(
+        ("mailfolders",),
+        {"GET": (mail_folders.list_folders, "read"), "POST": (mail_folders.create_folder, "write")},
+    ),
+    Route(("mailfolders", "$count"), {"GET": (mail_folders.count_folders, "read")}),
+    Route(
+        ("mailfolders", KEY),
+        {
+            "GET": (mail_folders.get_folder, "read"),
+            "PATCH": (mail_folders.update_folder, "write"),
+            "DELETE": (mail_folders.delete_folder, "write"),
+        },
+    ),
+    Route(
+        ("mailfolders", KEY, "childfolders"),
+        {"GET": (mail_folders.list_folders, "read"), "POST": (mail_folders.create_folder, "write")},
+    ),
+    Route(("mailfolders", KEY, "childfolders", "$count"), {"GET": (mail_folders.count_folders, "read")}),
+    Route(("mailfolders", KEY, "move"), {"POST": (mail_folders.move_folder, "write")}),
+    Route(("mailfolders", KEY, "copy"), {"POST": (mail_folders.copy_folder, "write")}),
+    # `…/messages/$count` before `…/messages/{id}` (issue 15).
+    Route(("mailfolders", KEY, "messages", "$count"), {"GET": (counts.count_messages, "read")}),
+    Route(("messages", "$count"), {"GET": (counts.count_messages, "read")}),
     Route(
         ("mailfolders", KEY, "messages"),
         {"GET": (messages.list_messages, "read"), "POST": (messages.create_message, "write")},

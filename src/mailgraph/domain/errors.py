@@ -159,3 +159,44 @@ class UploadSessionIncompleteError(DomainError):
 
 class UploadTokenError(DomainError):
     """An upload URL whose token does not match its session."""
+
+
+class FolderExistsError(DomainError):
+    """A sibling folder already has this display name (compared case-insensitively, as Exchange does)."""
+
+    def __init__(self) -> None:
+        super().__init__("A folder with the specified name already exists.")
+
+
+class DistinguishedFolderError(DomainError):
+    """A well-known (distinguished) folder cannot be deleted, moved or renamed."""
+
+    operation = "changed"
+
+    def __init__(self) -> None:
+        super().__init__(f"Distinguished folders cannot be {self.operation}.")
+
+
+class DeleteDistinguishedFolderError(DistinguishedFolderError):
+    """EWS's ErrorDeleteDistinguishedFolder, which Graph passes through."""
+
+    operation = "deleted"
+
+
+class MoveDistinguishedFolderError(DistinguishedFolderError):
+    """EWS's ErrorMoveDistinguishedFolder, which Graph passes through."""
+
+    operation = "moved"
+
+
+class RenameDistinguishedFolderError(DistinguishedFolderError):
+    """Renaming a well-known folder (Outlook refuses it; Graph's code is unconfirmed)."""
+
+    operation = "renamed"
+
+
+class MoveCopyFailedError(DomainError):
+    """A folder move or copy that would put a folder inside itself or its own subtree."""
+
+    def __init__(self) -> None:
+        super().__init__("A folder cannot be moved or copied into itself or one of its subfolders.")

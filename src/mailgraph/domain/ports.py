@@ -129,6 +129,18 @@ class FolderRepo(Protocol):
         """Add a folder (counts are ignored)."""
         ...
 
+    async def update(self, folder: Folder) -> None:
+        """Write a folder's display name, parent and hidden flag."""
+        ...
+
+    async def delete(self, folder_id: str) -> None:
+        """Remove a folder that holds no items and no child folders."""
+        ...
+
+    async def list_all(self, mailbox_id: str) -> list[Folder]:
+        """Every folder of the mailbox (hidden included), with counts, in no particular order."""
+        ...
+
     async def get(self, mailbox_id: str, folder_id: str) -> Folder | None:
         """A folder of this mailbox by id, with counts."""
         ...

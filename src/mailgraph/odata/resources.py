@@ -210,7 +210,7 @@ MAIL_FOLDER = _resource(
         _f("unreadItemCount", "int"),
         _f("isHidden", "bool"),
     ],
-    expandable=(),
+    expandable=("childFolders",),
     unknown_property_code="BadRequest",
     select_error_prefix="Parsing OData Select and Expand failed: ",
 )

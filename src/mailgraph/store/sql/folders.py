@@ -66,6 +66,22 @@ class SqlFolders:
             ),
         )
 
+    async def update(self, folder: Folder) -> None:
+        """Write a folder's name, parent and hidden flag (counts are the counters' own)."""
+        await self._conn.execute(
+            "UPDATE folders SET parent_id = ?, display_name = ?, is_hidden = ? WHERE id = ?",
+            (folder.parent_id, folder.display_name, int(folder.is_hidden), folder.id),
+        )
+
+    async def delete(self, folder_id: str) -> None:
+        """Remove an empty folder without children (callers delete bottom-up)."""
+        await self._conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    async def list_all(self, mailbox_id: str) -> list[Folder]:
+        """Every folder of the mailbox, hidden ones included."""
+        rows = await self._conn.fetch_all(f"{_SELECT} WHERE f.mailbox_id = ?", (mailbox_id,))
+        return [_from_row(r) for r in rows]
+
     async def get(self, mailbox_id: str, folder_id: str) -> Folder | None:
         """A folder of this mailbox by id."""
         row = await self._conn.fetch_one(
