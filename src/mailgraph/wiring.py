@@ -61,6 +61,7 @@ from mailgraph.domain.sending import SendPolicy, SendService
 from mailgraph.domain.submission import SubmissionService
 from mailgraph.domain.throttling import Profiles, profile
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.users import UserService
 from mailgraph.domain.webhooks import NotificationHook, SubscriptionService, WebhookPolicy
 from mailgraph.files import PRIVATE_DIR, make_private
 from mailgraph.smtpd.handler import InboundHandler
@@ -225,6 +226,7 @@ async def build(settings: Settings) -> Runtime:
         uploads=UploadService(uow, attachments, clock),
         mime=MimeService(uow, attachments.blobs, clock, sending),
         delta=DeltaService(uow, clock),
+        users=UserService(uow),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)

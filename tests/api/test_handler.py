@@ -131,8 +131,8 @@ async def test_handle_stamps_ids_and_never_raises(runtime: Runtime, token_for: T
 async def test_serve_checks_the_path_before_the_token(runtime: Runtime) -> None:
     graph = runtime.app.graph
     unknown = await graph.serve(_request("GET", "/v1.0/me/nope", {}))
-    assert unknown.status == 404
-    assert orjson.loads(unknown.body)["error"]["code"] == "ResourceNotFound"
+    assert unknown.status == 400  # Graph: 400 BadRequest for an unknown segment below a version
+    assert orjson.loads(unknown.body)["error"]["code"] == "BadRequest"
     missing = await graph.serve(_request("GET", "/v1.0/me/messages", {}))
     assert missing.status == 401
     assert orjson.loads(missing.body)["error"]["code"] == "InvalidAuthenticationToken"

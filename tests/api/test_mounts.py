@@ -39,7 +39,7 @@ async def test_a_tenant_named_like_a_version_is_graph_elsewhere(api: AsyncClient
     ok = await api.get("/fabrikam.test/v2.0/.well-known/openid-configuration")
     assert ok.status_code == 200 and ok.json()["token_endpoint"].endswith("/oauth2/v2.0/token")
     error = assert_graph_error(
-        await api.get("/v1.0/v2.0/.well-known/openid-configuration"), 404, "ResourceNotFound"
+        await api.get("/v1.0/v2.0/.well-known/openid-configuration"), 400, "BadRequest"
     )
     assert error["message"] == "Resource not found for the segment 'v2.0'."
 
@@ -70,16 +70,18 @@ async def test_admin_mount_has_its_own_credential(
 
 
 @pytest.mark.parametrize(
-    ("path", "segment"),
+    ("path", "status", "code", "segment"),
     [
-        ("/nothing/here", "nothing"),
-        ("/v1.0/nothing", "nothing"),
-        ("/v1.0", "v1.0"),
-        ("/v1.0/me", "v1.0"),
+        ("/nothing/here", 404, "ResourceNotFound", "nothing"),
+        ("/v1.0/nothing", 400, "BadRequest", "nothing"),
+        ("/v1.0", 400, "BadRequest", "v1.0"),
+        ("/beta/me/nothing", 400, "BadRequest", "nothing"),
     ],
 )
-async def test_unknown_paths_are_graph_404s(api: AsyncClient, path: str, segment: str) -> None:
-    error = assert_graph_error(await api.get(path), 404, "ResourceNotFound")
+async def test_unknown_paths_are_graph_errors(
+    api: AsyncClient, path: str, status: int, code: str, segment: str
+) -> None:
+    error = assert_graph_error(await api.get(path), status, code)
     assert error["message"] == f"Resource not found for the segment '{segment}'."
 
 

@@ -100,10 +100,20 @@ async def test_unknown_user(api: AsyncClient, token_for: TokenFor) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1.0/me/nope", "/v2.0/me/messages", "/v1.0/contacts", "/v1.0/me/messages/x/y/z"]
+    ("path", "segment"),
+    [("/v1.0/me/nope", "nope"), ("/v1.0/contacts", "contacts"), ("/beta/me/messages/x/y/z", "y")],
 )
-async def test_unknown_routes_are_404(api: AsyncClient, token_for: TokenFor, path: str) -> None:
-    assert_graph_error(await api.get(path, headers=token_for("alice", "Mail.Read")), 404, "ResourceNotFound")
+async def test_unknown_segments_are_400(
+    api: AsyncClient, token_for: TokenFor, path: str, segment: str
+) -> None:
+    r = await api.get(path, headers=token_for("alice", "Mail.Read"))
+    error = assert_graph_error(r, 400, "BadRequest")
+    assert error["message"] == f"Resource not found for the segment '{segment}'."
+
+
+async def test_paths_outside_the_versions_are_404(api: AsyncClient, token_for: TokenFor) -> None:
+    r = await api.get("/v2.0/me/messages", headers=token_for("alice", "Mail.Read"))
+    assert_graph_error(r, 404, "ResourceNotFound")
 
 
 async def test_wrong_method_is_405(api: AsyncClient, token_for: TokenFor) -> None:

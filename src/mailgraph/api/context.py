@@ -23,6 +23,7 @@ from mailgraph.domain.moves import MoveService
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendService
 from mailgraph.domain.uploads import UploadService
+from mailgraph.domain.users import UserService
 from mailgraph.domain.webhooks import SubscriptionService
 
 
@@ -41,6 +42,7 @@ class Services:
     uploads: UploadService
     mime: MimeService
     delta: DeltaService
+    users: UserService
     subscriptions: SubscriptionService | None = None
     """Change notifications (issue 12); None where a test builds services without them."""
 

@@ -17,6 +17,7 @@ from mailgraph.api.http import JSON_TYPE, Response
 from mailgraph.auth.tokens import TokenError
 from mailgraph.domain import errors as d
 from mailgraph.domain import subscriptions as subs
+from mailgraph.domain import users
 from mailgraph.odata.errors import ODataError
 
 log = logging.getLogger("mailgraph.api")
@@ -61,6 +62,9 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     d.MoveDistinguishedFolderError: (400, "ErrorMoveDistinguishedFolder"),
     d.RenameDistinguishedFolderError: (400, "ErrorInvalidRequest"),
     d.MoveCopyFailedError: (400, "ErrorMoveCopyFailed"),
+    # The directory (issue 15) answers in its own (Azure AD Graph) codes.
+    users.DirectoryObjectNotFoundError: (404, "Request_ResourceNotFound"),
+    users.DirectoryAccessDeniedError: (403, "Authorization_RequestDenied"),
     # Attachments and upload sessions (spec §2.11, §2.12); statuses not in the spec: docs/graph-coverage.md.
     d.AttachmentSizeError: (400, "ErrorAttachmentSizeLimitExceeded"),
     d.AttachmentCountError: (400, "ErrorInvalidRequest"),

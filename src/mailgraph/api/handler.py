@@ -6,9 +6,9 @@ token's actor), a test or a UI page. Whatever fails inside — an unknown path, 
 handler, a missing permission, a domain or OData error, a bug — becomes one Graph error `Response`
 (api/errors.py); nothing escapes, so one inner request of a batch is one status.
 
-Order of checks, as Graph answers them: the path (404 `ResourceNotFound` naming the segment, 400 for
-bad percent-encoding) and the method (405 with `Allow`) come *before* the token (401) and the
-permission (403), so an unauthenticated probe of an unknown path gets the 404.
+Order of checks, as Graph answers them: the path (400 `BadRequest` naming the segment below `/v1.0`
+or `/beta`, 404 `ResourceNotFound` elsewhere, 400 for bad percent-encoding) and the method (405 with `Allow`) come *before* the token (401) and the
+permission (403), so an unauthenticated probe of an unknown path gets the 400/404.
 """
 
 from __future__ import annotations
@@ -113,9 +113,10 @@ class GraphHandler:
         try:
             match, route = self._router.match(req.raw_path)
         except PathError as exc:
-            raise GraphError(
-                404, "ResourceNotFound", f"Resource not found for the segment '{exc.segment}'."
-            ) from None
+            # Graph's OData layer answers an unknown segment below /v1.0 or /beta with 400 BadRequest
+            # (spec §5); a path outside both names no Graph service: 404.
+            status, code = (400, "BadRequest") if exc.versioned else (404, "ResourceNotFound")
+            raise GraphError(status, code, f"Resource not found for the segment '{exc.segment}'.") from None
         except UnicodeDecodeError:
             raise GraphError(
                 400, "BadRequest", "The request URL is not valid percent-encoded UTF-8."

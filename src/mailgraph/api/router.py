@@ -34,11 +34,16 @@ VERSIONS = ("v1.0", "beta")
 
 
 class PathError(Exception):
-    """A path that names no resource; `segment` is the first one that did not match."""
+    """A path that names no resource; `segment` is the first one that did not match.
 
-    def __init__(self, segment: str) -> None:
+    `versioned`: the path began with `/v1.0` or `/beta`, where Graph answers 400 `BadRequest`
+    (spec §5); elsewhere no Graph service is addressed at all (404).
+    """
+
+    def __init__(self, segment: str, versioned: bool = False) -> None:
         super().__init__(segment)
         self.segment = segment
+        self.versioned = versioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,8 @@ class Router:
     def __init__(self, routes: list[Route]) -> None:
         self._by_length: dict[int, list[Route]] = {}
         self._root_by_length: dict[int, list[Route]] = {}
+        self._mailbox = [r.pattern for r in routes if not r.root]
+        self._roots = [r.pattern for r in routes if r.root]
         for route in routes:
             table = self._root_by_length if route.root else self._by_length
             table.setdefault(len(route.pattern), []).append(route)
@@ -146,12 +153,11 @@ class Router:
         elif len(rest) >= 2 and _name(rest[0][0]) == "users":
             user_key, below = rest[1][0], rest[2:]
         else:
-            return self._root(version, rest, PathError(rest[0][0] if rest else version))
+            return self._root(version, rest, PathError(_failing(rest, self._roots, version), True))
         found = _match_pattern(below, self._by_length.get(len(below), []))
         if found is not None:
             return Match(version, user_key, found[0]), found[1]
-        failing = next((t for t, _ in below if _name(t) not in _KNOWN), below[-1][0] if below else version)
-        return self._root(version, rest, PathError(failing))
+        return self._root(version, rest, PathError(_failing(below, self._mailbox, version), True))
 
     def _root(self, version: str, rest: list[tuple[str, bool]], error: PathError) -> tuple[Match, Route]:
         """A root route for `/{version}/…`, or raise `error` (the mailbox grammar's answer, as before)."""
@@ -161,11 +167,18 @@ class Router:
         return Match(version, None, found[0]), found[1]
 
 
-_KNOWN = frozenset(
-    {"messages", "mailfolders", "childfolders", "send", "sendmail"}
-    # message actions of issue 4 (api/routes.py MESSAGE_ACTIONS)
-    | {"createreply", "createreplyall", "createforward", "reply", "replyall", "forward", "move", "copy"}
-    | {"attachments", "createuploadsession"}
-    | {"$value"}  # raw content: a message's MIME, an attachment's bytes
-    | {"$count"}  # a collection's size as text/plain (issue 15)
-)
+def _failing(path: list[tuple[str, bool]], patterns: list[tuple[str, ...]], version: str) -> str:
+    """The segment Graph names in "Resource not found for the segment '…'.": the first one no route
+    continues with (the longest prefix any pattern matches ends just before it); for a path that is
+    a prefix of routes only, its last segment (the version itself for an empty path)."""
+    best = 0
+    for pattern in patterns:
+        n = 0
+        for (tok, _), want in zip(path, pattern, strict=False):
+            if want != KEY and _name(tok) != want:
+                break
+            n += 1
+        best = max(best, n)
+    if best < len(path):
+        return path[best][0]
+    return path[-1][0] if path else version

@@ -23,6 +23,7 @@ from mailgraph.api.resources import (
     send_mail,
     subscriptions,
     upload_sessions,
+    users,
 )
 from mailgraph.api.router import KEY, Handler, Route
 from mailgraph.auth.permissions import Operation
@@ -165,3 +166,11 @@ ROUTES += [
 # Root routes (directly below `/{version}`). `$batch` needs only a valid token: its items are each
 # routed, authorized and throttled like top-level requests (api/batch.py).
 ROUTES.append(Route(("$batch",), {"POST": (batch.run_batch, "none")}, root=True))
+
+# The directory (issue 15): the signed-in user and the tenant's users. `/users/$count` before `/users/{id}`.
+ROUTES += [
+    Route(("me",), {"GET": (users.get_me, "directory")}, root=True),
+    Route(("users",), {"GET": (users.list_users, "directory")}, root=True),
+    Route(("users", "$count"), {"GET": (users.count_users, "directory")}, root=True),
+    Route(("users", KEY), {"GET": (users.get_user, "directory")}, root=True),
+]

@@ -5,6 +5,10 @@ Mail.ReadBasic < Mail.Read < Mail.ReadWrite; write needs Mail.ReadWrite; send ne
 Mail.ReadWrite does not include. The `.Shared` delegated variants also cover the user's own mailbox
 and are the only ones that reach other users' mailboxes.
 
+Directory reads (issue 15: `GET /me`, `/users`) are the operation "directory": User.Read (delegated:
+the signed-in user's own profile), User.ReadBasic.All (basic properties of every user) and
+User.Read.All (every property of every user; delegated or application). `user_reach` says which.
+
 Exchange Online's SMTP permissions (issue 16, docs/smtp-submission.md) belong to another resource,
 `https://outlook.office.com`: `SMTP.Send` (delegated) and `SMTP.SendAsApp` (application). Tokens for
 Graph never carry them and tokens for Outlook carry nothing else (`for_resource`); no Graph operation
@@ -18,7 +22,9 @@ from typing import Final, Literal
 # "read_content" is a read that reveals message content (attachments, MIME): Mail.ReadBasic does not
 # grant it (spec §2.4: ReadBasic hides body and attachments).
 # "none": any valid token (the `$batch` envelope; each of its items is checked on its own).
-Operation = Literal["read", "read_content", "write", "send", "none"]
+# "directory": reading user objects (`/me`, `/users`); how far a token reaches: `user_reach`.
+Operation = Literal["read", "read_content", "write", "send", "none", "directory"]
+UserReach = Literal["own", "basic", "all"]
 ActorKind = Literal["user", "app"]
 
 # Names as Graph spells them; tenant files are validated against these (case-insensitively).
@@ -32,6 +38,7 @@ DELEGATED_PERMISSIONS: Final = frozenset(
         "Mail.ReadWrite.Shared",
         "Mail.Send.Shared",
         "User.Read",
+        "User.ReadBasic.All",
         "User.Read.All",
         "offline_access",
         "openid",
@@ -47,6 +54,7 @@ APPLICATION_PERMISSIONS: Final = frozenset(
         "Mail.ReadBasic.All",
         "Mail.ReadWrite",
         "Mail.Send",
+        "User.ReadBasic.All",
         "User.Read.All",
         "SMTP.SendAsApp",
     }
@@ -91,6 +99,26 @@ _APP: Final[dict[Operation, frozenset[str]]] = {
 }
 
 
+_DIRECTORY: Final[dict[ActorKind, frozenset[str]]] = {
+    "user": frozenset({"User.Read", "User.ReadBasic.All", "User.Read.All"}),
+    "app": frozenset({"User.ReadBasic.All", "User.Read.All"}),
+}
+
+
+def user_reach(actor_kind: ActorKind, permissions: frozenset[str]) -> UserReach:
+    """Which user objects a token with the "directory" operation reads, and how much of them.
+
+    "all": every property of every user (User.Read.All); "basic": the basic properties of every user
+    (User.ReadBasic.All; a delegated caller still reads all of its own with User.Read); "own": only
+    the signed-in user (User.Read).
+    """
+    if "User.Read.All" in permissions:
+        return "all"
+    if "User.ReadBasic.All" in permissions:
+        return "basic"
+    return "own" if actor_kind == "user" else "basic"
+
+
 def canonical_permission(name: str) -> str | None:
     """The permission name as Graph spells it, matched case-insensitively, or None if unknown."""
     return _CANONICAL.get(name.casefold())
@@ -130,6 +158,8 @@ def allows(
     """
     if op == "none":
         return True
+    if op == "directory":  # not a mailbox operation: no .Shared variant
+        return not other_mailbox and not _DIRECTORY[actor_kind].isdisjoint(permissions)
     needed = _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
     return not needed.isdisjoint(permissions)
 

@@ -15,6 +15,7 @@ from mailgraph.config import identity as identity_config
 from mailgraph.delivery.policy import DEFAULT_BACKOFF_S, DEFAULT_EXPIRY_S, DEFAULT_LEASE_S
 from mailgraph.domain.delegation import PolicySpec
 from mailgraph.domain.directory import AppSpec, TenantSpec, UserSpec
+from mailgraph.domain.model import UserProfile
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,27 @@ def _positive(table: dict[str, Any], key: str, default: int, problems: list[str]
     return value
 
 
+_PROFILE_TEXT = (
+    ("givenName", "given_name"),
+    ("surname", "surname"),
+    ("jobTitle", "job_title"),
+    ("mobilePhone", "mobile_phone"),
+    ("officeLocation", "office_location"),
+    ("preferredLanguage", "preferred_language"),
+)
+
+
+def _profile(raw: dict[str, Any], where: str, problems: list[str]) -> UserProfile:
+    """A user's Graph profile fields (`givenName`, `jobTitle`, `businessPhones`, …; docs/identity.md)."""
+    values = {attr: _text(raw, key, where, problems, required=False) for key, attr in _PROFILE_TEXT}
+    phones = (
+        _strings(raw["businessPhones"], f"{where}.businessPhones", problems)
+        if "businessPhones" in raw
+        else ()
+    )
+    return UserProfile(business_phones=phones, **values)
+
+
 def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     """A parsed TOML document → TenantSpec. Raises TenantFileError listing every problem."""
     problems: list[str] = []
@@ -194,6 +216,7 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
                     _text(raw, "password", where, problems, required=False),
                     _text(raw, "mail", where, problems, required=False),
                     _text(raw, "id", where, problems, required=False),
+                    _profile(raw, where, problems),
                 )
             )
     apps: list[AppSpec] = []
@@ -231,14 +254,17 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     smtp_disabled = tenant.get("smtpClientAuthenticationDisabled", True)
     if not isinstance(smtp_disabled, bool):
         problems.append("tenant.smtpClientAuthenticationDisabled must be true or false")
+    # Read before the check below, so that a bad id or displayName is reported, not silently dropped.
+    tenant_id = _text(tenant, "id", "tenant", problems, required=False)
+    tenant_name = _text(tenant, "displayName", "tenant", problems, required=False) or ""
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
         lockout_threshold=threshold,
         lockout_duration_s=duration,
         domains=domains,
-        id=_text(tenant, "id", "tenant", problems, required=False),
-        display_name=_text(tenant, "displayName", "tenant", problems, required=False) or "",
+        id=tenant_id,
+        display_name=tenant_name,
         users=tuple(users),
         apps=tuple(apps),
         permissions=permissions,

@@ -16,7 +16,7 @@ from mailgraph.domain.addresses import is_mailbox
 from mailgraph.domain.delegation import PermissionSpec, PolicySpec
 from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.mailboxes import provision
-from mailgraph.domain.model import App, Tenant, User
+from mailgraph.domain.model import NO_PROFILE, App, Tenant, User, UserProfile
 from mailgraph.domain.ports import Tx, UnitOfWork
 from mailgraph.domain.tenancy import tenant_of, user_by_address
 
@@ -33,6 +33,7 @@ class UserSpec:
     password: str | None = None
     mail: str | None = None
     id: str | None = None
+    profile: UserProfile = NO_PROFILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,8 @@ class DirectoryService:
             mail=spec.mail or spec.user_principal_name,
             display_name=spec.display_name,
             password_hash=self._keep_or_hash(spec.password, existing.password_hash if existing else None),
+            # A spec without profile fields (`mailgraph users add`) keeps what the tenant file set.
+            profile=spec.profile if spec.profile != NO_PROFILE or existing is None else existing.profile,
         )
         await tx.directory.put_user(user)
         await provision(tx, user)

@@ -277,6 +277,22 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
+class UserProfile:
+    """The Graph `user` properties beyond the mailbox identity (tenant file; migration 0021)."""
+
+    given_name: str | None = None
+    surname: str | None = None
+    job_title: str | None = None
+    business_phones: tuple[str, ...] = ()
+    mobile_phone: str | None = None
+    office_location: str | None = None
+    preferred_language: str | None = None
+
+
+NO_PROFILE = UserProfile()
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A directory user; every user has a mailbox whose id is the user's id."""
 
@@ -287,6 +303,7 @@ class User:
     display_name: str
     password_hash: str | None
     account_enabled: bool = True
+    profile: UserProfile = NO_PROFILE
 
     @property
     def address(self) -> EmailAddress:

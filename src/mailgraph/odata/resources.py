@@ -214,3 +214,33 @@ MAIL_FOLDER = _resource(
     unknown_property_code="BadRequest",
     select_error_prefix="Parsing OData Select and Expand failed: ",
 )
+
+# Issue 15: the directory's `user` as GET /me and /users serve it. `$filter` on the properties the
+# directory indexes for it (mail, userPrincipalName, displayName, givenName, surname, jobTitle, id).
+USER = _resource(
+    "user",
+    _p(
+        "id",
+        "displayName",
+        "givenName",
+        "surname",
+        "mail",
+        "userPrincipalName",
+        "jobTitle",
+        "businessPhones",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "accountEnabled",
+    ),
+    [
+        _f("id", "string"),
+        _f("displayName", "string"),
+        _f("givenName", "string"),
+        _f("surname", "string"),
+        _f("mail", "string"),
+        _f("userPrincipalName", "string"),
+        _f("jobTitle", "string"),
+    ],
+    unknown_property_code="Request_BadRequest",
+)

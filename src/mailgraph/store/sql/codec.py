@@ -13,11 +13,13 @@ from typing import Any, cast
 import orjson
 
 from mailgraph.domain.model import (
+    NO_PROFILE,
     DateTimeTimeZone,
     EmailAddress,
     FlagStatus,
     FollowupFlag,
     InternetMessageHeader,
+    UserProfile,
 )
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -105,3 +107,32 @@ def strings_to_json(items: list[str] | tuple[str, ...]) -> str:
 def strings_from_json(text: str) -> list[str]:
     """Inverse of `strings_to_json`."""
     return [] if text == "[]" else [str(s) for s in json.loads(text)]
+
+
+_PROFILE_KEYS = (
+    ("givenName", "given_name"),
+    ("surname", "surname"),
+    ("jobTitle", "job_title"),
+    ("mobilePhone", "mobile_phone"),
+    ("officeLocation", "office_location"),
+    ("preferredLanguage", "preferred_language"),
+)
+
+
+def profile_to_json(profile: UserProfile) -> str:
+    """A user's profile as a JSON object of the set fields (Graph names); `{}` when empty."""
+    out: dict[str, object] = {
+        k: getattr(profile, a) for k, a in _PROFILE_KEYS if getattr(profile, a) is not None
+    }
+    if profile.business_phones:
+        out["businessPhones"] = list(profile.business_phones)
+    return _dumps(out) if out else "{}"
+
+
+def profile_from_json(text: str) -> UserProfile:
+    """Inverse of `profile_to_json`."""
+    if text == "{}":
+        return NO_PROFILE
+    data = json.loads(text)
+    values: dict[str, Any] = {a: data.get(k) for k, a in _PROFILE_KEYS}
+    return UserProfile(business_phones=tuple(data.get("businessPhones", ())), **values)

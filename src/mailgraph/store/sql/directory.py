@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
-_UC = Columns("id, tenant_id, upn, mail, display_name, password_hash, account_enabled")
+_UC = Columns("id, tenant_id, upn, mail, display_name, password_hash, account_enabled, profile_json")
 _USER = f"SELECT {_UC.sql} FROM users"
 _TC = Columns("id, display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth")
 _TENANT = f"SELECT {_TC.sql} FROM tenants"
@@ -35,6 +35,7 @@ def _user(r: Sequence[Any]) -> User:
         r[_UC["display_name"]],
         r[_UC["password_hash"]],
         bool(r[_UC["account_enabled"]]),
+        codec.profile_from_json(r[_UC["profile_json"]]),
     )
 
 
@@ -169,16 +170,17 @@ class SqlDirectory:
             user.display_name,
             user.password_hash,
             int(user.account_enabled),
+            codec.profile_to_json(user.profile),
         )
         changed = await self._conn.execute(
             "UPDATE users SET tenant_id = ?, upn = ?, upn_key = ?, mail = ?, mail_key = ?, display_name = ?,"
-            " password_hash = ?, account_enabled = ? WHERE id = ?",
+            " password_hash = ?, account_enabled = ?, profile_json = ? WHERE id = ?",
             (*values, user.id),
         )
         if not changed:
             await self._conn.execute(
                 "INSERT INTO users (tenant_id, upn, upn_key, mail, mail_key, display_name, password_hash,"
-                " account_enabled, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " account_enabled, profile_json, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, user.id),
             )
 
