@@ -8,6 +8,7 @@ touching app.py:
 
     ANY/oauth2/v2.0/token (exact)   the token endpoint, for any tenant segment, even `v1.0`
     upload/…, admin/…               upload-session chunks; the admin JSON (each with its own credential)
+    v1.0/$metadata, beta/$metadata  the CSDL document (exact; no bearer token)
     v1.0/…, beta/…                  Graph (the router; it answers every path it is given)
     ANY/…                           the identity platform's pages and metadata
     (nothing)                       Graph's router again, for its 404 naming the segment
@@ -30,7 +31,7 @@ from urllib.parse import unquote
 
 from mailgraph.api.handler import GraphHandler
 from mailgraph.api.http import Request, Response
-from mailgraph.api.resources import identity, oauth_token, upload_sessions
+from mailgraph.api.resources import identity, metadata, oauth_token, upload_sessions
 from mailgraph.api.router import VERSIONS
 
 ANY: Final = None
@@ -202,6 +203,8 @@ def standard_mounts(graph: GraphHandler) -> MountTable:
         [
             Mount("token", (ANY, "oauth2", "v2.0", "token"), token, exact=True),
             Mount("upload", ("upload",), upload, case_sensitive=True),
+            # The CSDL document, without a bearer token as on Graph (issue 15).
+            Mount("metadata", (VERSIONS, "$metadata"), metadata.serve, exact=True),
             graph_mount(graph),
             Mount("identity", (ANY,), identity_platform),  # spec §4.1; None for paths it does not know
         ],
