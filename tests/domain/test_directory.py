@@ -48,6 +48,43 @@ def test_problems_are_reported_all_at_once(tmp_path: Path) -> None:
         load_tenant_file(tmp_path / "broken.toml")
 
 
+def test_bad_tenant_id_and_display_name_are_reported_not_dropped() -> None:
+    data = {"tenant": {"domains": ["n.test"], "id": "", "displayName": 5}}
+    with pytest.raises(TenantFileError) as caught:
+        parse_tenant(data, "t.toml")
+    assert "tenant.id must be a non-empty string" in caught.value.problems
+    assert "tenant.displayName must be a non-empty string" in caught.value.problems
+
+
+def test_user_profile_fields() -> None:
+    user = {
+        "userPrincipalName": "ann@n.test",
+        "givenName": "Ann",
+        "surname": "Lee",
+        "jobTitle": "Buyer",
+        "businessPhones": ["+1 555 0100", "+1 555 0199"],
+        "mobilePhone": "+1 555 0101",
+        "officeLocation": "B/12",
+        "preferredLanguage": "en-GB",
+    }
+    spec = parse_tenant({"tenant": {"domains": ["n.test"]}, "users": [user]}, "t.toml")
+    profile = spec.users[0].profile
+    assert (profile.given_name, profile.surname, profile.job_title) == ("Ann", "Lee", "Buyer")
+    assert profile.business_phones == ("+1 555 0100", "+1 555 0199")
+    assert (profile.mobile_phone, profile.office_location, profile.preferred_language) == (
+        "+1 555 0101",
+        "B/12",
+        "en-GB",
+    )
+    bad = {"tenant": {"domains": ["n.test"]}, "users": [{**user, "businessPhones": "x", "jobTitle": 3}]}
+    with pytest.raises(TenantFileError) as caught:
+        parse_tenant(bad, "t.toml")
+    assert {
+        "users[0].businessPhones must be a list of strings",
+        "users[0].jobTitle must be a non-empty string",
+    } <= set(caught.value.problems)
+
+
 def test_the_demo_tenant_parses() -> None:
     spec = demo_tenant()
     assert spec.domains == ("contoso.com",)

@@ -13,6 +13,7 @@ from mailgraph.auth.permissions import (
     allows,
     canonical_permission,
     hides_body,
+    user_reach,
 )
 
 # (kind, permission, operations it allows on the caller's own mailbox / any mailbox for apps)
@@ -111,3 +112,20 @@ def test_known_names() -> None:
     assert canonical_permission("mail.readwrite") == "Mail.ReadWrite"
     assert canonical_permission("OPENID") == "openid"
     assert canonical_permission("Mail.Everything") is None
+
+
+def test_directory_reads_need_a_user_permission() -> None:
+    """Issue 15: GET /me and /users: User.Read, User.ReadBasic.All, User.Read.All; never a Mail.* scope."""
+    for scope in ("User.Read", "User.ReadBasic.All", "User.Read.All"):
+        assert allows("user", frozenset({scope}), "directory")
+        assert not allows("user", frozenset({scope}), "directory", other_mailbox=True)
+    assert not allows("user", frozenset({"Mail.ReadWrite", "Mail.Read.Shared"}), "directory")
+    assert allows("app", frozenset({"User.Read.All"}), "directory")
+    assert allows("app", frozenset({"User.ReadBasic.All"}), "directory")
+    assert not allows("app", frozenset({"User.Read", "Mail.Read"}), "directory")
+    assert user_reach("user", frozenset({"User.Read"})) == "own"
+    assert user_reach("user", frozenset({"User.Read", "User.ReadBasic.All"})) == "basic"
+    assert user_reach("user", frozenset({"User.ReadBasic.All", "User.Read.All"})) == "all"
+    assert user_reach("app", frozenset({"User.ReadBasic.All"})) == "basic"
+    assert user_reach("app", frozenset({"User.Read.All"})) == "all"
+    assert canonical_permission("user.readbasic.all") == "User.ReadBasic.All"
