@@ -26,6 +26,7 @@ SEGMENTS = st.sampled_from(
         "userrealm", "attachmentSessions", "v1.0",
         "$batch", "subscriptions", "reauthorize", "delta", "delta()", "_mailgraph", "faults", "tenants",
         "wait", "ui", "health", "metrics",
+        "$count", "$metadata", "deleteditems", "msgfolderroot",  # issue 15: folder writes, users, $count
     ]
 )  # fmt: skip
 JSON_VALUES = st.recursive(
@@ -36,6 +37,7 @@ JSON_VALUES = st.recursive(
 KEYS = st.sampled_from(
     ["subject", "body", "toRecipients", "message", "saveToSentItems", "comment", "destinationId",
      "emailAddress", "address", "contentType", "content", "@odata.type", "attachments", "flag",
+     "displayName", "isHidden",
      "AttachmentItem", "internetMessageHeaders", "from", "Message", "importance", "isRead",
      "requests", "id", "url", "method", "dependsOn", "headers", "changeType", "resource",
      "expirationDateTime", "clientState", "notificationUrl", "includeResourceData"]

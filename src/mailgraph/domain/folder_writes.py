@@ -55,6 +55,9 @@ def check_name(name: str) -> str:
 
 
 async def _taken(tx: Tx, owner: User, parent_id: str, name: str, except_id: str | None = None) -> bool:
+    """Whether a child of `parent_id` other than `except_id` has this name; locks the parent first, so
+    two concurrent units cannot both find a name free (PostgreSQL runs units READ COMMITTED)."""
+    await tx.folders.lock(parent_id)
     key = name.casefold()
     siblings = await tx.folders.list_children(owner.id, parent_id, True)
     return any(f.display_name.casefold() == key and f.id != except_id for f in siblings)
@@ -268,7 +271,8 @@ def _inside(folders: list[Folder], current: Folder, ancestor_id: str) -> bool:
 
 
 async def _free_name(tx: Tx, owner: User, parent_id: str, name: str) -> str:
-    """`name`, or `name (2)`, `name (3)`, … whichever no child of `parent_id` has."""
+    """`name`, or `name (2)`, `name (3)`, … whichever no child of `parent_id` has (parent locked)."""
+    await tx.folders.lock(parent_id)
     taken = {f.display_name.casefold() for f in await tx.folders.list_children(owner.id, parent_id, True)}
     candidate, n = name, 1
     while candidate.casefold() in taken:

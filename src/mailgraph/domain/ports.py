@@ -137,6 +137,10 @@ class FolderRepo(Protocol):
         """Remove a folder that holds no items and no child folders."""
         ...
 
+    async def lock(self, folder_id: str) -> None:
+        """Lock a folder's row until commit, so name checks among its children run one at a time."""
+        ...
+
     async def list_all(self, mailbox_id: str) -> list[Folder]:
         """Every folder of the mailbox (hidden included), with counts, in no particular order."""
         ...

@@ -73,6 +73,14 @@ class SqlFolders:
             (folder.parent_id, folder.display_name, int(folder.is_hidden), folder.id),
         )
 
+    async def lock(self, folder_id: str) -> None:
+        """Hold the folder's row lock until commit (a no-op UPDATE: portable, unlike FOR UPDATE on SQLite).
+
+        Sibling-name checks under one parent run one at a time on PostgreSQL's READ COMMITTED; SQLite
+        has a single writer anyway.
+        """
+        await self._conn.execute("UPDATE folders SET is_hidden = is_hidden WHERE id = ?", (folder_id,))
+
     async def delete(self, folder_id: str) -> None:
         """Remove an empty folder without children (callers delete bottom-up)."""
         await self._conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
