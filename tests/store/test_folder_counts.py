@@ -220,7 +220,13 @@ async def test_migration_backfills_counters_of_an_existing_store(tmp_path: Path)
             "INSERT INTO tenants (id, display_name, domains_json) VALUES (?, ?, ?)",
             (TENANT.id, TENANT.display_name, '["' + TENANT.domains[0] + '"]'),
         )
-        drive(tx.directory.put_user(alice))
+        # The user row as the pre-0005 schema has it (today's put_user writes profile_json of 0021 too).
+        db.execute(
+            "INSERT INTO users (id, tenant_id, upn, upn_key, mail, mail_key, display_name, password_hash,"
+            " account_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            (alice.id, alice.tenant_id, alice.user_principal_name, alice.user_principal_name.casefold(),
+             alice.mail, alice.mail.casefold(), alice.display_name, alice.password_hash),
+        )  # fmt: skip
         drive(provision(tx, alice))
         folders = drive(tx.folders.well_known_ids(alice.id))
         rows = [to_row(_message(alice, folders["inbox"], i % 3 == 0)) for i in range(7)]
