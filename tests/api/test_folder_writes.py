@@ -359,3 +359,51 @@ async def test_folder_delta_sees_created_renamed_and_deleted_folders(
     assert (await api.delete(f"/v1.0/me/mailFolders/{q(made['id'])}", headers=alice)).status_code == 204
     entries, _, _ = await round_trip(api, link, alice)
     assert [(e["id"], "@removed" in e) for e in entries] == [(made["id"], True)]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_child_folder_paths(api: AsyncClient, token_for: TokenFor, version: str) -> None:
+    alice = token_for("alice", "Mail.ReadWrite")
+    root = f"/{version}/me"
+    top = await _create(api, alice, "Outer", root)
+    child = await _create(api, alice, "Inner", root, parent=top["id"])
+    path = f"{root}/mailFolders/{q(top['id'])}/childFolders/{q(child['id'])}"
+    r = await api.get(path, headers=alice)
+    assert r.status_code == 200 and r.json()["id"] == child["id"]
+    r = await api.patch(path, json={"displayName": "Inner 2"}, headers=alice)
+    assert r.status_code == 200 and r.json()["displayName"] == "Inner 2"
+    r = await api.post(f"{path}/childFolders", json={"displayName": "Deepest"}, headers=alice)
+    assert r.status_code == 201 and r.json()["parentFolderId"] == child["id"]
+    assert await _names(api, alice, f"{path}/childFolders") == ["Deepest"]
+    assert (await api.get(f"{path}/childFolders/$count", headers=alice)).text == "1"
+    # a child named below a folder that is not its parent is not found there
+    r = await api.get(f"{root}/mailFolders/inbox/childFolders/{q(child['id'])}", headers=alice)
+    assert_graph_error(r, 404, "ErrorItemNotFound")
+    r = await api.post(f"{path}/move", json={"destinationId": "inbox"}, headers=alice)
+    assert r.status_code == 201
+    r = await api.get(f"{root}/mailFolders/inbox/childFolders/{q(child['id'])}", headers=alice)
+    assert r.status_code == 200
+    r = await api.delete(f"{root}/mailFolders/inbox/childFolders/{q(child['id'])}", headers=alice)
+    assert r.status_code == 204
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_permanent_delete(api: AsyncClient, token_for: TokenFor, version: str) -> None:
+    alice = token_for("alice", "Mail.ReadWrite")
+    root = f"/{version}/me"
+    f = await _create(api, alice, "Shred", root)
+    sub = await _create(api, alice, "Sub", root, parent=f["id"])
+    r = await api.post(f"{root}/mailFolders/{q(sub['id'])}/messages", json=draft_body(), headers=alice)
+    item = r.json()
+    r = await api.post(f"{root}/mailFolders/{q(f['id'])}/permanentDelete", headers=alice)
+    assert r.status_code == 204 and not r.content
+    for gone in (f["id"], sub["id"]):
+        r = await api.get(f"{root}/mailFolders/{q(gone)}", headers=alice)
+        assert_graph_error(r, 404, "ErrorItemNotFound")
+    r = await api.get(f"{root}/messages/{q(item['id'])}", headers=alice)
+    assert_graph_error(r, 404, "ErrorItemNotFound")
+    assert (await _get(api, alice, "deleteditems", root))["childFolderCount"] == 0
+    r = await api.post(f"{root}/mailFolders/inbox/permanentDelete", headers=alice)
+    assert_graph_error(r, 400, "ErrorDeleteDistinguishedFolder")
+    r = await api.post(f"{root}/mailFolders/{q(f['id'])}/permanentDelete", json={"x": 1}, headers=alice)
+    assert_graph_error(r, 400, "BadRequest")

@@ -62,6 +62,15 @@ async def test_folder_lifecycle_with_the_sdk(server: Server) -> None:
         assert copied is not None and copied.id != made.id and copied.child_folder_count == 1
         kids = await folders.by_mail_folder_id(made.id).child_folders.get()
         assert kids is not None and kids.value is not None and [k.display_name for k in kids.value] == ["Q1"]
+        assert child.id is not None
+        nested = folders.by_mail_folder_id(made.id).child_folders.by_mail_folder_id1(child.id)
+        got = await nested.get()
+        assert got is not None and got.display_name == "Q1"
+        await nested.patch(MailFolder(display_name="Q1 2026"))
+        await folders.by_mail_folder_id(copied.id).permanent_delete.post()
+        with pytest.raises(ODataError) as caught:
+            await folders.by_mail_folder_id(copied.id).get()
+        assert caught.value.response_status_code == 404
         await folders.by_mail_folder_id(made.id).delete()
         deleted = await folders.by_mail_folder_id("deleteditems").child_folders.get()
         assert deleted is not None and deleted.value is not None

@@ -35,21 +35,28 @@ ROUTES: list[Route] = [
         {"GET": (mail_folders.list_folders, "read"), "POST": (mail_folders.create_folder, "write")},
     ),
     Route(("mailfolders", "$count"), {"GET": (mail_folders.count_folders, "read")}),
-    Route(
-        ("mailfolders", KEY),
-        {
-            "GET": (mail_folders.get_folder, "read"),
-            "PATCH": (mail_folders.update_folder, "write"),
-            "DELETE": (mail_folders.delete_folder, "write"),
-        },
+    *(
+        route
+        for item in (("mailfolders", KEY), ("mailfolders", KEY, "childfolders", KEY))
+        for route in (
+            Route(
+                item,
+                {
+                    "GET": (mail_folders.get_folder, "read"),
+                    "PATCH": (mail_folders.update_folder, "write"),
+                    "DELETE": (mail_folders.delete_folder, "write"),
+                },
+            ),
+            Route(
+                (*item, "childfolders"),
+                {"GET": (mail_folders.list_folders, "read"), "POST": (mail_folders.create_folder, "write")},
+            ),
+            Route((*item, "childfolders", "$count"), {"GET": (mail_folders.count_folders, "read")}),
+            Route((*item, "move"), {"POST": (mail_folders.move_folder, "write")}),
+            Route((*item, "copy"), {"POST": (mail_folders.copy_folder, "write")}),
+            Route((*item, "permanentdelete"), {"POST": (mail_folders.permanent_delete_folder, "write")}),
+        )
     ),
-    Route(
-        ("mailfolders", KEY, "childfolders"),
-        {"GET": (mail_folders.list_folders, "read"), "POST": (mail_folders.create_folder, "write")},
-    ),
-    Route(("mailfolders", KEY, "childfolders", "$count"), {"GET": (mail_folders.count_folders, "read")}),
-    Route(("mailfolders", KEY, "move"), {"POST": (mail_folders.move_folder, "write")}),
-    Route(("mailfolders", KEY, "copy"), {"POST": (mail_folders.copy_folder, "write")}),
     # `…/messages/$count` before `…/messages/{id}` (issue 15).
     Route(("mailfolders", KEY, "messages", "$count"), {"GET": (counts.count_messages, "read")}),
     Route(("messages", "$count"), {"GET": (counts.count_messages, "read")}),

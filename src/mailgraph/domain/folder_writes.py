@@ -19,7 +19,7 @@ Rules, as Exchange keeps them (docs/graph-coverage.md lists the choices Graph do
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from mailgraph.domain import attachments, drafts, ids
@@ -27,6 +27,7 @@ from mailgraph.domain.errors import (
     DeleteDistinguishedFolderError,
     FolderExistsError,
     InvalidPropertyValueError,
+    ItemNotFoundError,
     MoveCopyFailedError,
     MoveDistinguishedFolderError,
     RenameDistinguishedFolderError,
@@ -40,6 +41,27 @@ MAX_NAME = 255
 """Exchange's limit on a folder's display name (PR_DISPLAY_NAME of a folder)."""
 _BATCH = 200
 """Items read per query while copying or purging a folder's content."""
+
+
+FolderKey = str | Sequence[str]
+"""A folder as a path addresses it: its id or well-known name, or the keys of
+`mailFolders/{a}/childFolders/{b}/…` in order (each must be a child of the one before)."""
+
+
+async def addressed(tx: Tx, owner: User, key: FolderKey) -> Folder:
+    """The folder a path names; with several keys, each one must be a child of the previous.
+
+    Raises:
+        ItemNotFoundError: an unknown folder, or one that is not the child of the key before it.
+    """
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    current = await folder(tx, owner, keys[0])
+    for child_key in keys[1:]:
+        child = await folder(tx, owner, child_key)
+        if child.parent_id != current.id:
+            raise ItemNotFoundError()
+        current = child
+    return current
 
 
 def check_name(name: str) -> str:
@@ -85,7 +107,7 @@ class FolderWriteService:
         self._clock = clock
 
     async def create(
-        self, actor: Actor, user_key: str | None, parent_key: str | None, name: str, hidden: bool
+        self, actor: Actor, user_key: str | None, parent_key: FolderKey | None, name: str, hidden: bool
     ) -> tuple[User, Folder]:
         """`POST …/mailFolders` (below msgfolderroot) or `…/mailFolders/{id}/childFolders`.
 
@@ -98,7 +120,7 @@ class FolderWriteService:
 
         async def unit(tx: Tx) -> tuple[User, Folder]:
             owner = await resolve(tx, actor, user_key)
-            parent = await folder(tx, owner, parent_key or ROOT)
+            parent = await addressed(tx, owner, parent_key or ROOT)
             if await _taken(tx, owner, parent.id, display):
                 raise FolderExistsError()
             created = Folder(ids.folder_id(), owner.id, parent.id, None, display, hidden)
@@ -109,7 +131,7 @@ class FolderWriteService:
         return await self._uow.write(unit)
 
     async def rename(
-        self, actor: Actor, user_key: str | None, folder_key: str, name: str
+        self, actor: Actor, user_key: str | None, folder_key: FolderKey, name: str
     ) -> tuple[User, Folder]:
         """`PATCH …/mailFolders/{id}` with `displayName`.
 
@@ -122,7 +144,7 @@ class FolderWriteService:
 
         async def unit(tx: Tx) -> tuple[User, Folder]:
             owner = await resolve(tx, actor, user_key)
-            current = await folder(tx, owner, folder_key)
+            current = await addressed(tx, owner, folder_key)
             if current.well_known_name is not None:
                 raise RenameDistinguishedFolderError()
             if current.display_name == display:
@@ -136,7 +158,7 @@ class FolderWriteService:
 
         return await self._uow.write(unit)
 
-    async def delete(self, actor: Actor, user_key: str | None, folder_key: str) -> None:
+    async def delete(self, actor: Actor, user_key: str | None, folder_key: FolderKey) -> None:
         """`DELETE …/mailFolders/{id}`: into Deleted Items, or for good from inside it (module docstring).
 
         Raises:
@@ -146,7 +168,7 @@ class FolderWriteService:
 
         async def unit(tx: Tx) -> None:
             owner = await resolve(tx, actor, user_key)
-            current = await folder(tx, owner, folder_key)
+            current = await addressed(tx, owner, folder_key)
             if current.well_known_name is not None:
                 raise DeleteDistinguishedFolderError()
             deleted_items = await well_known_id(tx, owner, "deleteditems")
@@ -161,8 +183,25 @@ class FolderWriteService:
 
         await self._uow.write(unit)
 
+    async def permanent_delete(self, actor: Actor, user_key: str | None, folder_key: FolderKey) -> None:
+        """`POST …/mailFolders/{id}/permanentDelete`: the folder, its subtree and items removed for good.
+
+        Raises:
+            ItemNotFoundError: no such folder.
+            DeleteDistinguishedFolderError: a well-known folder.
+        """
+
+        async def unit(tx: Tx) -> None:
+            owner = await resolve(tx, actor, user_key)
+            current = await addressed(tx, owner, folder_key)
+            if current.well_known_name is not None:
+                raise DeleteDistinguishedFolderError()
+            await self._purge(tx, _subtree(await tx.folders.list_all(owner.id), current))
+
+        await self._uow.write(unit)
+
     async def move(
-        self, actor: Actor, user_key: str | None, folder_key: str, destination: str
+        self, actor: Actor, user_key: str | None, folder_key: FolderKey, destination: str
     ) -> tuple[User, Folder]:
         """`POST …/mailFolders/{id}/move` `{destinationId}`: the same folder under a new parent.
 
@@ -176,7 +215,7 @@ class FolderWriteService:
 
         async def unit(tx: Tx) -> tuple[User, Folder]:
             owner = await resolve(tx, actor, user_key)
-            current = await folder(tx, owner, folder_key)
+            current = await addressed(tx, owner, folder_key)
             if current.well_known_name is not None:
                 raise MoveDistinguishedFolderError()
             target = await destination_folder(tx, owner, destination)
@@ -195,7 +234,7 @@ class FolderWriteService:
         return await self._uow.write(unit)
 
     async def copy(
-        self, actor: Actor, user_key: str | None, folder_key: str, destination: str
+        self, actor: Actor, user_key: str | None, folder_key: FolderKey, destination: str
     ) -> tuple[User, Folder]:
         """`POST …/mailFolders/{id}/copy` `{destinationId}`: a new folder tree with copies of the items.
 
@@ -208,7 +247,7 @@ class FolderWriteService:
 
         async def unit(tx: Tx) -> tuple[User, Folder]:
             owner = await resolve(tx, actor, user_key)
-            current = await folder(tx, owner, folder_key)
+            current = await addressed(tx, owner, folder_key)
             target = await destination_folder(tx, owner, destination)
             tree = _subtree(await tx.folders.list_all(owner.id), current)
             if target.id in {f.id for f in tree}:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mailgraph.domain.folder_writes import FolderWriteService
-from mailgraph.domain.mailboxes import ROOT, folder, resolve
+from mailgraph.domain.folder_writes import FolderKey, FolderWriteService, addressed
+from mailgraph.domain.mailboxes import ROOT, resolve
 from mailgraph.domain.model import Actor, Folder, Timestamp, User, now
 from mailgraph.domain.ports import Tx, UnitOfWork
 from mailgraph.odata.ast import Expr
@@ -26,7 +26,7 @@ class FolderService(FolderWriteService):
         self,
         actor: Actor,
         user_key: str | None,
-        parent_key: str | None,
+        parent_key: FolderKey | None,
         include_hidden: bool,
         where: Expr | None = None,
     ) -> tuple[User, list[Folder]]:
@@ -39,7 +39,7 @@ class FolderService(FolderWriteService):
 
         async def unit(tx: Tx) -> tuple[User, list[Folder]]:
             owner = await resolve(tx, actor, user_key)
-            parent = await folder(tx, owner, parent_key or ROOT)
+            parent = await addressed(tx, owner, parent_key or ROOT)
             found = await tx.folders.list_children(owner.id, parent.id, include_hidden)
             if where is not None:
                 found = [f for f in found if matches(where, _getter(f))]
@@ -58,7 +58,7 @@ class FolderService(FolderWriteService):
 
         return await self._uow.read(unit)
 
-    async def get(self, actor: Actor, user_key: str | None, folder_key: str) -> tuple[User, Folder]:
+    async def get(self, actor: Actor, user_key: str | None, folder_key: FolderKey) -> tuple[User, Folder]:
         """`GET …/mailFolders/{id or well-known name}`; the answer carries the real id, never the alias.
 
         Raises:
@@ -67,7 +67,7 @@ class FolderService(FolderWriteService):
 
         async def unit(tx: Tx) -> tuple[User, Folder]:
             owner = await resolve(tx, actor, user_key)
-            return owner, await folder(tx, owner, folder_key)
+            return owner, await addressed(tx, owner, folder_key)
 
         return await self._uow.read(unit)
 

@@ -1,10 +1,10 @@
 """Graph `mailFolder` routes: list, get, create, rename, delete, move, copy, `$count` (spec §2.10).
 
 Routes (v1.0 and beta; `/me` or `/users/{id|upn}`; a folder by id or well-known name, also as
-`mailFolders('inbox')`):
+`mailFolders('inbox')`; a child also as `mailFolders/{id}/childFolders/{id}`, checked to be that child):
 `GET|POST …/mailFolders`, `GET|POST …/mailFolders/{id}/childFolders`, `GET|PATCH|DELETE
-…/mailFolders/{id}`, `POST …/mailFolders/{id}/move|copy` `{destinationId}`, `GET …/mailFolders/$count`
-and `…/childFolders/$count` (text/plain). Lists take `$filter`, `$select`, `$top`, `$skip`, `$count`,
+…/mailFolders/{id}`, `POST …/mailFolders/{id}/move|copy` `{destinationId}`, `POST
+…/mailFolders/{id}/permanentDelete`, `GET …/mailFolders/$count` and `…/childFolders/$count` (text/plain). Lists take `$filter`, `$select`, `$top`, `$skip`, `$count`,
 `$expand=childFolders` and `includeHiddenFolders=true`. The rules of the writes: domain/folder_writes.py.
 """
 
@@ -41,14 +41,20 @@ def _include_hidden(extra: dict[str, str]) -> bool:
     return value.lower() == "true"
 
 
-def _parent(m: Match) -> str | None:
-    """The parent folder key of a list/create route: `mailFolders/{id}/childFolders` has one."""
-    return m.keys[0] if m.keys else None
+def _parent(m: Match) -> list[str] | None:
+    """The parent folder of a list/create route: the keys of `mailFolders/{a}[/childFolders/{b}]/childFolders`."""
+    return m.keys or None
+
+
+def _folder(m: Match) -> list[str]:
+    """The folder of an item route: `mailFolders/{a}` or `mailFolders/{a}/childFolders/{b}` (b below a)."""
+    return m.keys
 
 
 def _shape(m: Match) -> str:
-    parent = _parent(m)
-    return "mailFolders" if parent is None else f"mailFolders('{parent}')/childFolders"
+    if not m.keys:
+        return "mailFolders"
+    return "mailFolders" + "".join(f"('{k}')/childFolders" for k in m.keys)
 
 
 async def _folders(
@@ -108,7 +114,7 @@ def _entity(
 async def get_folder(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/mailFolders/{id}: the real id is returned even when addressed by well-known name."""
     options, extra = parse_query(req.query, MAIL_FOLDER, allow=frozenset({"$select", "$expand"}))
-    owner, folder = await ctx.services.folders.get(ctx.actor, m.user_key, m.keys[0])
+    owner, folder = await ctx.services.folders.get(ctx.actor, m.user_key, _folder(m))
     payload = _entity(ctx, owner.id, folder, m, options)
     if "childFolders" in options.expand:
         children = await ctx.services.folders.children(
@@ -156,16 +162,25 @@ async def update_folder(req: Request, ctx: Ctx, m: Match) -> Response:
     parse_query(req.query, MAIL_FOLDER, allow=frozenset())
     name, _ = _body(req, creating=False)
     if name is None:  # nothing to change: the folder as it is
-        owner, folder = await ctx.services.folders.get(ctx.actor, m.user_key, m.keys[0])
+        owner, folder = await ctx.services.folders.get(ctx.actor, m.user_key, _folder(m))
     else:
-        owner, folder = await ctx.services.folders.rename(ctx.actor, m.user_key, m.keys[0], name)
+        owner, folder = await ctx.services.folders.rename(ctx.actor, m.user_key, _folder(m), name)
     return json_response(_entity(ctx, owner.id, folder, m))
 
 
 async def delete_folder(req: Request, ctx: Ctx, m: Match) -> Response:
     """DELETE …/mailFolders/{id}: 204; the folder goes to Deleted Items (domain/folder_writes.py)."""
     parse_query(req.query, MAIL_FOLDER, allow=frozenset())
-    await ctx.services.folders.delete(ctx.actor, m.user_key, m.keys[0])
+    await ctx.services.folders.delete(ctx.actor, m.user_key, _folder(m))
+    return no_content()
+
+
+async def permanent_delete_folder(req: Request, ctx: Ctx, m: Match) -> Response:
+    """POST …/mailFolders/{id}/permanentDelete: 204; the folder, its subtree and items are gone."""
+    parse_query(req.query, MAIL_FOLDER, allow=frozenset())
+    if read_json(req, required=False):
+        raise GraphError(400, "BadRequest", "The action 'permanentDelete' takes no parameters.")
+    await ctx.services.folders.permanent_delete(ctx.actor, m.user_key, _folder(m))
     return no_content()
 
 
@@ -186,12 +201,12 @@ def _destination(req: Request, action: str) -> str:
 async def move_folder(req: Request, ctx: Ctx, m: Match) -> Response:
     """POST …/mailFolders/{id}/move: 201 with the folder under its new parent (same id)."""
     destination = _destination(req, "move")
-    owner, folder = await ctx.services.folders.move(ctx.actor, m.user_key, m.keys[0], destination)
+    owner, folder = await ctx.services.folders.move(ctx.actor, m.user_key, _folder(m), destination)
     return json_response(_entity(ctx, owner.id, folder, m), 201)
 
 
 async def copy_folder(req: Request, ctx: Ctx, m: Match) -> Response:
     """POST …/mailFolders/{id}/copy: 201 with the new folder (new ids, copies of its content)."""
     destination = _destination(req, "copy")
-    owner, folder = await ctx.services.folders.copy(ctx.actor, m.user_key, m.keys[0], destination)
+    owner, folder = await ctx.services.folders.copy(ctx.actor, m.user_key, _folder(m), destination)
     return json_response(_entity(ctx, owner.id, folder, m), 201)

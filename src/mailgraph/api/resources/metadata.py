@@ -174,6 +174,7 @@ OPERATIONS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], str | None],
     ("Action", "copy", "graph.message", (("DestinationId", _S),), "graph.message"),
     ("Action", "move", "graph.mailFolder", (("DestinationId", _S),), "graph.mailFolder"),
     ("Action", "copy", "graph.mailFolder", (("DestinationId", _S),), "graph.mailFolder"),
+    ("Action", "permanentDelete", "graph.mailFolder", (), None),
     ("Action", "sendMail", "graph.user", (("Message", "graph.message"), ("SaveToSentItems", _B)), None),
     (
         "Action",
