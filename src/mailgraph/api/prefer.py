@@ -22,6 +22,7 @@ from mailgraph.domain.time_zones import WINDOWS_ZONES
 
 BodyPreference = Literal["text", "html"]
 
+
 @dataclass(frozen=True, slots=True)
 class Preferences:
     """The Graph preferences of one request (absent ones are None/False)."""

@@ -15,6 +15,8 @@ from mailgraph.api.resources import (
     attachments,
     delta,
     mail_folders,
+    mailbox_settings,
+    message_rules,
     messages,
     mime_content,
     moves,
@@ -143,3 +145,31 @@ ROUTES += [
 # Root routes (directly below `/{version}`). `$batch` needs only a valid token: its items are each
 # routed, authorized and throttled like top-level requests (api/batch.py).
 ROUTES.append(Route(("$batch",), {"POST": (batch.run_batch, "none")}, root=True))
+
+# Inbox rules and mailbox settings (issue 15): MailboxSettings.Read to read, .ReadWrite to change (the
+# permission tables of mailfolder-list-messagerules.md, user-get/update-mailboxsettings.md).
+ROUTES += [
+    Route(
+        ("mailfolders", KEY, "messagerules"),
+        {
+            "GET": (message_rules.list_rules, "settings_read"),
+            "POST": (message_rules.create_rule, "settings_write"),
+        },
+    ),
+    Route(
+        ("mailfolders", KEY, "messagerules", KEY),
+        {
+            "GET": (message_rules.get_rule, "settings_read"),
+            "PATCH": (message_rules.update_rule, "settings_write"),
+            "DELETE": (message_rules.delete_rule, "settings_write"),
+        },
+    ),
+    Route(
+        ("mailboxsettings",),
+        {
+            "GET": (mailbox_settings.get_settings, "settings_read"),
+            "PATCH": (mailbox_settings.update_settings, "settings_write"),
+        },
+    ),
+    Route(("mailboxsettings", KEY), {"GET": (mailbox_settings.get_setting, "settings_read")}),
+]

@@ -56,7 +56,9 @@ async def deliver(
             outgoing += await _copies_and_forwards(tx, message, copy, user, decision, now)
         if user.id in settings:
             domains = await _domains(tx, user)
-            reply = await auto_replies.reply_for(tx, user, domains, settings[user.id], copy, envelope_from, now)
+            reply = await auto_replies.reply_for(
+                tx, user, domains, settings[user.id], copy, envelope_from, now
+            )
             if reply is not None:
                 outgoing.append(reply)
     for out in outgoing:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 
 from mailgraph.domain import ids
 from mailgraph.domain.errors import DomainError, ItemNotFoundError
-from mailgraph.domain.mailboxes import folder, resolve
+from mailgraph.domain.mailboxes import folder, resolve, well_known_id
 from mailgraph.domain.model import Actor, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
 from mailgraph.domain.rule_model import MessageRule, Predicates, RuleActions, RuleRepo
@@ -64,6 +64,10 @@ def _check_complete(rule: MessageRule) -> None:
         raise RuleError("The sequence property must be a non-negative integer.")
     if rule.actions.is_empty():
         raise RuleError("The rule must have at least one action.")
+    if rule.actions.forward_as_attachment_to:
+        # Forwarding as an attachment needs the delivered item's MIME as a blob, which the delivery
+        # unit cannot write: refused rather than stored and never done (docs/rules-and-auto-replies.md).
+        raise RuleError("The forwardAsAttachmentTo action is not supported by this server.")
 
 
 class MessageRuleService:
@@ -73,16 +77,16 @@ class MessageRuleService:
         self._uow = uow
         self._clock = clock
 
-    async def list(self, actor: Actor, user_key: str | None) -> list[MessageRule]:
+    async def list(self, actor: Actor, user_key: str | None, folder_key: str) -> list[MessageRule]:
         """`GET …/mailFolders/inbox/messageRules`: the rules in sequence order."""
 
         async def unit(tx: Tx) -> list[MessageRule]:
-            owner = await resolve(tx, actor, user_key)
+            owner = await _inbox_owner(tx, actor, user_key, folder_key)
             return await _rules(tx).list([owner.id])
 
         return await self._uow.read(unit)
 
-    async def get(self, actor: Actor, user_key: str | None, rule_id: str) -> MessageRule:
+    async def get(self, actor: Actor, user_key: str | None, folder_key: str, rule_id: str) -> MessageRule:
         """`GET …/messageRules/{id}`.
 
         Raises:
@@ -90,12 +94,14 @@ class MessageRuleService:
         """
 
         async def unit(tx: Tx) -> MessageRule:
-            owner = await resolve(tx, actor, user_key)
+            owner = await _inbox_owner(tx, actor, user_key, folder_key)
             return await _get(tx, owner, rule_id)
 
         return await self._uow.read(unit)
 
-    async def create(self, actor: Actor, user_key: str | None, changes: RuleChanges) -> MessageRule:
+    async def create(
+        self, actor: Actor, user_key: str | None, folder_key: str, changes: RuleChanges
+    ) -> MessageRule:
         """`POST …/messageRules`: displayName, sequence and actions are required.
 
         Raises:
@@ -110,7 +116,7 @@ class MessageRuleService:
             raise RuleError(f"Required properties are missing: {', '.join(missing)}.")
 
         async def unit(tx: Tx) -> MessageRule:
-            owner = await resolve(tx, actor, user_key)
+            owner = await _inbox_owner(tx, actor, user_key, folder_key)
             if len(await _rules(tx).list([owner.id])) >= MAX_RULES:
                 raise RuleError(f"A mailbox can have at most {MAX_RULES} rules.")
             rule = MessageRule(
@@ -132,7 +138,7 @@ class MessageRuleService:
         return await self._uow.write(unit)
 
     async def update(
-        self, actor: Actor, user_key: str | None, rule_id: str, changes: RuleChanges
+        self, actor: Actor, user_key: str | None, folder_key: str, rule_id: str, changes: RuleChanges
     ) -> MessageRule:
         """`PATCH …/messageRules/{id}`: the properties sent replace the stored ones (a predicate set or
         the actions replace the whole set, as Graph's complex properties are replaced on PATCH).
@@ -142,7 +148,7 @@ class MessageRuleService:
         """
 
         async def unit(tx: Tx) -> MessageRule:
-            owner = await resolve(tx, actor, user_key)
+            owner = await _inbox_owner(tx, actor, user_key, folder_key)
             rule = await _get(tx, owner, rule_id)
             updates = {k: v for k, v in _as_dict(changes).items() if v is not None}
             rule = replace(rule, **updates)  # type: ignore[arg-type]
@@ -153,7 +159,7 @@ class MessageRuleService:
 
         return await self._uow.write(unit)
 
-    async def delete(self, actor: Actor, user_key: str | None, rule_id: str) -> None:
+    async def delete(self, actor: Actor, user_key: str | None, folder_key: str, rule_id: str) -> None:
         """`DELETE …/messageRules/{id}`.
 
         Raises:
@@ -161,11 +167,24 @@ class MessageRuleService:
         """
 
         async def unit(tx: Tx) -> None:
-            owner = await resolve(tx, actor, user_key)
+            owner = await _inbox_owner(tx, actor, user_key, folder_key)
             if not await _rules(tx).delete(owner.id, rule_id):
                 raise RuleNotFoundError()
 
         await self._uow.write(unit)
+
+
+async def _inbox_owner(tx: Tx, actor: Actor, user_key: str | None, folder_key: str) -> User:
+    """The mailbox owner, once the folder in the path is the Inbox (rules live only there).
+
+    Raises:
+        ItemNotFoundError: no such folder.
+        RuleError: another folder (Graph serves messageRules on the Inbox only).
+    """
+    owner = await resolve(tx, actor, user_key)
+    if (await folder(tx, owner, folder_key)).id != await well_known_id(tx, owner, "inbox"):
+        raise RuleError("Message rules can only be managed on the Inbox folder.")
+    return owner
 
 
 def _as_dict(changes: RuleChanges) -> dict[str, object]:

@@ -53,7 +53,6 @@ async def route(
     return list(local.values()), list(unknown.values()), list(external.values())
 
 
-
 async def enqueue(
     tx: Tx, owner: User, sent: Message, external: list[str], now: Timestamp, expiry_s: int = QUEUE_EXPIRY_S
 ) -> None:

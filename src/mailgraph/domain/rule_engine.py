@@ -203,7 +203,8 @@ def _any_exception(predicates: Predicates, f: Facts) -> bool:
 def uses_size(rules: Sequence[MessageRule]) -> bool:
     """Whether any enabled rule tests the message size (the caller then sets `Facts.size_kb`)."""
     return any(
-        r.is_enabled and ("within_size_range" in r.conditions.values or "within_size_range" in r.exceptions.values)
+        r.is_enabled
+        and ("within_size_range" in r.conditions.values or "within_size_range" in r.exceptions.values)
         for r in rules
     )
 

@@ -317,6 +317,7 @@ class SendService:
         await tx.messages.insert(report)
         tx.changes.message("created", report)
 
+
 def _names(user: User) -> tuple[str, ...]:
     """The names a mailbox profile may be keyed by (tenant file: id, UPN or address)."""
     return (user.id, user.user_principal_name, user.mail)

@@ -10,7 +10,9 @@ from mailgraph.domain.model import DateTimeTimeZone, Timestamp
 
 ReplyStatus = Literal["disabled", "alwaysEnabled", "scheduled"]
 ExternalAudience = Literal["none", "contactsOnly", "all"]
-DeliveryOptions = Literal["sendToDelegateAndInformationToPrincipal", "sendToDelegateAndPrincipal", "sendToDelegateOnly"]
+DeliveryOptions = Literal[
+    "sendToDelegateAndInformationToPrincipal", "sendToDelegateAndPrincipal", "sendToDelegateOnly"
+]
 REPLY_STATUSES: tuple[ReplyStatus, ...] = ("disabled", "alwaysEnabled", "scheduled")
 AUDIENCES: tuple[ExternalAudience, ...] = ("none", "contactsOnly", "all")
 DELIVERY_OPTIONS: tuple[DeliveryOptions, ...] = (
