@@ -1,0 +1,104 @@
+"""Automatic replies to local senders, through the real send path: once per sender per period, internal
+message, schedules in their zone, never to automatic mail, and no reply loops."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from httpx import AsyncClient
+
+from tests.api.helpers import folder_items, q
+from tests.api.test_rule_delivery import SCOPES, add_rule, message, send, subjects
+from tests.conftest import TokenFor
+
+ON = {
+    "status": "alwaysEnabled",
+    "internalReplyMessage": "<p>Away (internal)</p>",
+    "externalReplyMessage": "Away",
+}
+
+
+async def set_replies(api: AsyncClient, token_for: TokenFor, user: str, setting: dict[str, Any]) -> None:
+    r = await api.patch(
+        "/v1.0/me/mailboxSettings",
+        json={"automaticRepliesSetting": setting},
+        headers=token_for(user, *SCOPES),
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_each_sender_is_answered_once_until_the_settings_change(
+    api: AsyncClient, token_for: TokenFor
+) -> None:
+    await set_replies(api, token_for, "alice", ON)
+    await send(api, token_for, "bob", message("first"))
+    await send(api, token_for, "bob", message("second"))
+    await send(api, token_for, "carol", message("from carol"))
+    replies = await folder_items(api, token_for("bob", *SCOPES), "/v1.0/me", "inbox")
+    assert [r["subject"] for r in replies] == ["Automatic reply: first"]
+    reply = replies[0]
+    assert reply["from"]["emailAddress"]["address"] == "alice@fabrikam.test"
+    assert "Away (internal)" in reply["body"]["content"]  # bob is internal: the internal message
+    r = await api.get(f"/v1.0/me/messages/{q(reply['id'])}?$select=internetMessageHeaders",
+                      headers=token_for("bob", *SCOPES))  # fmt: skip
+    headers = {h["name"]: h["value"] for h in r.json()["internetMessageHeaders"]}
+    assert headers["Auto-Submitted"] == "auto-replied"
+    assert await subjects(api, token_for, "carol", "inbox") == ["Automatic reply: from carol"]
+    assert await subjects(api, token_for, "alice", "sentitems") == []
+    # A changed setting begins a new period: bob is answered again, once.
+    await set_replies(api, token_for, "alice", {**ON, "internalReplyMessage": "Back Monday"})
+    await send(api, token_for, "bob", message("third"))
+    await send(api, token_for, "bob", message("fourth"))
+    assert await subjects(api, token_for, "bob", "inbox") == [
+        "Automatic reply: first",
+        "Automatic reply: third",
+    ]
+
+
+def _when(moment: datetime, zone: str) -> dict[str, str]:
+    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": zone}
+
+
+@pytest.mark.parametrize(
+    ("start_h", "end_h", "answered"),
+    [(-1, 1, True), (-3, -1, False), (1, 3, False)],
+    ids=["now", "past", "future"],
+)
+async def test_a_scheduled_reply_is_sent_only_inside_its_window(
+    api: AsyncClient, token_for: TokenFor, start_h: int, end_h: int, answered: bool
+) -> None:
+    # Times are wall-clock times in the named zone (Windows name → America/Los_Angeles).
+    zone = ZoneInfo("America/Los_Angeles")
+    now = datetime.now(UTC).astimezone(zone).replace(tzinfo=None)
+    setting = {**ON, "status": "scheduled",
+               "scheduledStartDateTime": _when(now + timedelta(hours=start_h), "Pacific Standard Time"),
+               "scheduledEndDateTime": _when(now + timedelta(hours=end_h), "Pacific Standard Time")}  # fmt: skip
+    await set_replies(api, token_for, "alice", setting)
+    await send(api, token_for, "bob", message("when"))
+    assert await subjects(api, token_for, "bob", "inbox") == (["Automatic reply: when"] if answered else [])
+
+
+async def test_disabled_means_no_reply(api: AsyncClient, token_for: TokenFor) -> None:
+    await set_replies(api, token_for, "alice", {**ON, "status": "disabled"})
+    await send(api, token_for, "bob", message("hello"))
+    assert await subjects(api, token_for, "bob", "inbox") == []
+
+
+async def test_two_absent_users_do_not_answer_each_other(api: AsyncClient, token_for: TokenFor) -> None:
+    await set_replies(api, token_for, "alice", ON)
+    await set_replies(api, token_for, "bob", ON)
+    await send(api, token_for, "bob", message("ping"))
+    assert await subjects(api, token_for, "bob", "inbox") == ["Automatic reply: ping"]
+    assert await subjects(api, token_for, "alice", "inbox") == ["ping"]  # no reply to the reply
+
+
+async def test_rules_see_automatic_replies(api: AsyncClient, token_for: TokenFor) -> None:
+    await set_replies(api, token_for, "alice", ON)
+    await add_rule(api, token_for("bob", *SCOPES), user="bob", conditions={"isAutomaticReply": True},
+                   actions={"moveToFolder": "archive"})  # fmt: skip
+    await send(api, token_for, "bob", message("are you there"))
+    assert await subjects(api, token_for, "bob", "archive") == ["Automatic reply: are you there"]
+    assert await subjects(api, token_for, "bob", "inbox") == []
