@@ -111,3 +111,20 @@ def test_known_names() -> None:
     assert canonical_permission("mail.readwrite") == "Mail.ReadWrite"
     assert canonical_permission("OPENID") == "openid"
     assert canonical_permission("Mail.Everything") is None
+
+
+@pytest.mark.parametrize("kind", ["user", "app"])
+@pytest.mark.parametrize(
+    ("perm", "readable", "writable"),
+    [
+        ("MailboxSettings.Read", True, False),
+        ("MailboxSettings.ReadWrite", True, True),
+        ("Mail.ReadWrite", False, False),  # mail permissions do not reach settings or rules
+    ],
+)
+def test_mailbox_settings_permissions(kind: ActorKind, perm: str, readable: bool, writable: bool) -> None:
+    assert allows(kind, frozenset({perm}), "settings_read") is readable
+    assert allows(kind, frozenset({perm}), "settings_write") is writable
+    assert not allows(kind, frozenset({perm}), "read") or perm.startswith("Mail.")
+    # No .Shared variant exists: a delegated token never reaches another user's settings.
+    assert not allows("user", frozenset({perm}), "settings_read", other_mailbox=True)
