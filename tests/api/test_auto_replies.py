@@ -3,6 +3,7 @@ message, schedules in their zone, never to automatic mail, and no reply loops.""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,9 +11,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from httpx import AsyncClient
 
+from mailgraph.domain import ingest
+from mailgraph.domain.inbound import received_message
+from mailgraph.domain.model import InternetMessageHeader
+from mailgraph.domain.ports import Tx
+from mailgraph.mime.parse import parse
+from mailgraph.wiring import Runtime
 from tests.api.helpers import folder_items, q
 from tests.api.test_rule_delivery import SCOPES, add_rule, message, send, subjects
-from tests.conftest import TokenFor
+from tests.conftest import Directory, TokenFor
+from tests.delivery.helpers import entries
 
 ON = {
     "status": "alwaysEnabled",
@@ -102,3 +110,48 @@ async def test_rules_see_automatic_replies(api: AsyncClient, token_for: TokenFor
     await send(api, token_for, "bob", message("are you there"))
     assert await subjects(api, token_for, "bob", "archive") == ["Automatic reply: are you there"]
     assert await subjects(api, token_for, "bob", "inbox") == []
+
+
+RECEIVED = (
+    b"From: Sam <sam@example.org>\r\nTo: alice@fabrikam.test\r\nSubject: Question\r\n"
+    b"Message-ID: <q1@example.org>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nCan you help?\r\n"
+)
+
+
+async def _receive(runtime: Runtime, directory: Directory, envelope_from: str, extra: bytes = b"") -> None:
+    """A message from outside delivered to Alice as the SMTP path delivers it (same store, any engine)."""
+    now = time.time_ns() // 1000
+    trace = InternetMessageHeader("Received", "from mx.example.org by fabrikam.test")
+    message = received_message(parse(extra + RECEIVED), "", trace, now, "fabrikam.test")
+
+    async def unit(tx: Tx) -> None:
+        await ingest.deliver(tx, message, [directory.users["alice"]], now, envelope_from=envelope_from)
+
+    await runtime.uow.write(unit)
+
+
+async def test_external_senders_are_answered_once_through_the_outbox(
+    api: AsyncClient, token_for: TokenFor, runtime: Runtime, directory: Directory
+) -> None:
+    await set_replies(api, token_for, "alice", {**ON, "externalAudience": "all"})
+    await _receive(runtime, directory, "sam@example.org")
+    await _receive(runtime, directory, "sam@example.org")
+    await _receive(runtime, directory, "")  # a bounce: never answered
+    await _receive(runtime, directory, "list@example.org", b"List-Id: <l.example.org>\r\n")
+    queued = await entries(runtime)
+    assert [e.recipient for e in queued] == ["sam@example.org"]
+    snapshot = await runtime.engine.read(lambda tx: tx.outbox.get_message(queued[0].outbound_id))
+    assert snapshot is not None and snapshot.subject == "Automatic reply: Question"
+    assert "Away" in snapshot.body.content and "internal" not in snapshot.body.content
+
+
+async def test_rule_forward_to_an_external_address_is_queued(
+    api: AsyncClient, token_for: TokenFor, runtime: Runtime, directory: Directory
+) -> None:
+    await add_rule(api, token_for("alice", *SCOPES), actions={"forwardTo": [{"emailAddress": {
+        "address": "books@example.com"}}]})  # fmt: skip
+    await _receive(runtime, directory, "sam@example.org")
+    queued = await entries(runtime)
+    assert [e.recipient for e in queued] == ["books@example.com"]
+    snapshot = await runtime.engine.read(lambda tx: tx.outbox.get_message(queued[0].outbound_id))
+    assert snapshot is not None and snapshot.subject == "FW: Question"
