@@ -155,3 +155,15 @@ async def test_rule_forward_to_an_external_address_is_queued(
     assert [e.recipient for e in queued] == ["books@example.com"]
     snapshot = await runtime.engine.read(lambda tx: tx.outbox.get_message(queued[0].outbound_id))
     assert snapshot is not None and snapshot.subject == "FW: Question"
+
+
+async def test_a_forwarded_automatic_reply_stays_automatic(api: AsyncClient, token_for: TokenFor) -> None:
+    # Bob forwards everything to Carol; Carol is away too. Alice's automatic reply reaches Bob and is
+    # forwarded to Carol still marked Auto-Submitted, so Carol does not answer Bob for it.
+    await set_replies(api, token_for, "alice", ON)
+    await set_replies(api, token_for, "carol", ON)
+    await add_rule(api, token_for("bob", *SCOPES), user="bob",
+                   actions={"forwardTo": [{"emailAddress": {"address": "carol@fabrikam-mail.test"}}]})  # fmt: skip
+    await send(api, token_for, "bob", message("hello"))
+    assert await subjects(api, token_for, "carol", "inbox") == ["FW: Automatic reply: hello"]
+    assert await subjects(api, token_for, "bob", "inbox") == ["Automatic reply: hello"]

@@ -49,9 +49,14 @@ def _fresh(original: Message, owner: User, now: Timestamp) -> Message:
     )
 
 
+_KEPT = frozenset({LOOP_HEADER.casefold(), "auto-submitted", "precedence", "list-id"})
+
+
 def _loop_headers(original: Message, owner: User) -> list[InternetMessageHeader]:
-    earlier = [h for h in original.headers if h.name.casefold() == LOOP_HEADER.casefold()]
-    return [*earlier, InternetMessageHeader(LOOP_HEADER, owner.mail)]
+    """The earlier loop stamps plus this mailbox's, and the marks of automatic mail (RFC 3834 §2): a
+    forwarded automatic reply or list message stays automatic, so nobody answers it in turn."""
+    kept = [h for h in original.headers if h.name.casefold() in _KEPT]
+    return [*kept, InternetMessageHeader(LOOP_HEADER, owner.mail)]
 
 
 def forward(original: Message, owner: User, rule: Forward, now: Timestamp) -> Outgoing:
@@ -67,7 +72,11 @@ def forward(original: Message, owner: User, rule: Forward, now: Timestamp) -> Ou
         message = replace(
             message,
             sender=owner.address,
-            headers=[*_loop_headers(original, owner), InternetMessageHeader("Resent-From", owner.mail)],
+            headers=[
+                *(h for h in original.headers if h.name.casefold() not in _KEPT),
+                *_loop_headers(original, owner),
+                InternetMessageHeader("Resent-From", owner.mail),
+            ],
         )
         return Outgoing(owner, message, recipients, original.id)
     body = quoting.quoted_body(original, None, UTC)
