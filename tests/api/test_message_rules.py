@@ -40,7 +40,7 @@ async def test_create_get_list_patch_delete(api: AsyncClient, token_for: TokenFo
     assert created["@odata.context"].endswith("/$metadata#me/mailFolders('inbox')/messageRules/$entity")
     assert created["displayName"] == "From partner" and created["sequence"] == 2
     assert created["isEnabled"] is True and created["hasError"] is False and created["isReadOnly"] is False
-    assert created["conditions"] == {"senderContains": ["adele"]}
+    assert created["conditions"] == {"senderContains": ["ADELE"]}  # as the doc's example answers
     assert created["actions"]["forwardTo"][0]["emailAddress"]["address"] == "AlexW@contoso.example"
     assert created["actions"]["stopProcessingRules"] is True
     assert "exceptions" not in created
@@ -54,7 +54,7 @@ async def test_create_get_list_patch_delete(api: AsyncClient, token_for: TokenFo
     assert [x["displayName"] for x in r.json()["value"]] == ["first", "From partner"]  # by sequence
     r = await api.patch(f"{base}/{rid}", json={"isEnabled": False, "sequence": 0}, headers=alice)
     assert r.status_code == 200, r.text
-    assert r.json()["isEnabled"] is False and r.json()["conditions"] == {"senderContains": ["adele"]}
+    assert r.json()["isEnabled"] is False and r.json()["conditions"] == {"senderContains": ["ADELE"]}
     r = await api.get(base, headers=alice)
     assert [x["displayName"] for x in r.json()["value"]] == ["From partner", "first"]
     r = await api.delete(f"{base}/{rid}", headers=alice)
@@ -72,7 +72,7 @@ async def test_every_predicate_is_stored_and_returned(api: AsyncClient, token_fo
         "isAutomaticForward": False, "isAutomaticReply": True, "isEncrypted": False, "isMeetingRequest": False,
         "isMeetingResponse": False, "isNonDeliveryReport": False, "isPermissionControlled": False,
         "isReadReceipt": False, "isSigned": False, "isVoicemail": False, "messageActionFlag": "followUp",
-        "notSentToMe": False, "recipientContains": ["c"], "senderContains": ["d"], "sensitivity": "private",
+        "notSentToMe": False, "recipientContains": ["c"], "senderContains": ["D"], "sensitivity": "private",
         "sentCcMe": True, "sentOnlyToMe": False, "sentToAddresses": who, "sentToMe": True, "sentToOrCcMe": True,
         "subjectContains": ["e"], "withinSizeRange": {"minimumSize": 1, "maximumSize": 100},
     }  # fmt: skip

@@ -115,7 +115,11 @@ def parse_predicates(value: object, prop: str) -> Predicates:
             continue
         kind = PREDICATE_FIELDS[name]
         where = f"{prop}.{key}"
-        if kind == "strings":
+        if name == "sender_contains":
+            # Exchange keeps senderContains upper-cased: the docs' create and list examples send
+            # "adele" and answer "ADELE" (the test is case-insensitive either way).
+            values[name] = tuple(s.upper() for s in _strings(item, where))
+        elif kind == "strings":
             values[name] = _strings(item, where)
         elif kind == "recipients":
             values[name] = _recipients(item, where)
