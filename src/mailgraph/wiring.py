@@ -51,6 +51,8 @@ from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
+from mailgraph.domain.mailbox_settings import MailboxSettingsService
+from mailgraph.domain.message_rules import MessageRuleService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Message, Tenant, now
@@ -227,6 +229,8 @@ async def build(settings: Settings) -> Runtime:
         mime=MimeService(uow, attachments.blobs, clock, sending),
         delta=DeltaService(uow, clock),
         users=UserService(uow),
+        rules=MessageRuleService(uow, clock),
+        settings=MailboxSettingsService(uow, clock),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)

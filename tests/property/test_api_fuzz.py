@@ -25,7 +25,7 @@ SEGMENTS = st.sampled_from(
         "authorize", "devicecode", ".well-known", "openid-configuration", "discovery", "keys", "queue",
         "userrealm", "attachmentSessions", "v1.0",
         "$batch", "subscriptions", "reauthorize", "delta", "delta()", "_mailgraph", "faults", "tenants",
-        "wait", "ui", "health", "metrics",
+        "wait", "ui", "health", "metrics", "messageRules", "mailboxSettings", "automaticRepliesSetting",
         "$count", "$metadata", "deleteditems", "msgfolderroot",  # issue 15: folder writes, users, $count
     ]
 )  # fmt: skip

@@ -129,3 +129,18 @@ def test_directory_reads_need_a_user_permission() -> None:
     assert user_reach("app", frozenset({"User.ReadBasic.All"})) == "basic"
     assert user_reach("app", frozenset({"User.Read.All"})) == "all"
     assert canonical_permission("user.readbasic.all") == "User.ReadBasic.All"
+@pytest.mark.parametrize("kind", ["user", "app"])
+@pytest.mark.parametrize(
+    ("perm", "readable", "writable"),
+    [
+        ("MailboxSettings.Read", True, False),
+        ("MailboxSettings.ReadWrite", True, True),
+        ("Mail.ReadWrite", False, False),  # mail permissions do not reach settings or rules
+    ],
+)
+def test_mailbox_settings_permissions(kind: ActorKind, perm: str, readable: bool, writable: bool) -> None:
+    assert allows(kind, frozenset({perm}), "settings_read") is readable
+    assert allows(kind, frozenset({perm}), "settings_write") is writable
+    assert not allows(kind, frozenset({perm}), "read") or perm.startswith("Mail.")
+    # No .Shared variant exists: a delegated token never reaches another user's settings.
+    assert not allows("user", frozenset({perm}), "settings_read", other_mailbox=True)

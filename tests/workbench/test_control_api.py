@@ -115,12 +115,24 @@ async def test_reset_empties_and_reseeds(api: httpx.AsyncClient, runtime: Runtim
     token = await app_token(api, tenant)
     alice, bob = (u["userPrincipalName"] for u in tenant["users"])
     await send_mail(api, token, alice, [bob, "far@example.net"], "Before reset")
+    rule = {"displayName": "r", "sequence": 1, "actions": {"markAsRead": True}}
+    r = await api.post(f"/v1.0/users/{bob}/mailFolders/inbox/messageRules", json=rule, headers=token)
+    assert r.status_code == 201, r.text
+    replies = {"automaticRepliesSetting": {"status": "alwaysEnabled"}}
+    assert (
+        await api.patch(f"/v1.0/users/{bob}/mailboxSettings", json=replies, headers=token)
+    ).status_code == 200
     r = await api.post(f"{base}/reset", json={}, headers=admin(runtime))
     assert r.status_code == 200 and r.json()["deletedMessages"] == 3 and r.json()["deletedOutbound"] == 1
     assert (await api.get(f"{base}/messages", headers=admin(runtime))).json()["value"] == []
     assert (await api.get(f"{base}/outbound", headers=admin(runtime))).json()["value"] == []
     inbox = await api.get(f"/v1.0/users/{bob}/mailFolders/inbox", headers=token)
     assert inbox.json()["totalItemCount"] == 0
+    # A reset mailbox files and answers nothing the previous test set up.
+    rules = await api.get(f"/v1.0/users/{bob}/mailFolders/inbox/messageRules", headers=token)
+    assert rules.json()["value"] == []
+    settings = await api.get(f"/v1.0/users/{bob}/mailboxSettings/automaticRepliesSetting", headers=token)
+    assert settings.json()["status"] == "disabled"
     r = await api.post(f"{base}/reset", json={"to": "seed"}, headers=admin(runtime))
     assert r.json()["seeded"] == 1
     assert [

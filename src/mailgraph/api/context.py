@@ -16,6 +16,8 @@ from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.folders import FolderService
+from mailgraph.domain.mailbox_settings import MailboxSettingsService
+from mailgraph.domain.message_rules import MessageRuleService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Actor, Message
@@ -43,6 +45,8 @@ class Services:
     mime: MimeService
     delta: DeltaService
     users: UserService
+    rules: MessageRuleService
+    settings: MailboxSettingsService
     subscriptions: SubscriptionService | None = None
     """Change notifications (issue 12); None where a test builds services without them."""
 

@@ -16,6 +16,8 @@ import orjson
 from mailgraph.api.http import JSON_TYPE, Response
 from mailgraph.auth.tokens import TokenError
 from mailgraph.domain import errors as d
+from mailgraph.domain import mailbox_settings as settings
+from mailgraph.domain import message_rules as rules
 from mailgraph.domain import subscriptions as subs
 from mailgraph.domain import users
 from mailgraph.odata.errors import ODataError
@@ -77,6 +79,10 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     # Change notifications (spec §2.15): Graph answers subscription errors with `InvalidRequest`.
     subs.SubscriptionError: (400, "InvalidRequest"),
     subs.SubscriptionNotFoundError: (404, "ResourceNotFound"),
+    # Inbox rules and mailbox settings (issue 15; user-update-mailboxsettings.md's error table).
+    rules.RuleError: (400, "ErrorInvalidRequest"),
+    settings.InvalidTimeZoneError: (400, "InvalidTimeZone"),
+    settings.InvalidTimeSettingsError: (400, "ErrorInvalidTimeSettings"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

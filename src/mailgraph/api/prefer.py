@@ -7,7 +7,7 @@
 Each honoured preference is echoed in `Preference-Applied` (RFC 7240 §3). Preferences this server does
 not know are ignored, as RFC 7240 §2 asks of any server. A zone name may be an IANA name
 (`Europe/Berlin`) or one of the Windows names Graph documents (`Pacific Standard Time`); Windows
-names map to IANA zones through the table below (the CLDR windowsZones "001" territory mappings).
+names map to IANA zones through domain/time_zones.py (the CLDR windowsZones "001" territory mappings).
 """
 
 from __future__ import annotations
@@ -18,45 +18,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailgraph.api.errors import GraphError
+from mailgraph.domain.time_zones import WINDOWS_ZONES
 
 BodyPreference = Literal["text", "html"]
-
-# CLDR windowsZones.xml, territory 001, for the zones people commonly configure; "UTC" itself is below.
-WINDOWS_ZONES: dict[str, str] = {
-    "utc": "UTC",
-    "coordinated universal time": "UTC",
-    "gmt standard time": "Europe/London",
-    "greenwich standard time": "Atlantic/Reykjavik",
-    "w. europe standard time": "Europe/Berlin",
-    "central europe standard time": "Europe/Budapest",
-    "central european standard time": "Europe/Warsaw",
-    "romance standard time": "Europe/Paris",
-    "e. europe standard time": "Europe/Chisinau",
-    "fle standard time": "Europe/Kiev",
-    "gtb standard time": "Europe/Bucharest",
-    "russian standard time": "Europe/Moscow",
-    "turkey standard time": "Europe/Istanbul",
-    "israel standard time": "Asia/Jerusalem",
-    "south africa standard time": "Africa/Johannesburg",
-    "arabian standard time": "Asia/Dubai",
-    "india standard time": "Asia/Calcutta",
-    "china standard time": "Asia/Shanghai",
-    "singapore standard time": "Asia/Singapore",
-    "tokyo standard time": "Asia/Tokyo",
-    "korea standard time": "Asia/Seoul",
-    "aus eastern standard time": "Australia/Sydney",
-    "new zealand standard time": "Pacific/Auckland",
-    "eastern standard time": "America/New_York",
-    "central standard time": "America/Chicago",
-    "mountain standard time": "America/Denver",
-    "us mountain standard time": "America/Phoenix",
-    "pacific standard time": "America/Los_Angeles",
-    "alaskan standard time": "America/Anchorage",
-    "hawaiian standard time": "Pacific/Honolulu",
-    "atlantic standard time": "America/Halifax",
-    "e. south america standard time": "America/Sao_Paulo",
-    "argentina standard time": "America/Buenos_Aires",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from mailgraph.api.resources import (
     counts,
     delta,
     mail_folders,
+    mailbox_settings,
+    message_rules,
     messages,
     mime_content,
     moves,
@@ -180,4 +182,31 @@ ROUTES += [
     Route(("users",), {"GET": (users.list_users, "directory")}, root=True),
     Route(("users", "$count"), {"GET": (users.count_users, "directory")}, root=True),
     Route(("users", KEY), {"GET": (users.get_user, "directory")}, root=True),
+]
+# Inbox rules and mailbox settings (issue 15): MailboxSettings.Read to read, .ReadWrite to change (the
+# permission tables of mailfolder-list-messagerules.md, user-get/update-mailboxsettings.md).
+ROUTES += [
+    Route(
+        ("mailfolders", KEY, "messagerules"),
+        {
+            "GET": (message_rules.list_rules, "settings_read"),
+            "POST": (message_rules.create_rule, "settings_write"),
+        },
+    ),
+    Route(
+        ("mailfolders", KEY, "messagerules", KEY),
+        {
+            "GET": (message_rules.get_rule, "settings_read"),
+            "PATCH": (message_rules.update_rule, "settings_write"),
+            "DELETE": (message_rules.delete_rule, "settings_write"),
+        },
+    ),
+    Route(
+        ("mailboxsettings",),
+        {
+            "GET": (mailbox_settings.get_settings, "settings_read"),
+            "PATCH": (mailbox_settings.update_settings, "settings_write"),
+        },
+    ),
+    Route(("mailboxsettings", KEY), {"GET": (mailbox_settings.get_setting, "settings_read")}),
 ]

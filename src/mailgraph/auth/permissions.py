@@ -23,7 +23,11 @@ from typing import Final, Literal
 # grant it (spec §2.4: ReadBasic hides body and attachments).
 # "none": any valid token (the `$batch` envelope; each of its items is checked on its own).
 # "directory": reading user objects (`/me`, `/users`); how far a token reaches: `user_reach`.
-Operation = Literal["read", "read_content", "write", "send", "none", "directory"]
+# "settings_read"/"settings_write": mailbox settings and Inbox rules (MailboxSettings.Read/ReadWrite; Graph
+# has no .Shared variant, so a delegated caller reaches only its own).
+Operation = Literal[
+    "read", "read_content", "write", "send", "settings_read", "settings_write", "none", "directory"
+]
 UserReach = Literal["own", "basic", "all"]
 ActorKind = Literal["user", "app"]
 
@@ -40,6 +44,8 @@ DELEGATED_PERMISSIONS: Final = frozenset(
         "User.Read",
         "User.ReadBasic.All",
         "User.Read.All",
+        "MailboxSettings.Read",
+        "MailboxSettings.ReadWrite",
         "offline_access",
         "openid",
         "profile",
@@ -56,6 +62,8 @@ APPLICATION_PERMISSIONS: Final = frozenset(
         "Mail.Send",
         "User.ReadBasic.All",
         "User.Read.All",
+        "MailboxSettings.Read",
+        "MailboxSettings.ReadWrite",
         "SMTP.SendAsApp",
     }
 )
@@ -84,18 +92,26 @@ _SHARED: Final[dict[Operation, frozenset[str]]] = {
     "read_content": frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"}),
     "write": frozenset({"Mail.ReadWrite.Shared"}),
     "send": frozenset({"Mail.Send.Shared"}),
+    "settings_read": frozenset(),
+    "settings_write": frozenset(),
+}
+_SETTINGS: Final[dict[Operation, frozenset[str]]] = {
+    "settings_read": frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"}),
+    "settings_write": frozenset({"MailboxSettings.ReadWrite"}),
 }
 _OWN: Final[dict[Operation, frozenset[str]]] = {
     "read": _BASIC_READ["user"] | _FULL_READ_OWN,
     "read_content": _FULL_READ_OWN,
     "write": frozenset({"Mail.ReadWrite", "Mail.ReadWrite.Shared"}),
     "send": frozenset({"Mail.Send", "Mail.Send.Shared"}),
+    **_SETTINGS,
 }
 _APP: Final[dict[Operation, frozenset[str]]] = {
     "read": _BASIC_READ["app"] | _FULL_READ_APP,
     "read_content": _FULL_READ_APP,
     "write": frozenset({"Mail.ReadWrite"}),
     "send": frozenset({"Mail.Send"}),
+    **_SETTINGS,
 }
 
 

@@ -62,3 +62,8 @@ def guid() -> str:
 def queue_id() -> str:
     """An outbound queue entry id."""
     return uuid.uuid4().hex
+
+
+def rule_id() -> str:
+    """An Inbox rule id, shaped like Exchange's (`AQAAAJ5dZqA=`: 8 bytes, base64)."""
+    return base64.urlsafe_b64encode(b"\x01\x00\x00\x00" + secrets.token_bytes(4)).decode("ascii")

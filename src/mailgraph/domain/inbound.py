@@ -130,7 +130,7 @@ def thread_ids(parsed: ParsedMail) -> list[str]:
 
 
 async def _deliver_threaded(
-    tx: Tx, message: Message, users: list[User], parents: list[str], now: Timestamp
+    tx: Tx, message: Message, users: list[User], parents: list[str], now: Timestamp, envelope_from: str
 ) -> list[Message]:
     """`ingest.deliver`, with each copy in the conversation its mailbox already holds for this thread.
 
@@ -143,7 +143,8 @@ async def _deliver_threaded(
         groups.setdefault(found.get(user.id, message.conversation_id), []).append(user)
     copies: list[Message] = []
     for conversation, members in groups.items():
-        copies += await ingest.deliver(tx, replace(message, conversation_id=conversation), members, now)
+        threaded = replace(message, conversation_id=conversation)
+        copies += await ingest.deliver(tx, threaded, members, now, envelope_from=envelope_from)
     return copies
 
 
@@ -297,7 +298,7 @@ class InboundService:
             # The received message is no item of its own: its attachment rows exist only while
             # `deliver` copies them to each Inbox copy (shared blobs), then they are released.
             await attachments.attach_new(tx, message, MessageChanges(attachments=staged), now)
-            copies = await _deliver_threaded(tx, message, users, parents, now)
+            copies = await _deliver_threaded(tx, message, users, parents, now, mail.mail_from)
             await attachments.release(tx, message.id, now)
             return InboundResult(message.internet_message_id, len(copies), 0)
 

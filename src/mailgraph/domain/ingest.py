@@ -1,4 +1,5 @@
-"""Local delivery: put a message into recipients' Inboxes (used by sending; inbound SMTP will use it too)."""
+"""Local delivery: put a message into recipients' Inboxes, with their Inbox rules and automatic replies
+(used by sending and by inbound SMTP)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailgraph.domain import attachments, drafts
-from mailgraph.domain.mailboxes import well_known_id
+from mailgraph.domain import attachments, auto_replies, automatic_mail, drafts, routing, rule_engine
+from mailgraph.domain.automatic_mail import Outgoing
+from mailgraph.domain.errors import ItemNotFoundError
+from mailgraph.domain.mailboxes import folder, well_known_id
 from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
+from mailgraph.domain.rule_model import MessageRule
 
 
-async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timestamp) -> list[Message]:
-    """One Inbox item per recipient user, as received (spec §3.2 "Recipient's Inbox copy").
+async def deliver(
+    tx: Tx, message: Message, recipients: list[User], now: Timestamp, *, envelope_from: str | None = None
+) -> list[Message]:
+    """One Inbox item per recipient user, as received (spec §3.2 "Recipient's Inbox copy"), with each
+    mailbox's Inbox rules and automatic replies applied in this unit (docs/rules-and-auto-replies.md).
 
     The copies keep internetMessageId, conversationId, sentDateTime and the headers; they are unread,
-    not drafts, received now, and never show Bcc (spec §1: Bcc is delivered but hidden).
+    not drafts, received now, and never show Bcc (spec §1: Bcc is delivered but hidden). A rule may
+    file a copy elsewhere, change it, or keep none (permanentDelete): the returned list holds the
+    copies stored in the recipients' chosen folders. What rules forward and automatic replies go out
+    after the copies, through the normal paths (local delivery again, the outbox for external ones).
+
+    `envelope_from`: the SMTP MAIL FROM of received mail ("" for a null sender); None for local sends.
     """
     delivered: list[Message] = []
+    outgoing: list[Outgoing] = []
+    mailbox_ids = [u.id for u in recipients]
+    rules_of: dict[str, list[MessageRule]] = {}
+    for rule in await tx.message_rules.list(mailbox_ids):
+        rules_of.setdefault(rule.mailbox_id, []).append(rule)
+    settings = await tx.mailbox_settings.get_many(mailbox_ids)
     for user in recipients:
         inbox = await well_known_id(tx, user, "inbox")
         copy = drafts.copy_for(message, user.id, inbox, now)
@@ -26,11 +44,100 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         copy.is_read = False
         copy.received_at = now
         copy.bcc = []
-        await tx.messages.insert(copy)
-        tx.changes.message("created", copy)
-        await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
-        delivered.append(copy)
+        decision = await _decide(tx, message, copy, user, rules_of.get(user.id, []))
+        if decision is not None:
+            await _apply(tx, user, copy, decision)
+        if decision is None or not decision.discard:
+            await tx.messages.insert(copy)
+            tx.changes.message("created", copy)
+            await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
+            delivered.append(copy)
+        if decision is not None:
+            outgoing += await _copies_and_forwards(tx, message, copy, user, decision, now)
+        if user.id in settings:
+            domains = await _domains(tx, user)
+            reply = await auto_replies.reply_for(
+                tx, user, domains, settings[user.id], copy, envelope_from, now
+            )
+            if reply is not None:
+                outgoing.append(reply)
+    for out in outgoing:
+        await _send_automatic(tx, out, now)
     return delivered
+
+
+async def _decide(
+    tx: Tx, original: Message, copy: Message, user: User, rules: list[MessageRule]
+) -> rule_engine.Decision | None:
+    if not rules:
+        return None
+    facts = rule_engine.Facts(copy, user)
+    if rule_engine.uses_size(rules):
+        parts = await tx.attachments.for_item(original.id)
+        size = len(copy.subject) + len(copy.body.content.encode()) + sum(a.size for a in parts)
+        size += sum(len(h.name) + len(h.value) + 4 for h in copy.headers)
+        facts.size_kb = size // 1024
+    return rule_engine.decide(rules, facts)
+
+
+async def _apply(tx: Tx, user: User, copy: Message, decision: rule_engine.Decision) -> None:
+    """The rule actions that change the copy before it is stored."""
+    if decision.move_to is not None:
+        target = await _rule_folder(tx, user, decision.move_to)
+        if target is not None:
+            copy.folder_id = target
+    copy.is_read = copy.is_read or decision.mark_read
+    if decision.importance in ("low", "normal", "high"):
+        copy.importance = decision.importance  # type: ignore[assignment]
+    copy.categories += [c for c in decision.categories if c not in copy.categories]
+
+
+async def _rule_folder(tx: Tx, user: User, key: str) -> str | None:
+    """A rule's folder by id or well-known name; None when it was deleted since (the action is skipped,
+    as Exchange skips a rule whose folder is gone, marking it in error)."""
+    try:
+        return (await folder(tx, user, key)).id
+    except ItemNotFoundError:
+        return None
+
+
+async def _copies_and_forwards(
+    tx: Tx, original: Message, copy: Message, user: User, decision: rule_engine.Decision, now: Timestamp
+) -> list[Outgoing]:
+    for key in decision.copies:
+        target = await _rule_folder(tx, user, key)
+        if target is None or (target == copy.folder_id and not decision.discard):
+            continue
+        clone = drafts.copy_for(copy, user.id, target, now)
+        await tx.messages.insert(clone)
+        tx.changes.message("created", clone)
+        await attachments.copy_all(tx, original.id, clone.id, now)
+    # The forwards carry the delivered message's attachments, read from the original item.
+    source = replace(copy, id=original.id)
+    return [automatic_mail.forward(source, user, f, now) for f in decision.forwards]
+
+
+async def _domains(tx: Tx, user: User) -> frozenset[str]:
+    tenant = await tx.directory.get_tenant(user.tenant_id)
+    return frozenset(d.casefold() for d in (tenant.domains if tenant is not None else ()))
+
+
+async def _send_automatic(tx: Tx, out: Outgoing, now: Timestamp) -> None:
+    """Send a forward or automatic reply: local recipients through `deliver` (their own rules apply;
+    the loop header and Auto-Submitted stop loops), external ones through the outbox. Unknown
+    recipients of hosted domains get nothing and no report (automatic mail raises no NDR here)."""
+    tenant = await tx.directory.get_tenant(out.owner.tenant_id)
+    if tenant is None:
+        return
+    local, _unknown, external = await routing.route(tx, tenant, out.recipients)
+    if out.attachments_from is not None:
+        await attachments.copy_all(tx, out.attachments_from, out.message.id, now)
+    if local:
+        await deliver(tx, out.message, local, now)
+    if external:
+        await routing.enqueue(tx, out.owner, out.message, external, now)
+    if out.attachments_from is not None:
+        await attachments.release(tx, out.message.id, now)
 
 
 def postmaster(tenant: Tenant) -> EmailAddress:

@@ -90,7 +90,8 @@ class WorkbenchRepo(Protocol):
     async def clear_mailboxes(
         self, tenant_id: str, mailbox_ids: Sequence[str] | None, now: Timestamp
     ) -> Removed:
-        """Empty mailboxes (default: all of the tenant): messages, own folders, outbound mail, uploads."""
+        """Empty mailboxes (default: all of the tenant): messages, own folders, outbound mail, uploads,
+        Inbox rules and mailbox settings."""
         ...
 
     async def delete_tenant(self, tenant_id: str, now: Timestamp) -> Removed | None:

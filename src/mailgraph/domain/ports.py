@@ -33,7 +33,9 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
+from mailgraph.domain.rule_model import RuleRepo
 from mailgraph.domain.send_quota import HeldSend, QuotaState
+from mailgraph.domain.settings_model import SettingsRepo
 from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
 T = TypeVar("T")
@@ -466,6 +468,16 @@ class Tx(Protocol):
     @property
     def send_quota(self) -> SendQuotaRepo:
         """Per-mailbox send counters and the sends held over the message rate (migration 0020)."""
+        ...
+
+    @property
+    def message_rules(self) -> RuleRepo:
+        """Inbox rules (migration 0022, domain/message_rules.py)."""
+        ...
+
+    @property
+    def mailbox_settings(self) -> SettingsRepo:
+        """Mailbox settings and the automatic-reply log (migration 0022, domain/mailbox_settings.py)."""
         ...
 
 

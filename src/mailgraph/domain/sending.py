@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailgraph.domain import attachments, drafts, ids, ingest
-from mailgraph.domain.addresses import check_resolvable, domain_of
+from mailgraph.domain import attachments, drafts, ids, ingest, routing
+from mailgraph.domain.addresses import check_resolvable
 from mailgraph.domain.delegation import sending_identity
 from mailgraph.domain.errors import (
     InvalidOperationError,
@@ -31,7 +31,6 @@ from mailgraph.domain.model import (
     Message,
     MessageChanges,
     NewAttachment,
-    QueueEntry,
     Tenant,
     Timestamp,
     User,
@@ -282,7 +281,7 @@ class SendService:
             unknown: list[str] = []
             external: list[str] = []
         else:
-            local, unknown, external = await _route(tx, tenant, recipients)
+            local, unknown, external = await routing.route(tx, tenant, recipients)
         copies = await ingest.deliver(tx, sent, local, now)
         if copies and sent.is_delivery_receipt_requested:
             # Local delivery is final at commit, so the receipt is written in the same unit.
@@ -296,7 +295,7 @@ class SendService:
             reason = "550 5.1.1 RESOLVER.ADR.RecipNotFound; the recipient was not found in this organization."
             await self._report(tx, tenant, owner, sent, [ingest.Undelivered(a, reason) for a in unknown], now)
         if external:
-            await self._enqueue(tx, owner, sent, external, now)
+            await routing.enqueue(tx, owner, sent, external, now, self._policy.queue_expiry_s)
         if not save_copy:  # no Sent Items copy: the draft goes, after its attachments were copied
             await attachments.release(tx, draft.id, now)
             if stored:
@@ -318,74 +317,10 @@ class SendService:
         await tx.messages.insert(report)
         tx.changes.message("created", report)
 
-    async def _enqueue(self, tx: Tx, owner: User, sent: Message, external: list[str], now: Timestamp) -> None:
-        outbound_id = ids.queue_id()
-        expires = now + self._policy.queue_expiry_s * SECOND
-        entries = [
-            QueueEntry(
-                id=ids.queue_id(),
-                outbound_id=outbound_id,
-                mailbox_id=owner.id,
-                recipient=address,
-                domain=domain_of(address),
-                status="queued",
-                attempts=0,
-                next_attempt_at=now,
-                lease_until=None,
-                last_reply_code=None,
-                last_reply_text=None,
-                expires_at=expires,
-                created_at=now,
-            )
-            for address in external
-        ]
-        await tx.outbox.add(outbound_id, sent, entries)
-        tx.changes.outbound(len(entries))  # after commit, AfterCommit subscribers wake the delivery worker
-        # The snapshot keeps its own attachment references: the relay composes MIME from them even if
-        # the Sent Items copy is deleted meanwhile (domain.attachments.attachment_parts(tx, outbound_id)).
-        await attachments.copy_all(tx, sent.id, outbound_id, now)
-
 
 def _names(user: User) -> tuple[str, ...]:
     """The names a mailbox profile may be keyed by (tenant file: id, UPN or address)."""
     return (user.id, user.user_principal_name, user.mail)
-
-
-async def _route(
-    tx: Tx, tenant: Tenant, recipients: list[EmailAddress]
-) -> tuple[list[User], list[str], list[str]]:
-    """Split recipients: local users (each once), unknown addresses of hosted domains, external addresses.
-
-    Recipients in the sender's tenant are looked up in it. A recipient in a domain of another tenant
-    hosted here is delivered as inbound mail to that tenant would be (docs/identity.md): looked up in
-    *its* tenant, an Inbox copy if found, a non-delivery report (5.1.1) if not; never relayed out.
-    """
-    domains = {d.casefold() for d in tenant.domains}
-    by_tenant: dict[str, list[str]] = {tenant.id: []}
-    hosted = set(domains)
-    for recipient in recipients:
-        domain = domain_of(recipient.address).casefold()
-        if domain in domains:
-            by_tenant[tenant.id].append(recipient.address)
-        elif (other := await tx.directory.tenant_for_domain(domain)) is not None:
-            by_tenant.setdefault(other.id, []).append(recipient.address)
-            hosted.add(domain)
-    users: dict[str, User] = {}
-    for tenant_id, addresses in by_tenant.items():
-        if addresses:
-            users.update(await tx.directory.find_users_by_address(tenant_id, addresses))
-    local: dict[str, User] = {}
-    unknown: dict[str, str] = {}
-    external: dict[str, str] = {}
-    for recipient in recipients:
-        user = users.get(recipient.key)
-        if user is not None:
-            local.setdefault(user.id, user)
-        elif domain_of(recipient.address).casefold() in hosted:
-            unknown.setdefault(recipient.key, recipient.address)
-        else:
-            external.setdefault(recipient.key, recipient.address)
-    return list(local.values()), list(unknown.values()), list(external.values())
 
 
 async def _place(tx: Tx, item: Message, draft: Message, stored: bool, now: Timestamp) -> None:

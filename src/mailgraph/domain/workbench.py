@@ -26,8 +26,10 @@ from mailgraph.domain.model import UNSET, App, Message, MessageChanges, Tenant, 
 from mailgraph.domain.ports import Tx, UnitOfWork
 
 # What a test app usually needs; permissions are Graph's names (checked by the API layer).
-_APP_ROLES = ("Mail.ReadWrite", "Mail.Send", "User.Read.All")
-_DELEGATED = ("Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite.Shared", "Mail.Send.Shared", "User.Read")
+_APP_ROLES = ("Mail.ReadWrite", "Mail.Send", "User.Read.All", "MailboxSettings.ReadWrite")
+_DELEGATED = (
+    "Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite.Shared", "Mail.Send.Shared", "User.Read", "MailboxSettings.ReadWrite",
+)  # fmt: skip
 TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "default": (("alice", "Alice Example"), ("bob", "Bob Example")),
     "single": (("alice", "Alice Example"),),

@@ -19,7 +19,9 @@ from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.rules import SqlMessageRules
 from mailgraph.store.sql.send_quota import SqlSendQuota
+from mailgraph.store.sql.settings import SqlMailboxSettings
 from mailgraph.store.sql.signing_keys import SqlKeys
 from mailgraph.store.sql.subscriptions import SqlSubscriptions
 from mailgraph.store.sql.upload_parts import SqlUploadParts
@@ -40,6 +42,8 @@ class SqlTx:
         "folders",
         "keys",
         "lockouts",
+        "mailbox_settings",
+        "message_rules",
         "messages",
         "outbox",
         "send_quota",
@@ -65,5 +69,7 @@ class SqlTx:
         self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
         self.workbench = SqlWorkbench(conn, folder_ids)  # issue 14: tenant-wide queries of the workbench
         self.send_quota = SqlSendQuota(conn)  # issue 13: per-mailbox send limits (migration 0020)
+        self.message_rules = SqlMessageRules(conn)  # issue 15: Inbox rules (migration 0022)
+        self.mailbox_settings = SqlMailboxSettings(conn)  # issue 15: settings, auto-reply log (0022)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

@@ -132,7 +132,9 @@ class SqlWorkbench:
     async def clear_mailboxes(
         self, tenant_id: str, mailbox_ids: Sequence[str] | None, now: Timestamp
     ) -> Removed:
-        """Empty mailboxes of the tenant: messages (and their attachments), own folders, outbound mail."""
+        """Empty mailboxes of the tenant: messages (and their attachments), own folders, outbound mail,
+        Inbox rules, mailbox settings and the automatic-reply log (a reset mailbox files and answers
+        nothing a previous test set up)."""
         where, params = _scope(tenant_id, mailbox_ids)
         scope = " AND ".join(where)
         released = await self._release_attachments(scope, params, now)
@@ -146,6 +148,8 @@ class SqlWorkbench:
         await self._conn.execute(
             f"UPDATE folders SET total_count = 0, unread_count = 0 WHERE {scope}", params
         )
+        for table in ("message_rules", "mailbox_settings", "auto_reply_log"):
+            await self._conn.execute(f"DELETE FROM {table} WHERE {scope}", params)
         return Removed(messages, outbound, released, sessions)
 
     async def delete_tenant(self, tenant_id: str, now: Timestamp) -> Removed | None:
