@@ -44,6 +44,7 @@ from mailgraph.delivery.webhook_http import UrlPolicy, WebhookHttp
 from mailgraph.delivery.webhooks import NotificationWorker, WebhookConfig
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
@@ -226,6 +227,7 @@ async def build(settings: Settings) -> Runtime:
         mime=MimeService(uow, attachments.blobs, clock, sending),
         delta=DeltaService(uow, clock),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
+        categories=CategoryService(uow, clock),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

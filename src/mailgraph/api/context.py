@@ -14,6 +14,7 @@ from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
 from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.messages import MessageService
@@ -43,6 +44,8 @@ class Services:
     delta: DeltaService
     subscriptions: SubscriptionService | None = None
     """Change notifications (issue 12); None where a test builds services without them."""
+    categories: CategoryService | None = None
+    """The master category list (issue 15)."""
 
 
 class InnerHandler(Protocol):

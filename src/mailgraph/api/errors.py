@@ -16,6 +16,7 @@ import orjson
 from mailgraph.api.http import JSON_TYPE, Response
 from mailgraph.auth.tokens import TokenError
 from mailgraph.domain import errors as d
+from mailgraph.domain.categories import DuplicateCategoryError
 from mailgraph.domain import subscriptions as subs
 from mailgraph.odata.errors import ODataError
 
@@ -67,6 +68,8 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     # Change notifications (spec §2.15): Graph answers subscription errors with `InvalidRequest`.
     subs.SubscriptionError: (400, "InvalidRequest"),
     subs.SubscriptionNotFoundError: (404, "ResourceNotFound"),
+    # Master categories (issue 15): the duplicate's code is [unconfirmed] (docs/graph-coverage.md).
+    DuplicateCategoryError: (409, "ErrorItemSave"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

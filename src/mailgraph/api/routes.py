@@ -13,6 +13,7 @@ from __future__ import annotations
 from mailgraph.api import batch
 from mailgraph.api.resources import (
     attachments,
+    categories,
     delta,
     mail_folders,
     messages,
@@ -143,3 +144,21 @@ ROUTES += [
 # Root routes (directly below `/{version}`). `$batch` needs only a valid token: its items are each
 # routed, authorized and throttled like top-level requests (api/batch.py).
 ROUTES.append(Route(("$batch",), {"POST": (batch.run_batch, "none")}, root=True))
+
+# Master categories (issue 15, outlookuser-list-mastercategories.md). Graph asks MailboxSettings.Read/
+# ReadWrite for these; our permission model has no MailboxSettings scopes yet, so they map to the mail
+# read/write operations (docs/graph-coverage.md).
+ROUTES += [
+    Route(
+        ("outlook", "mastercategories"),
+        {"GET": (categories.list_categories, "read"), "POST": (categories.create_category, "write")},
+    ),
+    Route(
+        ("outlook", "mastercategories", KEY),
+        {
+            "GET": (categories.get_category, "read"),
+            "PATCH": (categories.update_category, "write"),
+            "DELETE": (categories.delete_category, "write"),
+        },
+    ),
+]

@@ -231,14 +231,17 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     smtp_disabled = tenant.get("smtpClientAuthenticationDisabled", True)
     if not isinstance(smtp_disabled, bool):
         problems.append("tenant.smtpClientAuthenticationDisabled must be true or false")
+    # Read before the check below: a bad id/displayName is a problem like any other, not silently dropped.
+    tenant_id = _text(tenant, "id", "tenant", problems, required=False)
+    display_name = _text(tenant, "displayName", "tenant", problems, required=False) or ""
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
         lockout_threshold=threshold,
         lockout_duration_s=duration,
         domains=domains,
-        id=_text(tenant, "id", "tenant", problems, required=False),
-        display_name=_text(tenant, "displayName", "tenant", problems, required=False) or "",
+        id=tenant_id,
+        display_name=display_name,
         users=tuple(users),
         apps=tuple(apps),
         permissions=permissions,

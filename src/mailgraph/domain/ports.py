@@ -33,6 +33,7 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
+from mailgraph.domain.outlook import CategoryRepo, OverrideRepo
 from mailgraph.domain.send_quota import HeldSend, QuotaState
 from mailgraph.domain.subscriptions import Notification, Subscription, Watch
 
@@ -450,6 +451,16 @@ class Tx(Protocol):
     @property
     def send_quota(self) -> SendQuotaRepo:
         """Per-mailbox send counters and the sends held over the message rate (migration 0020)."""
+        ...
+
+    @property
+    def categories(self) -> CategoryRepo:
+        """The master category lists (migration 0023, domain/categories.py)."""
+        ...
+
+    @property
+    def overrides(self) -> OverrideRepo:
+        """Focused Inbox overrides (migration 0023, domain/inference.py)."""
         ...
 
 

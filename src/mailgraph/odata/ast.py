@@ -73,7 +73,19 @@ class Not:
     operand: Expr
 
 
-Expr = Compare | Call | And | Or | Not
+@dataclass(frozen=True, slots=True)
+class AnyEq:
+    """`collection/any(v: v eq 'text')`: some member of a string collection equals `value`.
+
+    The one lambda Exchange evaluates on message collections (`categories/any(c:c eq 'Red')`,
+    query-parameters.md "Filter using lambda operators"); Exchange compares case-insensitively.
+    """
+
+    property: Property
+    value: str
+
+
+Expr = Compare | Call | And | Or | Not | AnyEq
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Grammar (OData v4 subset Exchange evaluates, spec §2.9), lowest precedence firs
     not_expr  := "not" not_expr | primary
     primary   := "(" or_expr ")" | operand [cmp_op operand]
     operand   := literal | path | ("startswith" | "contains") "(" operand "," operand ")"
+               | collection "/any(" var ":" var "eq" string ")"     (string collections only)
 
 Keywords and property names are matched case-insensitively. `not` binds looser than a comparison
 here (ODL binds it tighter); for boolean operands `not (a eq b)` and `(not a) eq b` agree, and the
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, cast
 
-from mailgraph.odata.ast import And, Call, Compare, CompareOp, Expr, Not, Or, Property, Value
+from mailgraph.odata.ast import And, AnyEq, Call, Compare, CompareOp, Expr, Not, Or, Property, Value
 from mailgraph.odata.errors import ODataError, bad_request, inefficient, invalid_filter
 from mailgraph.odata.lexer import Token, tokenize
 from mailgraph.odata.resources import EDM_NAMES, FieldSpec, Resource
@@ -70,7 +71,7 @@ class _Literal:
     pos: int
 
 
-_Operand = Property | _Literal | Call
+_Operand = Property | _Literal | Call | AnyEq
 
 
 def parse_filter(text: str, resource: Resource) -> Expr:
@@ -197,12 +198,15 @@ class _Parser:
             return self.call()
         return self.path()
 
-    def path(self) -> Property:
+    def path(self) -> Property | AnyEq:
         segments = [self.take().text]
         while self.peek().kind == "slash":
             self.take()
             token = self.expect("ident", "Property name")
             if self.peek().kind == "lparen":
+                collection = self.resource.find_collection(segments)
+                if token.text.lower() == "any" and collection is not None:
+                    return self.any_eq(collection)
                 # `toRecipients/any(r: …)` and other lambdas or bound functions (spec §2.9 [field]).
                 raise invalid_filter()
             segments.append(token.text)
@@ -221,6 +225,22 @@ class _Parser:
             )
         # A real property Exchange cannot restrict on (body, toRecipients, categories, …).
         raise invalid_filter()
+
+    def any_eq(self, collection: str) -> AnyEq:
+        """`any(v: v eq 'text')` after `collection/` (also `'text' eq v`); other bodies are not evaluated."""
+        self.take()  # (
+        variable = self.expect("ident", "Range variable").text
+        self.expect("colon", "':'")
+        first, op, second = self.take(), self.take(), self.take()
+        self.expect("rparen", "')'")
+        if op.kind != "ident" or op.text.lower() != "eq":
+            raise invalid_filter()
+        literal = second if first.kind == "ident" else first
+        other = first if first.kind == "ident" else second
+        if other.kind != "ident" or other.text != variable or literal.kind != "string":
+            raise invalid_filter()
+        assert isinstance(literal.value, str)
+        return AnyEq(Property((collection,)), literal.value)
 
     def call(self) -> Call:
         name = self.take().text.lower()
@@ -254,6 +274,8 @@ class _Parser:
         )
 
     def compare(self, op: CompareOp, left: _Operand, right: _Operand) -> Expr:
+        if isinstance(left, AnyEq) or isinstance(right, AnyEq):
+            raise invalid_filter()  # `categories/any(…) eq true`: no restriction Exchange evaluates
         if isinstance(left, Call) or isinstance(right, Call):
             return self.compare_call(op, left, right)
         if isinstance(left, _Literal) and isinstance(right, Property):
@@ -309,7 +331,7 @@ class _Parser:
         )
 
     def as_boolean(self, operand: _Operand, token: Token) -> Expr:
-        if isinstance(operand, Call):
+        if isinstance(operand, Call | AnyEq):
             return operand
         if isinstance(operand, Property):
             spec = self.resource.find_field(operand.path)

@@ -83,6 +83,15 @@ class Resource:
     expandable: frozenset[str] = frozenset()
     unknown_property_code: str = "BadRequest"
     select_error_prefix: str = ""
+    any_collections: frozenset[str] = frozenset()
+    """Canonical names of string collections `$filter` may test with `any(v: v eq '…')`."""
+
+    def find_collection(self, path: Iterable[str]) -> str | None:
+        """The canonical name of the string collection at `path` (any case) that `any()` may test."""
+        parts = [p.lower() for p in path]
+        if len(parts) != 1:
+            return None
+        return next((c for c in self.any_collections if c.lower() == parts[0]), None)
 
     def find_property(self, name: str) -> PropertySpec | None:
         """The top-level property called `name` (any case), or None."""
@@ -101,6 +110,7 @@ def _resource(
     expandable: Iterable[str] = (),
     unknown_property_code: str,
     select_error_prefix: str = "",
+    any_collections: Iterable[str] = (),
 ) -> Resource:
     props = {p.name.lower(): p for p in properties}
     flds = {tuple(s.lower() for s in f.path): f for f in fields}
@@ -114,6 +124,7 @@ def _resource(
         expandable=frozenset(expandable),
         unknown_property_code=unknown_property_code,
         select_error_prefix=select_error_prefix,
+        any_collections=frozenset(any_collections),
     )
 
 
@@ -183,6 +194,7 @@ MESSAGE = _resource(
     ],
     expandable=("attachments",),
     unknown_property_code="RequestBroker--ParseUri",
+    any_collections=("categories",),
 )
 
 # spec §3.3. Graph answers unknown mailFolder properties with BadRequest and an ODL prefix [field].
@@ -211,6 +223,15 @@ MAIL_FOLDER = _resource(
         _f("isHidden", "bool"),
     ],
     expandable=(),
+    unknown_property_code="BadRequest",
+    select_error_prefix="Parsing OData Select and Expand failed: ",
+)
+
+# outlookcategory.md: id, displayName, color. Graph documents no $filter on the master list.
+OUTLOOK_CATEGORY = _resource(
+    "outlookCategory",
+    _p("id", "displayName", "color"),
+    [],
     unknown_property_code="BadRequest",
     select_error_prefix="Parsing OData Select and Expand failed: ",
 )

@@ -19,6 +19,7 @@ from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.lockouts import SqlLockouts
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.outlook import SqlCategories, SqlOverrides
 from mailgraph.store.sql.send_quota import SqlSendQuota
 from mailgraph.store.sql.signing_keys import SqlKeys
 from mailgraph.store.sql.subscriptions import SqlSubscriptions
@@ -31,6 +32,7 @@ class SqlTx:
 
     __slots__ = (
         "attachments",
+        "categories",
         "change_log",
         "changes",
         "delegation",
@@ -42,6 +44,7 @@ class SqlTx:
         "lockouts",
         "messages",
         "outbox",
+        "overrides",
         "send_quota",
         "subscriptions",
         "upload_parts",
@@ -65,5 +68,7 @@ class SqlTx:
         self.faults = SqlFaults(conn)  # issue 13: fault-injection rules and their counts
         self.workbench = SqlWorkbench(conn, folder_ids)  # issue 14: tenant-wide queries of the workbench
         self.send_quota = SqlSendQuota(conn)  # issue 13: per-mailbox send limits (migration 0020)
+        self.categories = SqlCategories(conn)  # issue 15: master categories (migration 0023)
+        self.overrides = SqlOverrides(conn)  # issue 15: Focused Inbox overrides (migration 0023)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

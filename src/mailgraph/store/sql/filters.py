@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from mailgraph.domain.model import SECOND
-from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
+from mailgraph.odata.ast import And, AnyEq, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
 from mailgraph.odata.errors import ODataError, invalid_filter
+from mailgraph.store.sql.codec import dump
 from mailgraph.store.sql.dialect import FOLD
 
 ColumnKind = Literal["text", "enum", "bool", "time"]
@@ -164,7 +165,29 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# String collections `any(c: c eq '…')` may test (odata/resources.py `any_collections`): JSON text columns.
+_COLLECTION_COLUMNS: Final = {("categories",): "categories_json"}
+
+
+def _any_eq(expr: AnyEq, params: list[object]) -> str:
+    """Some member of a JSON string array column equals the value, case-insensitively (Exchange).
+
+    Portable (no JSON functions): the column is compact JSON (store/sql/codec.py), so a member is exactly
+    `"<encoded>"` right after `[` or `,`. Outside a string a `"` is never escaped and inside one it always
+    is, so `["x"` / `,"x"` can only be a whole member, never a piece of another (a property test checks
+    this against a Python model).
+    """
+    column = _COLLECTION_COLUMNS.get(expr.property.path)
+    if column is None:
+        raise invalid_filter()
+    encoded = escape_like(dump(expr.value))
+    params.extend(("%[" + encoded + "%", "%," + encoded + "%"))
+    return f"({FOLD}({column}) {_LIKE} OR {FOLD}({column}) {_LIKE})"
+
+
 def _compile(expr: Expr, params: list[object]) -> str:
+    if isinstance(expr, AnyEq):
+        return _any_eq(expr, params)
     if isinstance(expr, And):
         return f"({_compile(expr.left, params)} AND {_compile(expr.right, params)})"
     if isinstance(expr, Or):
