@@ -30,7 +30,9 @@ async def test_master_category_crud(api: AsyncClient, token_for: TokenFor, root:
     r = await api.patch(f"{base}/{created['id']}", json={"color": "preset24"}, headers=alice)
     assert r.status_code == 200 and r.json()["color"] == "preset24"
     # the same displayName in a PATCH is no change; another is refused
-    r = await api.patch(f"{base}/{created['id']}", json={"displayName": "Project X", "color": "none"}, headers=alice)
+    r = await api.patch(
+        f"{base}/{created['id']}", json={"displayName": "Project X", "color": "none"}, headers=alice
+    )
     assert r.status_code == 200 and r.json()["color"] == "none"
     r = await api.patch(f"{base}/{created['id']}", json={"displayName": "Renamed"}, headers=alice)
     assert_graph_error(r, 400, "ErrorInvalidPropertySet")
@@ -66,7 +68,9 @@ async def test_master_category_errors(api: AsyncClient, token_for: TokenFor) -> 
     r = await api.get(f"{base}/{first}", headers=bob)
     assert_graph_error(r, 404, "ErrorItemNotFound")
     reader = token_for("alice", "Mail.Read")
-    assert_graph_error(await api.post(base, json={"displayName": "X"}, headers=reader), 403, "ErrorAccessDenied")
+    assert_graph_error(
+        await api.post(base, json={"displayName": "X"}, headers=reader), 403, "ErrorAccessDenied"
+    )
     assert (await api.get(base, headers=reader)).status_code == 200
 
 

@@ -9,7 +9,6 @@ case-insensitively (str.casefold, as mg_fold).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,9 +59,7 @@ def _items(alice: User, inbox: str, members: list[list[str]]) -> list[Message]:
 def test_any_eq_matches_the_model(store: Any, members: list[list[str]], data: st.DataObject) -> None:
     engine, alice, inbox = store
     pool = [c for cats in members for c in cats]
-    value = data.draw(
-        st.sampled_from(pool).map(str.swapcase) | NAME if pool else NAME, label="value"
-    )
+    value = data.draw(st.sampled_from(pool).map(str.swapcase) | NAME if pool else NAME, label="value")
     items = _items(alice, inbox, members)
 
     async def replace_all(tx: Tx) -> None:

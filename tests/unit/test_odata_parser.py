@@ -289,7 +289,8 @@ def test_null_and_nested_paths() -> None:
         "endswith(subject,'x')",
         "subject in ('a','b')",
         "toRecipients/any(r:r/emailAddress/address eq 'a@b.c')",
-        "categories/any(c:c eq 'red')",
+        "categories/any(c:c ne 'red')",  # categories/any(c:c eq 'red') is supported (issue 15)
+        "categories/any(c:contains(c,'r'))",
         "tolower(subject) eq 'x'",
         "body/content eq 'x'",
         "subject eq subject",

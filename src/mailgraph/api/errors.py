@@ -16,8 +16,8 @@ import orjson
 from mailgraph.api.http import JSON_TYPE, Response
 from mailgraph.auth.tokens import TokenError
 from mailgraph.domain import errors as d
-from mailgraph.domain.categories import DuplicateCategoryError
 from mailgraph.domain import subscriptions as subs
+from mailgraph.domain.categories import DuplicateCategoryError
 from mailgraph.odata.errors import ODataError
 
 log = logging.getLogger("mailgraph.api")

@@ -16,7 +16,12 @@ from collections.abc import Callable
 from typing import Final
 
 from mailgraph.domain import ids
-from mailgraph.domain.errors import DomainError, InvalidPropertySetError, InvalidPropertyValueError, ItemNotFoundError
+from mailgraph.domain.errors import (
+    DomainError,
+    InvalidPropertySetError,
+    InvalidPropertyValueError,
+    ItemNotFoundError,
+)
 from mailgraph.domain.mailboxes import resolve
 from mailgraph.domain.model import Actor, Timestamp, User
 from mailgraph.domain.outlook import OutlookCategory
@@ -86,7 +91,12 @@ class CategoryService:
         return await self._uow.write(unit)
 
     async def update(
-        self, actor: Actor, user_key: str | None, category_id: str, display_name: str | None, color: str | None
+        self,
+        actor: Actor,
+        user_key: str | None,
+        category_id: str,
+        display_name: str | None,
+        color: str | None,
     ) -> tuple[User, OutlookCategory]:
         """`PATCH …/outlook/masterCategories/{id}`: only `color` changes; a different displayName is refused."""
         preset = None if color is None else color_of(color)
@@ -95,7 +105,9 @@ class CategoryService:
             owner = await resolve(tx, actor, user_key)
             category = await _find(tx, owner, category_id)
             if display_name is not None and display_name != category.display_name:
-                raise InvalidPropertySetError("The displayName of a category cannot be changed after creation.")
+                raise InvalidPropertySetError(
+                    "The displayName of a category cannot be changed after creation."
+                )
             if preset is not None and preset != category.color:
                 category = OutlookCategory(
                     category.id, category.mailbox_id, category.display_name, preset, category.created_at

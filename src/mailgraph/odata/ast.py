@@ -110,10 +110,33 @@ class SearchTerm:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchDateRange:
+    """A KQL date restriction (`received>=2026-01-01`, `sent:2026-01-01`, `received:a..b`) as a range.
+
+    `start` is inclusive, `end` exclusive; None leaves that side open. Both are timezone-aware.
+    """
+
+    field: TypingLiteral["received", "sent"]
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchValue:
+    """A KQL restriction on a flag or enum: `hasAttachments:true`, `importance:high` (canonical values)."""
+
+    field: TypingLiteral["hasAttachments", "importance"]
+    value: bool | str
+
+
+SearchPart = SearchTerm | SearchDateRange | SearchValue
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     """A parsed `$search`: every term must match (KQL's implicit AND)."""
 
-    terms: tuple[SearchTerm, ...]
+    terms: tuple[SearchPart, ...]
 
 
 @dataclass(frozen=True, slots=True)

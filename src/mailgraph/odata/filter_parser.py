@@ -231,12 +231,18 @@ class _Parser:
         self.take()  # (
         variable = self.expect("ident", "Range variable").text
         self.expect("colon", "':'")
-        first, op, second = self.take(), self.take(), self.take()
-        self.expect("rparen", "')'")
-        if op.kind != "ident" or op.text.lower() != "eq":
-            raise invalid_filter()
-        literal = second if first.kind == "ident" else first
-        other = first if first.kind == "ident" else second
+        body: list[Token] = []
+        depth = 0
+        while not (self.peek().kind == "rparen" and depth == 0):
+            token = self.take()
+            if token.kind == "end":
+                raise self.syntax("')'", token)
+            depth += {"lparen": 1, "rparen": -1}.get(token.kind, 0)
+            body.append(token)
+        self.take()  # )
+        if len(body) != 3 or body[1].kind != "ident" or body[1].text.lower() != "eq":
+            raise invalid_filter()  # `ne`, functions, nested lambdas: no restriction Exchange evaluates
+        literal, other = (body[2], body[0]) if body[0].kind == "ident" else (body[0], body[2])
         if other.kind != "ident" or other.text != variable or literal.kind != "string":
             raise invalid_filter()
         assert isinstance(literal.value, str)

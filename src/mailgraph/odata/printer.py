@@ -30,7 +30,11 @@ def print_filter(expr: Expr) -> str:
     if isinstance(expr, Not):
         inner = expr.operand
         # Standard OData binds `not` tighter than `eq`: parenthesise anything but a call.
-        return f"not {print_filter(inner)}" if isinstance(inner, Call | AnyEq) else f"not ({print_filter(inner)})"
+        return (
+            f"not {print_filter(inner)}"
+            if isinstance(inner, Call | AnyEq)
+            else f"not ({print_filter(inner)})"
+        )
     word = "and" if isinstance(expr, And) else "or"
     return f"{_operand(expr.left)} {word} {_operand(expr.right)}"
 

@@ -26,7 +26,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from mailgraph.domain.model import SECOND
-from mailgraph.odata.ast import And, AnyEq, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
+from mailgraph.odata.ast import (
+    And,
+    AnyEq,
+    Call,
+    Compare,
+    Expr,
+    Not,
+    Or,
+    OrderBy,
+    Property,
+    Search,
+    SearchDateRange,
+    SearchField,
+    SearchTerm,
+    SearchValue,
+)
 from mailgraph.odata.errors import ODataError, invalid_filter
 from mailgraph.store.sql.codec import dump
 from mailgraph.store.sql.dialect import FOLD
@@ -151,6 +166,9 @@ def compile_message_search(search: Search) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
     for term in search.terms:
+        if not isinstance(term, SearchTerm):
+            clauses.append(_restriction(term, params))
+            continue
         columns = _SEARCH_COLUMNS[term.field]
         pattern = "%" + escape_like(term.text) + "%"
         clauses.append("(" + " OR ".join(_guard(c, f"{FOLD}({c.name}) {_LIKE}", "eq") for c in columns) + ")")
@@ -160,13 +178,37 @@ def compile_message_search(search: Search) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
+_RESTRICTION_COLUMNS: Final = {
+    "received": "received_at",
+    "sent": "sent_at",
+    "hasAttachments": "has_attachments",
+    "importance": "importance",
+}
+
+
+def _restriction(term: SearchDateRange | SearchValue, params: list[object]) -> str:
+    """A KQL date range (start inclusive, end exclusive) or flag/enum value as a predicate."""
+    column = _RESTRICTION_COLUMNS[term.field]
+    if isinstance(term, SearchValue):
+        params.append(int(term.value) if isinstance(term.value, bool) else term.value)
+        return f"{column} = ?"
+    parts = []
+    if term.start is not None:
+        params.append(_micros(term.start))
+        parts.append(f"{column} >= ?")
+    if term.end is not None:
+        params.append(_micros(term.end))
+        parts.append(f"{column} < ?")
+    return "(" + " AND ".join(parts) + ")" if parts else "1 = 1"
+
+
 def escape_like(text: str) -> str:
     r"""Escape `\`, `%` and `_` for a LIKE pattern with `ESCAPE '\'`."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # String collections `any(c: c eq '…')` may test (odata/resources.py `any_collections`): JSON text columns.
-_COLLECTION_COLUMNS: Final = {("categories",): "categories_json"}
+_COLLECTION_COLUMNS: Final[dict[tuple[str, ...], str]] = {("categories",): "categories_json"}
 
 
 def _any_eq(expr: AnyEq, params: list[object]) -> str:

@@ -41,19 +41,23 @@ class SqlCategories:
     async def list(self, mailbox_id: str) -> list[OutlookCategory]:
         """Creation order; the id breaks ties within one microsecond."""
         rows = await self._conn.fetch_all(
-            f"SELECT {C.sql} FROM master_categories WHERE mailbox_id = ? ORDER BY created_at, id", (mailbox_id,)
+            f"SELECT {C.sql} FROM master_categories WHERE mailbox_id = ? ORDER BY created_at, id",
+            (mailbox_id,),
         )
         return [_category(r) for r in rows]
 
     async def get(self, category_id: str) -> OutlookCategory | None:
         """By id."""
-        row = await self._conn.fetch_one(f"SELECT {C.sql} FROM master_categories WHERE id = ?", (category_id,))
+        row = await self._conn.fetch_one(
+            f"SELECT {C.sql} FROM master_categories WHERE id = ?", (category_id,)
+        )
         return None if row is None else _category(row)
 
     async def find_name(self, mailbox_id: str, name_key: str) -> OutlookCategory | None:
         """By case-folded name."""
         row = await self._conn.fetch_one(
-            f"SELECT {C.sql} FROM master_categories WHERE mailbox_id = ? AND name_key = ?", (mailbox_id, name_key)
+            f"SELECT {C.sql} FROM master_categories WHERE mailbox_id = ? AND name_key = ?",
+            (mailbox_id, name_key),
         )
         return None if row is None else _category(row)
 
