@@ -189,7 +189,9 @@ def test_expand_validated() -> None:
     assert "not a navigation property" in error("$expand=subject").message
     assert parse("$expand=Attachments").expand == ("attachments",)  # the one expandable navigation
     assert error("$expand=extensions").code == "BadRequest"  # a navigation, not expandable here
-    assert error("$expand=attachments($select=name)").code == "BadRequest"
+    nested = parse("$expand=attachments($select=Name,size)")  # nested $select (issue 15)
+    assert nested.expand == ("attachments",) and nested.selected_in("attachments") == ("name", "size")
+    assert error("$expand=attachments($top=1)").code == "BadRequest"
 
 
 # -- $filter --------------------------------------------------------------------------------------

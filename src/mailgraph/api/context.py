@@ -95,6 +95,16 @@ class Ctx:
             self.apply(f'outlook.body-content-type="{prefer.body_type}"')
         return message
 
+    def page_size(self, top: int | None, default: int) -> int:
+        """The size of a list page: `$top`, else `Prefer: odata.maxpagesize` (echoed as applied), else `default`."""
+        if top is not None:
+            return top
+        size = self.prefer.max_page_size
+        if size is None:
+            return default
+        self.apply(f"odata.maxpagesize={size}")
+        return size
+
     @property
     def root(self) -> str:
         """`https://host/v1.0` as the client called it."""

@@ -151,3 +151,9 @@ class QueryOptions:
     count: bool = False
     search: Search | None = None
     expand: tuple[str, ...] = ()
+    expand_select: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Nested `$select` per expanded navigation: `$expand=attachments($select=name,size)`."""
+
+    def selected_in(self, navigation: str) -> tuple[str, ...] | None:
+        """The nested `$select` of an expanded navigation, or None for every property."""
+        return next((names for name, names in self.expand_select if name == navigation), None)

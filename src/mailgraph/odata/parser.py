@@ -127,7 +127,7 @@ def parse_query(
 
 def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
     select = _select(raw["$select"], resource) if raw.get("$select", "").strip() else None
-    expand = _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ()
+    expand, expand_select = _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ((), ())
     filter_ = None
     if "$filter" in raw:
         if not raw["$filter"].strip():
@@ -144,7 +144,7 @@ def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
         raise ODataError(SEARCH_WITH_FILTER, SEARCH_WITH_FILTER_MESSAGE)
     if filter_ is not None and order_by:
         _check_order_in_filter(order_by, filter_)
-    return QueryOptions(select, filter_, order_by, top, skip, count, search, expand)
+    return QueryOptions(select, filter_, order_by, top, skip, count, search, expand, expand_select)
 
 
 def _decode(text: str) -> str:
@@ -226,11 +226,13 @@ def _split_top_level(text: str) -> list[str]:
     return items
 
 
-def _expand(text: str, resource: Resource) -> tuple[str, ...]:
-    """`$expand=attachments`: only the resource's expandable navigations, without nested options."""
+def _expand(text: str, resource: Resource) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """`$expand=attachments` or `attachments($select=name,size)`: the resource's expandable navigations,
+    with a nested `$select` where the navigation has a target resource (odata/resources.py)."""
     names: list[str] = []
+    nested: list[tuple[str, tuple[str, ...]]] = []
     for item in _split_top_level(text):
-        name, paren, _ = item.strip().partition("(")
+        name, paren, rest = item.strip().partition("(")
         name = name.strip()
         if not name or name == "*":
             raise bad_request(f"Expanding '{item.strip()}' is not supported.")
@@ -245,10 +247,34 @@ def _expand(text: str, resource: Resource) -> tuple[str, ...]:
         if spec.name not in resource.expandable:
             raise bad_request(f"Expanding '{spec.name}' is not supported.")
         if paren:
-            raise bad_request(f"Query options inside $expand ('{item.strip()}') are not supported.")
+            select = _nested_select(spec.name, rest, resource)
+            if select is not None:
+                nested.append((spec.name, select))
         if spec.name not in names:
             names.append(spec.name)
-    return tuple(names)
+    return tuple(names), tuple(nested)
+
+
+def _nested_select(navigation: str, rest: str, resource: Resource) -> tuple[str, ...] | None:
+    """The `$select=…` inside `navigation(…)`; other nested options are refused, never ignored."""
+    target = resource.expand_targets.get(navigation)
+    inner = rest.rstrip()
+    if not inner.endswith(")"):
+        raise bad_request(f"Syntax error: unbalanced parentheses in '{navigation}({rest}'.")
+    inner = inner[:-1].strip()
+    if target is None:
+        raise bad_request(f"Query options inside $expand ('{navigation}({inner})') are not supported.")
+    select: tuple[str, ...] | None = None
+    for option in (o.strip() for o in inner.split(";")):
+        key, _, value = option.partition("=")
+        key = key.strip().lower()
+        if key in ("$select", "select") and value.strip() and select is None:
+            select = _select(value, target)
+        elif option:
+            raise bad_request(
+                f"The query option '{option}' inside $expand of '{navigation}' is not supported."
+            )
+    return select
 
 
 def _order_by(text: str, resource: Resource) -> tuple[OrderBy, ...]:

@@ -8,7 +8,8 @@ resolves `$select=Subject` like `subject`, and our serializers compare canonical
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 FilterType = Literal["string", "bool", "datetime", "enum", "int"]
@@ -83,6 +84,8 @@ class Resource:
     expandable: frozenset[str] = frozenset()
     unknown_property_code: str = "BadRequest"
     select_error_prefix: str = ""
+    expand_targets: Mapping[str, Resource] = field(default_factory=lambda: MappingProxyType({}))
+    """Per expandable navigation, the resource its nested `$select` is checked against."""
     any_collections: frozenset[str] = frozenset()
     """Canonical names of string collections `$filter` may test with `any(v: v eq '…')`."""
 
@@ -111,6 +114,7 @@ def _resource(
     unknown_property_code: str,
     select_error_prefix: str = "",
     any_collections: Iterable[str] = (),
+    expand_targets: Mapping[str, Resource] | None = None,
 ) -> Resource:
     props = {p.name.lower(): p for p in properties}
     flds = {tuple(s.lower() for s in f.path): f for f in fields}
@@ -125,6 +129,7 @@ def _resource(
         unknown_property_code=unknown_property_code,
         select_error_prefix=select_error_prefix,
         any_collections=frozenset(any_collections),
+        expand_targets=MappingProxyType(dict(expand_targets or {})),
     )
 
 
@@ -135,6 +140,20 @@ def _p(*names: str, selectable: bool = True, navigation: bool = False) -> list[P
 def _f(path: str, kind: FilterType, *, sortable: bool = True, enum: str = "", values: str = "") -> FieldSpec:
     return FieldSpec(tuple(path.split("/")), kind, sortable, tuple(values.split()), enum)
 
+
+# attachment.md, fileAttachment.md, itemAttachment.md, referenceAttachment.md: the properties of every
+# kind (a kind without one leaves it out). No $filter on attachments (Exchange evaluates none).
+ATTACHMENT = _resource(
+    "attachment",
+    [
+        *_p("id", "lastModifiedDateTime", "name", "contentType", "size", "isInline"),
+        *_p("contentId", "contentLocation", "contentBytes"),
+        *_p("sourceUrl", "providerType", "permission", "isFolder", "previewUrl", "thumbnailUrl"),
+        *_p("item", selectable=False, navigation=True),
+    ],
+    [],
+    unknown_property_code="RequestBroker--ParseUri",
+)
 
 # spec §3.1 (v1.0). Beta-only properties (mentionsPreview, unsubscribeData, …) are not listed: the
 # parser has no API version, and v1.0 must reject them.
@@ -195,6 +214,7 @@ MESSAGE = _resource(
     expandable=("attachments",),
     unknown_property_code="RequestBroker--ParseUri",
     any_collections=("categories",),
+    expand_targets={"attachments": ATTACHMENT},
 )
 
 # spec §3.3. Graph answers unknown mailFolder properties with BadRequest and an ODL prefix [field].

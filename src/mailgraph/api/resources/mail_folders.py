@@ -30,7 +30,7 @@ async def list_folders(req: Request, ctx: Ctx, m: Match) -> Response:
     options, extra = parse_query(req.query, MAIL_FOLDER, allow=LIST_OPTIONS)
     parent = m.keys[0] if m.keys else None
     owner, folders = await ctx.services.folders.list(ctx.actor, m.user_key, parent, _include_hidden(extra))
-    top = options.top or DEFAULT_PAGE
+    top = ctx.page_size(options.top, DEFAULT_PAGE)
     window = folders[options.skip : options.skip + top]
     segment = ctx.user_segment(owner.id)
     shape = "mailFolders" if parent is None else f"mailFolders('{parent}')/childFolders"

@@ -44,7 +44,7 @@ def _entity(
 async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages and …/mailFolders/{id}/messages: one page, with an absolute nextLink."""
     options, _ = parse_query(req.query, MESSAGE, allow=LIST_OPTIONS)
-    top = options.top or DEFAULT_PAGE
+    top = ctx.page_size(options.top, DEFAULT_PAGE)
     page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search)
     listing = await ctx.services.messages.list(
         ctx.actor, m.user_key, page, _folder_key(m, with_item=False), count=options.count
@@ -58,7 +58,7 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     shown = [ctx.present(x) for x in listing.items]
     value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
     if "attachments" in options.expand:  # the only expandable navigation (odata/resources.py)
-        await attachments.expand(ctx, listing.items, value)
+        await attachments.expand(ctx, listing.items, value, options.selected_in("attachments"))
     payload["value"] = value
     if listing.more:
         payload["@odata.nextLink"] = next_link(req, options.skip + top)
@@ -92,7 +92,7 @@ async def get_message(req: Request, ctx: Ctx, m: Match) -> Response:
     )
     body = _entity(ctx, message, options.select, ctx.user_segment(message.mailbox_id))
     if "attachments" in options.expand:
-        await attachments.expand(ctx, [message], [body])
+        await attachments.expand(ctx, [message], [body], options.selected_in("attachments"))
     return json_response(body)
 
 
