@@ -49,6 +49,7 @@ from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
@@ -228,6 +229,7 @@ async def build(settings: Settings) -> Runtime:
         delta=DeltaService(uow, clock),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
         categories=CategoryService(uow, clock),
+        exchange_ids=ExchangeIdService(uow),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

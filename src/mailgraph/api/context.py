@@ -16,6 +16,7 @@ from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.delta import DeltaService
+from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
@@ -46,6 +47,8 @@ class Services:
     """Change notifications (issue 12); None where a test builds services without them."""
     categories: CategoryService | None = None
     """The master category list (issue 15)."""
+    exchange_ids: ExchangeIdService | None = None
+    """translateExchangeIds (issue 15)."""
 
 
 class InnerHandler(Protocol):

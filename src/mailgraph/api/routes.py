@@ -15,6 +15,7 @@ from mailgraph.api.resources import (
     attachments,
     categories,
     delta,
+    exchange_ids,
     mail_folders,
     messages,
     mime_content,
@@ -162,3 +163,7 @@ ROUTES += [
         },
     ),
 ]
+
+# translateExchangeIds (spec §2.16): Graph asks User.ReadBasic.All/User.Read (delegated only); our permission
+# model maps it to the mailbox read operation, and the domain refuses app-only tokens.
+ROUTES.append(Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "read")}))
