@@ -53,6 +53,7 @@ from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
+from mailgraph.domain.inference import OverrideService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Message, Tenant, now
@@ -230,6 +231,7 @@ async def build(settings: Settings) -> Runtime:
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
         categories=CategoryService(uow, clock),
         exchange_ids=ExchangeIdService(uow),
+        overrides=OverrideService(uow, clock),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

@@ -18,6 +18,7 @@ from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.folders import FolderService
+from mailgraph.domain.inference import OverrideService
 from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Actor, Message
@@ -49,6 +50,8 @@ class Services:
     """The master category list (issue 15)."""
     exchange_ids: ExchangeIdService | None = None
     """translateExchangeIds (issue 15)."""
+    overrides: OverrideService | None = None
+    """Focused Inbox overrides (issue 15)."""
 
 
 class InnerHandler(Protocol):

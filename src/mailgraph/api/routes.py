@@ -16,6 +16,7 @@ from mailgraph.api.resources import (
     categories,
     delta,
     exchange_ids,
+    inference,
     mail_folders,
     messages,
     mime_content,
@@ -167,3 +168,15 @@ ROUTES += [
 # translateExchangeIds (spec §2.16): Graph asks User.ReadBasic.All/User.Read (delegated only); our permission
 # model maps it to the mailbox read operation, and the domain refuses app-only tokens.
 ROUTES.append(Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "read")}))
+
+# Focused Inbox overrides (issue 15). Graph asks Mail.Read / Mail.ReadWrite: the mail operations.
+ROUTES += [
+    Route(
+        ("inferenceclassification", "overrides"),
+        {"GET": (inference.list_overrides, "read"), "POST": (inference.create_override, "write")},
+    ),
+    Route(
+        ("inferenceclassification", "overrides", KEY),
+        {"PATCH": (inference.update_override, "write"), "DELETE": (inference.delete_override, "write")},
+    ),
+]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mailgraph.domain import attachments, drafts
+from mailgraph.domain.inference import classification_for
 from mailgraph.domain.mailboxes import well_known_id
 from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
@@ -26,6 +27,10 @@ async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timesta
         copy.is_read = False
         copy.received_at = now
         copy.bcc = []
+        # Focused Inbox overrides of this mailbox (domain/inference.py) classify mail from their sender.
+        classified = await classification_for(tx, user.id, message.from_ or message.sender)
+        if classified is not None:
+            copy.inference_classification = classified
         await tx.messages.insert(copy)
         tx.changes.message("created", copy)
         await attachments.copy_all(tx, message.id, copy.id, now)  # shared blobs, no byte copies
