@@ -50,6 +50,7 @@ from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.exchange_ids import ExchangeIdService
+from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
@@ -232,6 +233,7 @@ async def build(settings: Settings) -> Runtime:
         categories=CategoryService(uow, clock),
         exchange_ids=ExchangeIdService(uow),
         overrides=OverrideService(uow, clock),
+        extensions=ExtensionService(uow, clock),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

@@ -17,6 +17,7 @@ from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.exchange_ids import ExchangeIdService
+from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inference import OverrideService
 from mailgraph.domain.messages import MessageService
@@ -52,6 +53,8 @@ class Services:
     """translateExchangeIds (issue 15)."""
     overrides: OverrideService | None = None
     """Focused Inbox overrides (issue 15)."""
+    extensions: ExtensionService | None = None
+    """Open extensions and extended-property reads (issue 15)."""
 
 
 class InnerHandler(Protocol):

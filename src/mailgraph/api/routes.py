@@ -16,6 +16,7 @@ from mailgraph.api.resources import (
     categories,
     delta,
     exchange_ids,
+    extensions,
     inference,
     mail_folders,
     messages,
@@ -179,4 +180,24 @@ ROUTES += [
         ("inferenceclassification", "overrides", KEY),
         {"PATCH": (inference.update_override, "write"), "DELETE": (inference.delete_override, "write")},
     ),
+]
+
+# Open extensions of messages (issue 15, opentypeextension-*.md), also below a folder.
+ROUTES += [
+    route
+    for prefix in (("messages", KEY), ("mailfolders", KEY, "messages", KEY))
+    for route in (
+        Route(
+            (*prefix, "extensions"),
+            {"GET": (extensions.list_extensions, "read"), "POST": (extensions.create_extension, "write")},
+        ),
+        Route(
+            (*prefix, "extensions", KEY),
+            {
+                "GET": (extensions.get_extension, "read"),
+                "PATCH": (extensions.update_extension, "write"),
+                "DELETE": (extensions.delete_extension, "write"),
+            },
+        ),
+    )
 ]

@@ -19,6 +19,7 @@ from mailgraph.domain.inspection import WorkbenchRepo
 
 if TYPE_CHECKING:
     from mailgraph.domain.lockout import SignInFailures
+from mailgraph.domain.extended import MessagePropertyRepo
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -456,6 +457,11 @@ class Tx(Protocol):
     @property
     def categories(self) -> CategoryRepo:
         """The master category lists (migration 0023, domain/categories.py)."""
+        ...
+
+    @property
+    def properties(self) -> MessagePropertyRepo:
+        """Extended properties and open extensions of messages (migration 0024, domain/extended.py)."""
         ...
 
     @property

@@ -153,6 +153,12 @@ class QueryOptions:
     expand: tuple[str, ...] = ()
     expand_select: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Nested `$select` per expanded navigation: `$expand=attachments($select=name,size)`."""
+    expand_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Nested `$filter=id eq '…'` (or-ed) per expanded extended-property navigation."""
+
+    def ids_in(self, navigation: str) -> tuple[str, ...] | None:
+        """The ids a nested `$filter` asked for, or None for every one."""
+        return next((ids for name, ids in self.expand_ids if name == navigation), None)
 
     def selected_in(self, navigation: str) -> tuple[str, ...] | None:
         """The nested `$select` of an expanded navigation, or None for every property."""

@@ -127,7 +127,9 @@ def parse_query(
 
 def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
     select = _select(raw["$select"], resource) if raw.get("$select", "").strip() else None
-    expand, expand_select = _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ((), ())
+    expand, expand_select, expand_ids = (
+        _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ((), (), ())
+    )
     filter_ = None
     if "$filter" in raw:
         if not raw["$filter"].strip():
@@ -144,7 +146,9 @@ def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
         raise ODataError(SEARCH_WITH_FILTER, SEARCH_WITH_FILTER_MESSAGE)
     if filter_ is not None and order_by:
         _check_order_in_filter(order_by, filter_)
-    return QueryOptions(select, filter_, order_by, top, skip, count, search, expand, expand_select)
+    return QueryOptions(
+        select, filter_, order_by, top, skip, count, search, expand, expand_select, expand_ids
+    )
 
 
 def _decode(text: str) -> str:
@@ -226,11 +230,18 @@ def _split_top_level(text: str) -> list[str]:
     return items
 
 
-def _expand(text: str, resource: Resource) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
-    """`$expand=attachments` or `attachments($select=name,size)`: the resource's expandable navigations,
-    with a nested `$select` where the navigation has a target resource (odata/resources.py)."""
+_ID_FILTERED: Final = frozenset({"singleValueExtendedProperties", "multiValueExtendedProperties"})
+_ID_EQ: Final = re.compile(r"\s*id\s+eq\s+'((?:[^']|'')*)'\s*", re.IGNORECASE)
+_Nested = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _expand(text: str, resource: Resource) -> tuple[tuple[str, ...], _Nested, _Nested]:
+    """`$expand=attachments`, `attachments($select=name,size)`,
+    `singleValueExtendedProperties($filter=id eq '…')`: the resource's expandable navigations, with the
+    nested options Graph documents for each (odata/resources.py `expand_targets`, `_ID_FILTERED`)."""
     names: list[str] = []
-    nested: list[tuple[str, tuple[str, ...]]] = []
+    selects: list[tuple[str, tuple[str, ...]]] = []
+    id_filters: list[tuple[str, tuple[str, ...]]] = []
     for item in _split_top_level(text):
         name, paren, rest = item.strip().partition("(")
         name = name.strip()
@@ -247,34 +258,51 @@ def _expand(text: str, resource: Resource) -> tuple[tuple[str, ...], tuple[tuple
         if spec.name not in resource.expandable:
             raise bad_request(f"Expanding '{spec.name}' is not supported.")
         if paren:
-            select = _nested_select(spec.name, rest, resource)
+            select, ids = _nested(spec.name, rest, resource)
             if select is not None:
-                nested.append((spec.name, select))
+                selects.append((spec.name, select))
+            if ids is not None:
+                id_filters.append((spec.name, ids))
         if spec.name not in names:
             names.append(spec.name)
-    return tuple(names), tuple(nested)
+    return tuple(names), tuple(selects), tuple(id_filters)
 
 
-def _nested_select(navigation: str, rest: str, resource: Resource) -> tuple[str, ...] | None:
-    """The `$select=…` inside `navigation(…)`; other nested options are refused, never ignored."""
+def _nested(
+    navigation: str, rest: str, resource: Resource
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The `$select=…` (navigations with a target resource) or `$filter=id eq '…' [or id eq '…']`
+    (extended properties) inside `navigation(…)`; any other nested option is refused, never ignored."""
     target = resource.expand_targets.get(navigation)
     inner = rest.rstrip()
     if not inner.endswith(")"):
         raise bad_request(f"Syntax error: unbalanced parentheses in '{navigation}({rest}'.")
     inner = inner[:-1].strip()
-    if target is None:
-        raise bad_request(f"Query options inside $expand ('{navigation}({inner})') are not supported.")
     select: tuple[str, ...] | None = None
+    ids: tuple[str, ...] | None = None
     for option in (o.strip() for o in inner.split(";")):
         key, _, value = option.partition("=")
         key = key.strip().lower()
-        if key in ("$select", "select") and value.strip() and select is None:
+        if key in ("$select", "select") and target is not None and value.strip() and select is None:
             select = _select(value, target)
+        elif key in ("$filter", "filter") and navigation in _ID_FILTERED and ids is None:
+            ids = _id_filter(value)
         elif option:
             raise bad_request(
                 f"The query option '{option}' inside $expand of '{navigation}' is not supported."
             )
-    return select
+    return select, ids
+
+
+def _id_filter(text: str) -> tuple[str, ...]:
+    """`id eq 'A' or id eq 'B'`: the only filter Graph evaluates on expanded extended properties."""
+    ids = []
+    for part in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        match = _ID_EQ.fullmatch(part)
+        if match is None:
+            raise bad_request(f"The filter '{text}' on extended properties must be id eq '…' (or-ed).")
+        ids.append(match.group(1).replace("''", "'"))
+    return tuple(ids)
 
 
 def _order_by(text: str, resource: Resource) -> tuple[OrderBy, ...]:

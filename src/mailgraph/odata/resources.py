@@ -211,7 +211,7 @@ MESSAGE = _resource(
             values="notFlagged flagged complete",
         ),
     ],
-    expandable=("attachments",),
+    expandable=("attachments", "extensions", "singleValueExtendedProperties", "multiValueExtendedProperties"),
     unknown_property_code="RequestBroker--ParseUri",
     any_collections=("categories",),
     expand_targets={"attachments": ATTACHMENT},

@@ -17,6 +17,7 @@ from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.lockouts import SqlLockouts
+from mailgraph.store.sql.message_properties import SqlMessageProperties
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.outlook import SqlCategories, SqlOverrides
@@ -45,6 +46,7 @@ class SqlTx:
         "messages",
         "outbox",
         "overrides",
+        "properties",
         "send_quota",
         "subscriptions",
         "upload_parts",
@@ -70,5 +72,6 @@ class SqlTx:
         self.send_quota = SqlSendQuota(conn)  # issue 13: per-mailbox send limits (migration 0020)
         self.categories = SqlCategories(conn)  # issue 15: master categories (migration 0023)
         self.overrides = SqlOverrides(conn)  # issue 15: Focused Inbox overrides (migration 0023)
+        self.properties = SqlMessageProperties(conn)  # issue 15: extended props, extensions (0024)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

@@ -112,8 +112,10 @@ def _message_options(req: Request, extra_page: int | None) -> tuple[DeltaOptions
         (("receivedDateTime",), True)
     ]:
         raise _invalid("The only $orderby delta supports is receivedDateTime desc.")
-    if options.expand_select:  # the round's options live in its tokens, which carry no nested options
+    if options.expand_select or options.expand_ids:  # a round's options live in its tokens: no nested ones
         raise _invalid("Query options inside $expand are not supported by delta.")
+    if set(options.expand) - {"attachments"}:
+        raise _invalid("Delta expands attachments only.")
     filter_text = next((v for k, v in _raw_pairs(req.query) if k.lower() in ("$filter", "filter")), None)
     delta = DeltaOptions(
         select=options.select,

@@ -10,7 +10,7 @@ from mailgraph.api.context import Ctx, json_response, no_content
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
-from mailgraph.api.resources import attachments, mime_content
+from mailgraph.api.resources import attachments, extensions, mime_content
 from mailgraph.api.router import Match, quote_key
 from mailgraph.api.serialize.messages import message_json, parse_message
 from mailgraph.api.serialize.values import read_json
@@ -57,8 +57,10 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     base, version = req.base_url, m.version
     shown = [ctx.present(x) for x in listing.items]
     value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
-    if "attachments" in options.expand:  # the only expandable navigation (odata/resources.py)
+    if "attachments" in options.expand:
         await attachments.expand(ctx, listing.items, value, options.selected_in("attachments"))
+    if set(options.expand) - {"attachments"}:
+        await extensions.expand(ctx, listing.items, value, options)
     payload["value"] = value
     if listing.more:
         payload["@odata.nextLink"] = next_link(req, options.skip + top)
@@ -93,6 +95,8 @@ async def get_message(req: Request, ctx: Ctx, m: Match) -> Response:
     body = _entity(ctx, message, options.select, ctx.user_segment(message.mailbox_id))
     if "attachments" in options.expand:
         await attachments.expand(ctx, [message], [body], options.selected_in("attachments"))
+    if set(options.expand) - {"attachments"}:
+        await extensions.expand(ctx, [message], [body], options)
     return json_response(body)
 
 
