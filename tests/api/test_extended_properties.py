@@ -160,3 +160,40 @@ async def test_they_survive_move_copy_and_send(api: AsyncClient, token_for: Toke
     (received,) = await folder_items(api, bob, "/v1.0/me", "inbox")
     r = await api.get(f"/v1.0/me/messages/{q(received['id'])}{expand}", headers=bob)
     assert kept(r.json()) == ([], [])  # recipients' copies do not get them (docs/graph-coverage.md)
+
+
+@pytest.mark.parametrize("version", ["v1.0", "beta"])
+async def test_filter_on_single_value_extended_properties(
+    api: AsyncClient, token_for: TokenFor, version: str
+) -> None:
+    alice = token_for("alice", "Mail.ReadWrite")
+    await create_draft(api, alice, subject="green", singleValueExtendedProperties=_svep((NAMED, "Green")))
+    await create_draft(
+        api, alice, subject="blue", singleValueExtendedProperties=_svep((NAMED, "Blue"), (TAG, "t"))
+    )
+    await create_draft(api, alice, subject="none")
+
+    async def subjects(flt: str) -> list[str]:
+        r = await api.get(f"/{version}/me/messages?$filter={flt}&$select=subject", headers=alice)
+        assert r.status_code == 200, r.text
+        return sorted(m["subject"] for m in r.json()["value"])
+
+    assert await subjects(
+        f"singleValueExtendedProperties/Any(ep: ep/id eq '{NAMED}' and ep/value eq 'Green')"
+    ) == ["green"]
+    assert await subjects(
+        f"singleValueExtendedProperties/any(ep:ep/value eq 'blue' and ep/id eq '{NAMED.upper()}')"
+    ) == ["blue"]
+    assert await subjects(f"singleValueExtendedProperties/any(ep:ep/id eq '{NAMED}')") == ["blue", "green"]
+    assert await subjects(f"not singleValueExtendedProperties/any(ep:ep/id eq '{TAG}')") == ["green", "none"]
+    for bad in [
+        "singleValueExtendedProperties/any(ep:ep/value eq 'Green')",
+        f"singleValueExtendedProperties/any(ep:ep/id ne '{NAMED}')",
+        f"singleValueExtendedProperties/any(ep:x/id eq '{NAMED}')",
+        f"multiValueExtendedProperties/any(ep:ep/id eq '{MULTI}')",
+    ]:
+        assert_graph_error(
+            await api.get(f"/{version}/me/messages?$filter={bad}", headers=alice),
+            400,
+            "ErrorInvalidUrlQueryFilter",
+        )

@@ -85,7 +85,16 @@ class AnyEq:
     value: str
 
 
-Expr = Compare | Call | And | Or | Not | AnyEq
+@dataclass(frozen=True, slots=True)
+class ExtendedPropertyAny:
+    """`singleValueExtendedProperties/any(ep: ep/id eq '…' and ep/value eq '…')` (the value part optional):
+    the message has that extended property (with that value). extended-properties-overview.md."""
+
+    prop_id: str
+    value: str | None = None
+
+
+Expr = Compare | Call | And | Or | Not | AnyEq | ExtendedPropertyAny
 
 
 @dataclass(frozen=True, slots=True)

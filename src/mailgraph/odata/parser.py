@@ -22,7 +22,17 @@ import re
 from typing import Final
 from urllib.parse import unquote_plus, unquote_to_bytes
 
-from mailgraph.odata.ast import And, Compare, Expr, Not, Or, OrderBy, Property, QueryOptions
+from mailgraph.odata.ast import (
+    And,
+    Compare,
+    Expr,
+    ExtendedPropertyAny,
+    Not,
+    Or,
+    OrderBy,
+    Property,
+    QueryOptions,
+)
 from mailgraph.odata.errors import (
     SEARCH_WITH_FILTER,
     SEARCH_WITH_FILTER_MESSAGE,
@@ -343,7 +353,10 @@ def filter_properties(expr: Expr) -> list[tuple[str, ...]]:
         elif isinstance(node, Not):
             stack.append(node.operand)
         else:
-            path = node.left.path if isinstance(node, Compare) else node.property.path
+            if isinstance(node, ExtendedPropertyAny):
+                path: tuple[str, ...] = ("singleValueExtendedProperties",)
+            else:
+                path = node.left.path if isinstance(node, Compare) else node.property.path
             if path not in seen:
                 seen.append(path)
     return seen

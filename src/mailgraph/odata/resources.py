@@ -89,6 +89,11 @@ class Resource:
     any_collections: frozenset[str] = frozenset()
     """Canonical names of string collections `$filter` may test with `any(v: v eq '…')`."""
 
+    def has_extended(self, path: Iterable[str]) -> bool:
+        """Whether `path` is `singleValueExtendedProperties` of a type that has it (any case)."""
+        parts = [p.lower() for p in path]
+        return parts == ["singlevalueextendedproperties"] and self.name == "message"
+
     def find_collection(self, path: Iterable[str]) -> str | None:
         """The canonical name of the string collection at `path` (any case) that `any()` may test."""
         parts = [p.lower() for p in path]

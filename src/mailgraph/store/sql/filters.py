@@ -32,6 +32,7 @@ from mailgraph.odata.ast import (
     Call,
     Compare,
     Expr,
+    ExtendedPropertyAny,
     Not,
     Or,
     OrderBy,
@@ -227,9 +228,28 @@ def _any_eq(expr: AnyEq, params: list[object]) -> str:
     return f"({FOLD}({column}) {_LIKE} OR {FOLD}({column}) {_LIKE})"
 
 
+def _extended_any(expr: ExtendedPropertyAny, params: list[object]) -> str:
+    """The message has this single-value extended property (migration 0024), with this value when given.
+
+    Ids compare case-insensitively (the stored key is the case-folded id), values like every string
+    comparison here (`mg_fold` on the JSON text of both sides: equal strings give equal JSON).
+    """
+    params.append(expr.prop_id.strip().casefold())
+    value = ""
+    if expr.value is not None:
+        params.append(dump(expr.value))
+        value = f" AND {FOLD}(p.value_json) = {FOLD}(?)"
+    return (
+        "EXISTS (SELECT 1 FROM message_properties p WHERE p.message_id = messages.id"
+        f" AND p.kind = 'single' AND p.prop_key = ?{value})"
+    )
+
+
 def _compile(expr: Expr, params: list[object]) -> str:
     if isinstance(expr, AnyEq):
         return _any_eq(expr, params)
+    if isinstance(expr, ExtendedPropertyAny):
+        return _extended_any(expr, params)
     if isinstance(expr, And):
         return f"({_compile(expr.left, params)} AND {_compile(expr.right, params)})"
     if isinstance(expr, Or):
