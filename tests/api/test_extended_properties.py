@@ -197,3 +197,30 @@ async def test_filter_on_single_value_extended_properties(
             400,
             "ErrorInvalidUrlQueryFilter",
         )
+
+
+async def test_send_mail_keeps_them_on_the_sent_item_only(api: AsyncClient, token_for: TokenFor) -> None:
+    alice = token_for("alice", "Mail.ReadWrite", "Mail.Send")
+    message = {
+        "subject": "tagged",
+        "toRecipients": [{"emailAddress": {"address": "bob@fabrikam.test"}}],
+        "singleValueExtendedProperties": _svep((NAMED, "Green")),
+    }
+    r = await api.post("/v1.0/me/sendMail", json={"message": message}, headers=alice)
+    assert r.status_code == 202, r.text
+    (sent,) = await folder_items(api, alice, "/v1.0/me", "sentitems")
+    r = await api.get(
+        f"/v1.0/me/messages/{q(sent['id'])}?$expand=singleValueExtendedProperties", headers=alice
+    )
+    assert r.json()["singleValueExtendedProperties"] == [{"id": NAMED, "value": "Green"}]
+    bad = {**message, "singleValueExtendedProperties": _svep((INT, "x"))}
+    r = await api.post("/v1.0/me/sendMail", json={"message": bad}, headers=alice)
+    assert_graph_error(r, 400, "ErrorInvalidValueForProperty")
+
+
+async def test_refused_where_not_stored(api: AsyncClient, token_for: TokenFor) -> None:
+    alice = token_for("alice", "Mail.ReadWrite", "Mail.Send")
+    made = await create_draft(api, alice)
+    body = {"message": {"singleValueExtendedProperties": _svep((NAMED, "Green"))}}
+    r = await api.post(f"/v1.0/me/messages/{q(made['id'])}/createReply", json=body, headers=alice)
+    assert_graph_error(r, 400, "ErrorInvalidRequest")

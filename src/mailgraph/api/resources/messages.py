@@ -75,7 +75,7 @@ async def create_message(req: Request, ctx: Ctx, m: Match) -> Response:
         message = await ctx.services.mime.create(ctx.actor, m.user_key, raw, _folder_key(m, with_item=False))
     else:
         data = read_json(req, required=False) or {}
-        changes = parse_message(data, m.version)
+        changes = parse_message(data, m.version, extended_ok=True)
         await ctx.services.attachments.stage(changes)  # blob files first, then the unit (spec §2.2)
         message = await ctx.services.messages.create(
             ctx.actor, m.user_key, changes, _folder_key(m, with_item=False)
@@ -104,7 +104,7 @@ async def update_message(req: Request, ctx: Ctx, m: Match) -> Response:
     """PATCH …/messages/{id}: 200 with the whole message and an ETag (spec §2.3)."""
     parse_query(req.query, MESSAGE, allow=frozenset())
     data = read_json(req, required=True) or {}
-    changes = parse_message(data, m.version)
+    changes = parse_message(data, m.version, extended_ok=True)
     if not isinstance(changes.attachments, Unset):
         raise GraphError(
             400, "ErrorInvalidRequest", "Attachments are added with POST …/attachments, not by PATCH."

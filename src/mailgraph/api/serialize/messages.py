@@ -281,7 +281,7 @@ def _extended(prop: str, value: object) -> list[StoredProperty]:
     return out
 
 
-def parse_message(data: dict[str, Any], version: str) -> MessageChanges:
+def parse_message(data: dict[str, Any], version: str, *, extended_ok: bool = False) -> MessageChanges:
     """A JSON message body → typed changes; shape errors are Graph 400s (spec §5).
 
     Raises:
@@ -304,6 +304,10 @@ def parse_message(data: dict[str, Any], version: str) -> MessageChanges:
             from mailgraph.api.serialize.attachments import parse_attachments  # imports this module
 
             changes.attachments = parse_attachments(value, version)
+        elif prop in _EXTENDED and not extended_ok:
+            # Only create, PATCH and sendMail store them; elsewhere (reply bodies, item attachments)
+            # they are refused rather than dropped.
+            raise GraphError(400, "ErrorInvalidRequest", f"The property '{prop}' is not supported here.")
         elif prop in _EXTENDED:
             found = [] if isinstance(changes.extended_properties, Unset) else changes.extended_properties
             changes.extended_properties = found + _extended(prop, value)
