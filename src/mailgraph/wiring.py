@@ -44,13 +44,17 @@ from mailgraph.delivery.webhook_http import UrlPolicy, WebhookHttp
 from mailgraph.delivery.webhooks import NotificationWorker, WebhookConfig
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
 from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.exchange_ids import ExchangeIdService
+from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
+from mailgraph.domain.inference import OverrideService
 from mailgraph.domain.mailbox_settings import MailboxSettingsService
 from mailgraph.domain.message_rules import MessageRuleService
 from mailgraph.domain.messages import MessageService
@@ -232,6 +236,10 @@ async def build(settings: Settings) -> Runtime:
         rules=MessageRuleService(uow, clock),
         settings=MailboxSettingsService(uow, clock),
         subscriptions=SubscriptionService(uow, clock, notifier.http, webhook_policy(settings)),
+        categories=CategoryService(uow, clock),
+        exchange_ids=ExchangeIdService(uow),
+        overrides=OverrideService(uow, clock),
+        extensions=ExtensionService(uow, clock),
     )
     smtp = _smtp(settings, uow, sending, attachments.blobs, tokens)
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)

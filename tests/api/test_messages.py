@@ -97,6 +97,7 @@ async def test_patch_updates_and_bumps_change_key(api: AsyncClient, token_for: T
         "ccRecipients": [{"emailAddress": {"address": "carol@fabrikam-mail.test", "name": "Carol"}}],
         "flag": {
             "flagStatus": "flagged",
+            "startDateTime": {"dateTime": "2029-12-01T00:00:00", "timeZone": "UTC"},
             "dueDateTime": {"dateTime": "2030-01-01T00:00:00", "timeZone": "UTC"},
         },
         "isDeliveryReceiptRequested": True,

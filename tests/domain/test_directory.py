@@ -147,3 +147,14 @@ async def test_unknown_permission_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TenantFileError) as caught:
         await build(Settings(data_dir=tmp_path / "d", tenant_file=file))
     assert "Mail.Fly" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize("key", ["id", "displayName"])
+def test_bad_tenant_id_or_display_name_is_reported_not_dropped(key: str) -> None:
+    # Regression (review of issue 15): these two were read after the problems check, so a bad value
+    # vanished instead of failing the file.
+    with pytest.raises(TenantFileError) as caught:
+        parse_tenant({"tenant": {"domains": ["a.test"], key: 42}}, "x")
+    assert caught.value.problems == [f"tenant.{key} must be a non-empty string"]
+    spec = parse_tenant({"tenant": {"domains": ["a.test"], key: " ok "}}, "x")
+    assert (spec.id if key == "id" else spec.display_name) == "ok"

@@ -188,8 +188,11 @@ def test_expand_validated() -> None:
     assert error("$expand=foo").code == "RequestBroker--ParseUri"
     assert "not a navigation property" in error("$expand=subject").message
     assert parse("$expand=Attachments").expand == ("attachments",)  # the one expandable navigation
-    assert error("$expand=extensions").code == "BadRequest"  # a navigation, not expandable here
-    assert error("$expand=attachments($select=name)").code == "BadRequest"
+    assert parse("$expand=extensions").expand == ("extensions",)  # issue 15
+    assert error("$expand=mentions").code == "RequestBroker--ParseUri"  # beta-only, unknown in v1.0 tables
+    nested = parse("$expand=attachments($select=Name,size)")  # nested $select (issue 15)
+    assert nested.expand == ("attachments",) and nested.selected_in("attachments") == ("name", "size")
+    assert error("$expand=attachments($top=1)").code == "BadRequest"
 
 
 # -- $filter --------------------------------------------------------------------------------------
@@ -289,7 +292,8 @@ def test_null_and_nested_paths() -> None:
         "endswith(subject,'x')",
         "subject in ('a','b')",
         "toRecipients/any(r:r/emailAddress/address eq 'a@b.c')",
-        "categories/any(c:c eq 'red')",
+        "categories/any(c:c ne 'red')",  # categories/any(c:c eq 'red') is supported (issue 15)
+        "categories/any(c:contains(c,'r'))",
         "tolower(subject) eq 'x'",
         "body/content eq 'x'",
         "subject eq subject",

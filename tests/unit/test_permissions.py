@@ -129,6 +129,8 @@ def test_directory_reads_need_a_user_permission() -> None:
     assert user_reach("app", frozenset({"User.ReadBasic.All"})) == "basic"
     assert user_reach("app", frozenset({"User.Read.All"})) == "all"
     assert canonical_permission("user.readbasic.all") == "User.ReadBasic.All"
+
+
 @pytest.mark.parametrize("kind", ["user", "app"])
 @pytest.mark.parametrize(
     ("perm", "readable", "writable"),

@@ -14,8 +14,12 @@ from mailgraph.auth.oauth import OAuthService
 from mailgraph.auth.tokens import TokenService
 from mailgraph.domain import quoting
 from mailgraph.domain.attachments import AttachmentService
+from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.delta import DeltaService
+from mailgraph.domain.exchange_ids import ExchangeIdService
+from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.folders import FolderService
+from mailgraph.domain.inference import OverrideService
 from mailgraph.domain.mailbox_settings import MailboxSettingsService
 from mailgraph.domain.message_rules import MessageRuleService
 from mailgraph.domain.messages import MessageService
@@ -49,6 +53,14 @@ class Services:
     settings: MailboxSettingsService
     subscriptions: SubscriptionService | None = None
     """Change notifications (issue 12); None where a test builds services without them."""
+    categories: CategoryService | None = None
+    """The master category list (issue 15)."""
+    exchange_ids: ExchangeIdService | None = None
+    """translateExchangeIds (issue 15)."""
+    overrides: OverrideService | None = None
+    """Focused Inbox overrides (issue 15)."""
+    extensions: ExtensionService | None = None
+    """Open extensions and extended-property reads (issue 15)."""
 
 
 class InnerHandler(Protocol):
@@ -97,6 +109,16 @@ class Ctx:
             message = replace(message, body=quoting.convert(message.body, prefer.body_type))
             self.apply(f'outlook.body-content-type="{prefer.body_type}"')
         return message
+
+    def page_size(self, top: int | None, default: int) -> int:
+        """The size of a list page: `$top`, else `Prefer: odata.maxpagesize` (echoed as applied), else `default`."""
+        if top is not None:
+            return top
+        size = self.prefer.max_page_size
+        if size is None:
+            return default
+        self.apply(f"odata.maxpagesize={size}")
+        return size
 
     @property
     def root(self) -> str:

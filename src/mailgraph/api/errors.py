@@ -20,6 +20,7 @@ from mailgraph.domain import mailbox_settings as settings
 from mailgraph.domain import message_rules as rules
 from mailgraph.domain import subscriptions as subs
 from mailgraph.domain import users
+from mailgraph.domain.categories import DuplicateCategoryError
 from mailgraph.odata.errors import ODataError
 
 log = logging.getLogger("mailgraph.api")
@@ -83,6 +84,8 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     rules.RuleError: (400, "ErrorInvalidRequest"),
     settings.InvalidTimeZoneError: (400, "InvalidTimeZone"),
     settings.InvalidTimeSettingsError: (400, "ErrorInvalidTimeSettings"),
+    # Master categories (issue 15): the duplicate's code is [unconfirmed] (docs/graph-coverage.md).
+    DuplicateCategoryError: (409, "ErrorItemSave"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

@@ -3,6 +3,9 @@
 - `IdType="ImmutableId"`: message ids in the response are immutable ids (spec §3.5), for this request only.
 - `outlook.body-content-type="text"|"html"`: the format of `body`/`uniqueBody` on reads.
 - `outlook.timezone="…"`: the zone of the "Sent:" line of generated reply/forward quotes.
+- `odata.maxpagesize=N`: the page size of message, folder and attachment lists and of delta rounds
+  (1–1000; larger values are capped at 1000, 0 or junk is ignored). `$top`, when also given, wins on
+  the lists (it is the client's explicit size), as Exchange does.
 
 Each honoured preference is echoed in `Preference-Applied` (RFC 7240 §3). Preferences this server does
 not know are ignored, as RFC 7240 §2 asks of any server. A zone name may be an IANA name
@@ -30,6 +33,7 @@ class Preferences:
     immutable_ids: bool = False
     body_type: BodyPreference | None = None
     timezone: str | None = None
+    max_page_size: int | None = None
 
     def zone(self) -> tzinfo:
         """The `outlook.timezone` zone (UTC when absent).
@@ -95,6 +99,7 @@ def parse_prefer(header: str) -> Preferences:
     immutable = False
     body_type: BodyPreference | None = None
     timezone: str | None = None
+    max_page: int | None = None
     for item in _split(header, ","):
         # Only the preference itself matters; RFC 7240 parameters after ';' are not used by Graph.
         head = _split(item, ";")[0]
@@ -106,4 +111,7 @@ def parse_prefer(header: str) -> Preferences:
             body_type = "text" if value.lower() == "text" else "html"
         elif name == "outlook.timezone" and value.strip():
             timezone = value
-    return Preferences(immutable, body_type, timezone)
+        elif name == "odata.maxpagesize" and value.strip().isascii() and value.strip().isdigit():
+            size = int(value.strip()[:10])
+            max_page = min(size, 1000) if size >= 1 else max_page
+    return Preferences(immutable, body_type, timezone, max_page)

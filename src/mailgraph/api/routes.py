@@ -13,8 +13,12 @@ from __future__ import annotations
 from mailgraph.api import batch
 from mailgraph.api.resources import (
     attachments,
+    categories,
     counts,
     delta,
+    exchange_ids,
+    extensions,
+    inference,
     mail_folders,
     mailbox_settings,
     message_rules,
@@ -209,4 +213,58 @@ ROUTES += [
         },
     ),
     Route(("mailboxsettings", KEY), {"GET": (mailbox_settings.get_setting, "settings_read")}),
+]
+
+# Master categories (issue 15, outlookuser-list-mastercategories.md). Graph asks MailboxSettings.Read/
+# ReadWrite for these; our permission model has no MailboxSettings scopes yet, so they map to the mail
+# read/write operations (docs/graph-coverage.md).
+ROUTES += [
+    Route(
+        ("outlook", "mastercategories"),
+        {"GET": (categories.list_categories, "read"), "POST": (categories.create_category, "write")},
+    ),
+    Route(
+        ("outlook", "mastercategories", KEY),
+        {
+            "GET": (categories.get_category, "read"),
+            "PATCH": (categories.update_category, "write"),
+            "DELETE": (categories.delete_category, "write"),
+        },
+    ),
+]
+
+# translateExchangeIds (spec §2.16): Graph asks User.ReadBasic.All/User.Read (delegated only); our permission
+# model maps it to the mailbox read operation, and the domain refuses app-only tokens.
+ROUTES.append(Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "read")}))
+
+# Focused Inbox overrides (issue 15). Graph asks Mail.Read / Mail.ReadWrite: the mail operations.
+ROUTES += [
+    Route(
+        ("inferenceclassification", "overrides"),
+        {"GET": (inference.list_overrides, "read"), "POST": (inference.create_override, "write")},
+    ),
+    Route(
+        ("inferenceclassification", "overrides", KEY),
+        {"PATCH": (inference.update_override, "write"), "DELETE": (inference.delete_override, "write")},
+    ),
+]
+
+# Open extensions of messages (issue 15, opentypeextension-*.md), also below a folder.
+ROUTES += [
+    route
+    for prefix in (("messages", KEY), ("mailfolders", KEY, "messages", KEY))
+    for route in (
+        Route(
+            (*prefix, "extensions"),
+            {"GET": (extensions.list_extensions, "read"), "POST": (extensions.create_extension, "write")},
+        ),
+        Route(
+            (*prefix, "extensions", KEY),
+            {
+                "GET": (extensions.get_extension, "read"),
+                "PATCH": (extensions.update_extension, "write"),
+                "DELETE": (extensions.delete_extension, "write"),
+            },
+        ),
+    )
 ]

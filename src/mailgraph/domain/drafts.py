@@ -13,6 +13,7 @@ from mailgraph.domain.errors import (
     InvalidPropertyValueError,
     InvalidRecipientsError,
 )
+from mailgraph.domain.flags import check_flag
 from mailgraph.domain.model import (
     UNSET,
     EmailAddress,
@@ -130,11 +131,12 @@ def apply_changes(
     _apply_recipients(message, changes)
     if not isinstance(changes.internet_message_id, Unset):
         message.internet_message_id = _message_id(changes.internet_message_id)
+    if not isinstance(changes.flag, Unset):
+        message.flag = check_flag(changes.flag, now)
     for name in (
         "importance",
         "inference_classification",
         "categories",
-        "flag",
         "is_read",
         "is_delivery_receipt_requested",
         "is_read_receipt_requested",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from mailgraph.domain import attachments, auto_replies, automatic_mail, drafts, routing, rule_engine
 from mailgraph.domain.automatic_mail import Outgoing
 from mailgraph.domain.errors import ItemNotFoundError
+from mailgraph.domain.inference import classification_for
 from mailgraph.domain.mailboxes import folder, well_known_id
 from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
@@ -44,6 +45,11 @@ async def deliver(
         copy.is_read = False
         copy.received_at = now
         copy.bcc = []
+        # Focused Inbox overrides of this mailbox (domain/inference.py) classify mail from their sender;
+        # the Inbox rules run after, on the classified copy.
+        classified = await classification_for(tx, user.id, message.from_ or message.sender)
+        if classified is not None:
+            copy.inference_classification = classified
         decision = await _decide(tx, message, copy, user, rules_of.get(user.id, []))
         if decision is not None:
             await _apply(tx, user, copy, decision)

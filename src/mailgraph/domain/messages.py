@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailgraph.domain import attachments, drafts, ids
+from mailgraph.domain import attachments, drafts, extensions, ids
 from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
 from mailgraph.domain.model import Actor, Message, MessageChanges, Page, Timestamp, User
 from mailgraph.domain.ports import Tx, UnitOfWork
@@ -48,6 +48,7 @@ class MessageService:
             draft = drafts.new_draft(owner, target, changes, now)
             await attachments.attach_new(tx, draft, changes, now)  # bytes staged before the unit
             await tx.messages.insert(draft)
+            await extensions.write_properties(tx, draft.id, changes)
             tx.changes.message("created", draft)
             return draft
 
@@ -107,6 +108,7 @@ class MessageService:
             message = await _item(tx, owner, message_id, folder_key)
             drafts.apply_changes(message, changes, self._clock())
             await tx.messages.update(message)
+            await extensions.write_properties(tx, message.id, changes)
             tx.changes.message("updated", message)
             return message
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from mailgraph.odata.ast import Expr, OrderBy, Property, Search
+
+if TYPE_CHECKING:
+    from mailgraph.domain.extended import StoredProperty
 
 Timestamp = int
 """Microseconds since 1970-01-01T00:00:00Z."""
@@ -162,6 +165,8 @@ class MessageChanges:
     is_read_receipt_requested: bool | Unset = UNSET
     attachments: list[NewAttachment] | Unset = UNSET
     """Attachments given inline at creation (create, sendMail); staged by domain/attachments.py."""
+    extended_properties: list[StoredProperty] | Unset = UNSET
+    """single/multiValueExtendedProperties of create and PATCH (domain/extended.py); added or replaced."""
 
 
 AttachmentKind = Literal["file", "item", "reference"]

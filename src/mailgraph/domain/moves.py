@@ -107,6 +107,7 @@ class MoveService:
             now = self._clock()
             clone = drafts.copy_for(message, owner.id, target.id, now)
             await tx.messages.insert(clone)
+            await tx.properties.copy(message.id, clone.id)  # extended properties, open extensions
             tx.changes.message("created", clone)
             await copy_attachments(tx, message, clone, now)
             return clone

@@ -19,6 +19,7 @@ from mailgraph.domain.inspection import WorkbenchRepo
 
 if TYPE_CHECKING:
     from mailgraph.domain.lockout import SignInFailures
+from mailgraph.domain.extended import MessagePropertyRepo
 from mailgraph.domain.model import (
     App,
     Attachment,
@@ -33,6 +34,7 @@ from mailgraph.domain.model import (
     UploadSession,
     User,
 )
+from mailgraph.domain.outlook import CategoryRepo, OverrideRepo
 from mailgraph.domain.rule_model import RuleRepo
 from mailgraph.domain.send_quota import HeldSend, QuotaState
 from mailgraph.domain.settings_model import SettingsRepo
@@ -478,6 +480,21 @@ class Tx(Protocol):
     @property
     def mailbox_settings(self) -> SettingsRepo:
         """Mailbox settings and the automatic-reply log (migration 0022, domain/mailbox_settings.py)."""
+        ...
+
+    @property
+    def categories(self) -> CategoryRepo:
+        """The master category lists (migration 0023, domain/categories.py)."""
+        ...
+
+    @property
+    def properties(self) -> MessagePropertyRepo:
+        """Extended properties and open extensions of messages (migration 0024, domain/extended.py)."""
+        ...
+
+    @property
+    def overrides(self) -> OverrideRepo:
+        """Focused Inbox overrides (migration 0023, domain/inference.py)."""
         ...
 
 

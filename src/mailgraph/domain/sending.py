@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailgraph.domain import attachments, drafts, ids, ingest, routing
+from mailgraph.domain import attachments, drafts, extensions, ids, ingest, routing
 from mailgraph.domain.addresses import check_resolvable
 from mailgraph.domain.delegation import sending_identity
 from mailgraph.domain.errors import (
@@ -122,9 +122,14 @@ class SendService:
             now = self._clock()
             draft = drafts.new_draft(owner, await well_known_id(tx, owner, "drafts"), changes, now)
             await attachments.attach_new(tx, draft, changes, now)  # staged before the unit
-            return await self._submit(
+            result = await self._submit(
                 tx, owner, draft, stored=False, save_copy=save_to_sent_items, actor=actor
             )
+            # Extended properties stay with the sender's item (Sent Items, or the Outbox while held),
+            # never with recipients' copies (domain/extended.py).
+            if await tx.messages.get_immutable(owner.id, draft.id) is not None:
+                await extensions.write_properties(tx, draft.id, changes)
+            return result
 
         return await self._uow.write(unit)
 

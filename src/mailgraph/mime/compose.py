@@ -151,6 +151,8 @@ def _build(
         if not _derived(name) and not name.lower().startswith("x-"):
             mail[name] = clean(value)
     _envelope(mail, message, include_bcc=include_bcc)
+    invitations = [a for a in attachments if is_invitation(a)]
+    attachments = [a for a in attachments if not is_invitation(a)]
     if has_attach is None:
         has_attach = any(not a.is_inline for a in attachments)
     _descriptive(mail, message, has_attach)
@@ -165,10 +167,30 @@ def _build(
     for attachment in attachments:
         if attachment.is_inline and attachment.message is None:
             _add(mail, attachment, policy, related=True)
+    # After the related parts (they join the HTML alternative), before mixed attachments.
+    for invitation in invitations:
+        # RFC 6047 §2.4/§4: an iMIP invitation is the body's last alternative, with its method.
+        text = invitation.data.decode("utf-8", "replace")
+        method = invitation.content_type.partition("method=")[2].strip().upper()
+        mail.add_alternative(
+            text, subtype="calendar", charset="utf-8", cte=_cte(text), params={"method": method}
+        )
     for attachment in attachments:
         if not attachment.is_inline or attachment.message is not None:
             _add(mail, attachment, policy, related=False)
     return mail
+
+
+def is_invitation(attachment: MimeAttachment) -> bool:
+    """A text/calendar part with an iTIP method (mime/reading.py keeps it so): the body's calendar alternative."""
+    kind, _, params = attachment.content_type.partition(";")
+    method = params.strip().lower().partition("method=")[2].strip()
+    return (
+        kind.strip().lower() == "text/calendar"
+        and attachment.message is None
+        and method.isascii()
+        and method.replace("-", "").isalnum()
+    )
 
 
 def _derived(name: str) -> bool:

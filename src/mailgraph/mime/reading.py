@@ -207,10 +207,16 @@ def _walk(part: Message) -> list[tuple[Message, Message | None]]:
     return out
 
 
+# Alternatives that are the body in another text form (RFC 2046 §5.1.4); any other alternative
+# (text/calendar of a meeting request, application/*) is content of its own and kept as an attachment.
+_RENDERINGS = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
+
+
 def attachments(root: Message, body_part: Message | None) -> list[tuple[str, str, bytes, bool, str | None]]:
     """(name, content type, data, is inline, content id) of every leaf that is not the body.
 
-    The text alternatives of the body are not attachments either. A part with a Content-ID that is
+    The text renderings of the body (plain, HTML, enriched) are not attachments either; other
+    alternatives (text/calendar invitations) are. A part with a Content-ID that is
     not marked `attachment` counts as inline (RFC 2392 `cid:`); an attached message (message/rfc822)
     is one attachment holding its own bytes (CRLF line ends, 8-bit kept as received).
     """
@@ -230,9 +236,13 @@ def attachments(root: Message, body_part: Message | None) -> list[tuple[str, str
             parent is not None
             and id(parent) in ancestors
             and parent.get_content_type() == "multipart/alternative"
-            and content_type.startswith("text/")
+            and content_type in _RENDERINGS
         ):
             continue  # another rendering of the body
+        if content_type == "text/calendar" and (method := part.get_param("method")):
+            # An iMIP invitation (RFC 6047 §2.4: `method` is required there): kept, with its method, so
+            # compose puts it back as the body's calendar alternative and `$value` round-trips it.
+            content_type = f"text/calendar; method={str(method).upper()}"
         cid = _text(part, "Content-ID")
         content_id = cid.strip().strip("<>") or None if cid else None
         inline = content_id is not None and part.get_content_disposition() != "attachment"
@@ -244,7 +254,7 @@ def attachments(root: Message, body_part: Message | None) -> list[tuple[str, str
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-            extension = mimetypes.guess_extension(content_type) or ""
+            extension = mimetypes.guess_extension(part.get_content_type()) or ""
             name = decode_words(part.get_filename() or "") or f"attachment{len(out) + 1}{extension}"
         out.append((name, content_type, data, inline, content_id))
     return out

@@ -73,7 +73,28 @@ class Not:
     operand: Expr
 
 
-Expr = Compare | Call | And | Or | Not
+@dataclass(frozen=True, slots=True)
+class AnyEq:
+    """`collection/any(v: v eq 'text')`: some member of a string collection equals `value`.
+
+    The one lambda Exchange evaluates on message collections (`categories/any(c:c eq 'Red')`,
+    query-parameters.md "Filter using lambda operators"); Exchange compares case-insensitively.
+    """
+
+    property: Property
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedPropertyAny:
+    """`singleValueExtendedProperties/any(ep: ep/id eq '…' and ep/value eq '…')` (the value part optional):
+    the message has that extended property (with that value). extended-properties-overview.md."""
+
+    prop_id: str
+    value: str | None = None
+
+
+Expr = Compare | Call | And | Or | Not | AnyEq | ExtendedPropertyAny
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +119,33 @@ class SearchTerm:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchDateRange:
+    """A KQL date restriction (`received>=2026-01-01`, `sent:2026-01-01`, `received:a..b`) as a range.
+
+    `start` is inclusive, `end` exclusive; None leaves that side open. Both are timezone-aware.
+    """
+
+    field: TypingLiteral["received", "sent"]
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchValue:
+    """A KQL restriction on a flag or enum: `hasAttachments:true`, `importance:high` (canonical values)."""
+
+    field: TypingLiteral["hasAttachments", "importance"]
+    value: bool | str
+
+
+SearchPart = SearchTerm | SearchDateRange | SearchValue
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     """A parsed `$search`: every term must match (KQL's implicit AND)."""
 
-    terms: tuple[SearchTerm, ...]
+    terms: tuple[SearchPart, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +160,15 @@ class QueryOptions:
     count: bool = False
     search: Search | None = None
     expand: tuple[str, ...] = ()
+    expand_select: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Nested `$select` per expanded navigation: `$expand=attachments($select=name,size)`."""
+    expand_ids: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Nested `$filter=id eq '…'` (or-ed) per expanded extended-property navigation."""
+
+    def ids_in(self, navigation: str) -> tuple[str, ...] | None:
+        """The ids a nested `$filter` asked for, or None for every one."""
+        return next((ids for name, ids in self.expand_ids if name == navigation), None)
+
+    def selected_in(self, navigation: str) -> tuple[str, ...] | None:
+        """The nested `$select` of an expanded navigation, or None for every property."""
+        return next((names for name, names in self.expand_select if name == navigation), None)

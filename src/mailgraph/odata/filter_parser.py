@@ -7,6 +7,7 @@ Grammar (OData v4 subset Exchange evaluates, spec §2.9), lowest precedence firs
     not_expr  := "not" not_expr | primary
     primary   := "(" or_expr ")" | operand [cmp_op operand]
     operand   := literal | path | ("startswith" | "contains") "(" operand "," operand ")"
+               | collection "/any(" var ":" var "eq" string ")"     (string collections only)
 
 Keywords and property names are matched case-insensitively. `not` binds looser than a comparison
 here (ODL binds it tighter); for boolean operands `not (a eq b)` and `(not a) eq b` agree, and the
@@ -19,7 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, cast
 
-from mailgraph.odata.ast import And, Call, Compare, CompareOp, Expr, Not, Or, Property, Value
+from mailgraph.odata.ast import (
+    And,
+    AnyEq,
+    Call,
+    Compare,
+    CompareOp,
+    Expr,
+    ExtendedPropertyAny,
+    Not,
+    Or,
+    Property,
+    Value,
+)
 from mailgraph.odata.errors import ODataError, bad_request, inefficient, invalid_filter
 from mailgraph.odata.lexer import Token, tokenize
 from mailgraph.odata.resources import EDM_NAMES, FieldSpec, Resource
@@ -70,7 +83,18 @@ class _Literal:
     pos: int
 
 
-_Operand = Property | _Literal | Call
+_Operand = Property | _Literal | Call | AnyEq | ExtendedPropertyAny
+
+
+def _split_and(tokens: list[Token]) -> list[list[Token]]:
+    """Split a lambda body on `and` (no parentheses inside: Graph's extended-property filters have none)."""
+    parts: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.kind == "ident" and token.text.lower() == "and":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
 
 
 def parse_filter(text: str, resource: Resource) -> Expr:
@@ -197,12 +221,17 @@ class _Parser:
             return self.call()
         return self.path()
 
-    def path(self) -> Property:
+    def path(self) -> Property | AnyEq | ExtendedPropertyAny:
         segments = [self.take().text]
         while self.peek().kind == "slash":
             self.take()
             token = self.expect("ident", "Property name")
             if self.peek().kind == "lparen":
+                collection = self.resource.find_collection(segments)
+                if token.text.lower() == "any" and collection is not None:
+                    return self.any_eq(collection)
+                if token.text.lower() == "any" and self.resource.has_extended(segments):
+                    return self.extended_any()
                 # `toRecipients/any(r: …)` and other lambdas or bound functions (spec §2.9 [field]).
                 raise invalid_filter()
             segments.append(token.text)
@@ -221,6 +250,49 @@ class _Parser:
             )
         # A real property Exchange cannot restrict on (body, toRecipients, categories, …).
         raise invalid_filter()
+
+    def lambda_body(self) -> tuple[str, list[Token]]:
+        """`(v: …)`: the range variable and the body's tokens (up to the matching `)`)."""
+        self.take()  # (
+        variable = self.expect("ident", "Range variable").text
+        self.expect("colon", "':'")
+        body: list[Token] = []
+        depth = 0
+        while not (self.peek().kind == "rparen" and depth == 0):
+            token = self.take()
+            if token.kind == "end":
+                raise self.syntax("')'", token)
+            depth += {"lparen": 1, "rparen": -1}.get(token.kind, 0)
+            body.append(token)
+        self.take()  # )
+        return variable, body
+
+    def extended_any(self) -> ExtendedPropertyAny:
+        """`singleValueExtendedProperties/any(ep: ep/id eq '…' [and ep/value eq '…'])`, clauses in any order."""
+        variable, body = self.lambda_body()
+        clauses: dict[str, str] = {}
+        for clause in _split_and(body):
+            kinds = [t.kind for t in clause]
+            if kinds != ["ident", "slash", "ident", "ident", "string"] or clause[0].text != variable:
+                raise invalid_filter()
+            name, op, literal = clause[2].text.lower(), clause[3].text.lower(), clause[4].value
+            if name not in ("id", "value") or op != "eq" or name in clauses or not isinstance(literal, str):
+                raise invalid_filter()
+            clauses[name] = literal
+        if "id" not in clauses:
+            raise invalid_filter()  # Exchange restricts on a named property only
+        return ExtendedPropertyAny(clauses["id"], clauses.get("value"))
+
+    def any_eq(self, collection: str) -> AnyEq:
+        """`any(v: v eq 'text')` after `collection/` (also `'text' eq v`); other bodies are not evaluated."""
+        variable, body = self.lambda_body()
+        if len(body) != 3 or body[1].kind != "ident" or body[1].text.lower() != "eq":
+            raise invalid_filter()  # `ne`, functions, nested lambdas: no restriction Exchange evaluates
+        literal, other = (body[2], body[0]) if body[0].kind == "ident" else (body[0], body[2])
+        if other.kind != "ident" or other.text != variable or literal.kind != "string":
+            raise invalid_filter()
+        assert isinstance(literal.value, str)
+        return AnyEq(Property((collection,)), literal.value)
 
     def call(self) -> Call:
         name = self.take().text.lower()
@@ -254,6 +326,8 @@ class _Parser:
         )
 
     def compare(self, op: CompareOp, left: _Operand, right: _Operand) -> Expr:
+        if isinstance(left, AnyEq | ExtendedPropertyAny) or isinstance(right, AnyEq | ExtendedPropertyAny):
+            raise invalid_filter()  # `categories/any(…) eq true`: no restriction Exchange evaluates
         if isinstance(left, Call) or isinstance(right, Call):
             return self.compare_call(op, left, right)
         if isinstance(left, _Literal) and isinstance(right, Property):
@@ -309,7 +383,7 @@ class _Parser:
         )
 
     def as_boolean(self, operand: _Operand, token: Token) -> Expr:
-        if isinstance(operand, Call):
+        if isinstance(operand, Call | AnyEq | ExtendedPropertyAny):
             return operand
         if isinstance(operand, Property):
             spec = self.resource.find_field(operand.path)

@@ -22,7 +22,17 @@ import re
 from typing import Final
 from urllib.parse import unquote_plus, unquote_to_bytes
 
-from mailgraph.odata.ast import And, Compare, Expr, Not, Or, OrderBy, Property, QueryOptions
+from mailgraph.odata.ast import (
+    And,
+    Compare,
+    Expr,
+    ExtendedPropertyAny,
+    Not,
+    Or,
+    OrderBy,
+    Property,
+    QueryOptions,
+)
 from mailgraph.odata.errors import (
     SEARCH_WITH_FILTER,
     SEARCH_WITH_FILTER_MESSAGE,
@@ -127,7 +137,9 @@ def parse_query(
 
 def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
     select = _select(raw["$select"], resource) if raw.get("$select", "").strip() else None
-    expand = _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ()
+    expand, expand_select, expand_ids = (
+        _expand(raw["$expand"], resource) if raw.get("$expand", "").strip() else ((), (), ())
+    )
     filter_ = None
     if "$filter" in raw:
         if not raw["$filter"].strip():
@@ -144,7 +156,9 @@ def _options(raw: dict[str, str], resource: Resource) -> QueryOptions:
         raise ODataError(SEARCH_WITH_FILTER, SEARCH_WITH_FILTER_MESSAGE)
     if filter_ is not None and order_by:
         _check_order_in_filter(order_by, filter_)
-    return QueryOptions(select, filter_, order_by, top, skip, count, search, expand)
+    return QueryOptions(
+        select, filter_, order_by, top, skip, count, search, expand, expand_select, expand_ids
+    )
 
 
 def _decode(text: str) -> str:
@@ -226,11 +240,20 @@ def _split_top_level(text: str) -> list[str]:
     return items
 
 
-def _expand(text: str, resource: Resource) -> tuple[str, ...]:
-    """`$expand=attachments`: only the resource's expandable navigations, without nested options."""
+_ID_FILTERED: Final = frozenset({"singleValueExtendedProperties", "multiValueExtendedProperties"})
+_ID_EQ: Final = re.compile(r"\s*id\s+eq\s+'((?:[^']|'')*)'\s*", re.IGNORECASE)
+_Nested = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _expand(text: str, resource: Resource) -> tuple[tuple[str, ...], _Nested, _Nested]:
+    """`$expand=attachments`, `attachments($select=name,size)`,
+    `singleValueExtendedProperties($filter=id eq '…')`: the resource's expandable navigations, with the
+    nested options Graph documents for each (odata/resources.py `expand_targets`, `_ID_FILTERED`)."""
     names: list[str] = []
+    selects: list[tuple[str, tuple[str, ...]]] = []
+    id_filters: list[tuple[str, tuple[str, ...]]] = []
     for item in _split_top_level(text):
-        name, paren, _ = item.strip().partition("(")
+        name, paren, rest = item.strip().partition("(")
         name = name.strip()
         if not name or name == "*":
             raise bad_request(f"Expanding '{item.strip()}' is not supported.")
@@ -245,10 +268,51 @@ def _expand(text: str, resource: Resource) -> tuple[str, ...]:
         if spec.name not in resource.expandable:
             raise bad_request(f"Expanding '{spec.name}' is not supported.")
         if paren:
-            raise bad_request(f"Query options inside $expand ('{item.strip()}') are not supported.")
+            select, ids = _nested(spec.name, rest, resource)
+            if select is not None:
+                selects.append((spec.name, select))
+            if ids is not None:
+                id_filters.append((spec.name, ids))
         if spec.name not in names:
             names.append(spec.name)
-    return tuple(names)
+    return tuple(names), tuple(selects), tuple(id_filters)
+
+
+def _nested(
+    navigation: str, rest: str, resource: Resource
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The `$select=…` (navigations with a target resource) or `$filter=id eq '…' [or id eq '…']`
+    (extended properties) inside `navigation(…)`; any other nested option is refused, never ignored."""
+    target = resource.expand_targets.get(navigation)
+    inner = rest.rstrip()
+    if not inner.endswith(")"):
+        raise bad_request(f"Syntax error: unbalanced parentheses in '{navigation}({rest}'.")
+    inner = inner[:-1].strip()
+    select: tuple[str, ...] | None = None
+    ids: tuple[str, ...] | None = None
+    for option in (o.strip() for o in inner.split(";")):
+        key, _, value = option.partition("=")
+        key = key.strip().lower()
+        if key in ("$select", "select") and target is not None and value.strip() and select is None:
+            select = _select(value, target)
+        elif key in ("$filter", "filter") and navigation in _ID_FILTERED and ids is None:
+            ids = _id_filter(value)
+        elif option:
+            raise bad_request(
+                f"The query option '{option}' inside $expand of '{navigation}' is not supported."
+            )
+    return select, ids
+
+
+def _id_filter(text: str) -> tuple[str, ...]:
+    """`id eq 'A' or id eq 'B'`: the only filter Graph evaluates on expanded extended properties."""
+    ids = []
+    for part in re.split(r"\s+or\s+", text.strip(), flags=re.IGNORECASE):
+        match = _ID_EQ.fullmatch(part)
+        if match is None:
+            raise bad_request(f"The filter '{text}' on extended properties must be id eq '…' (or-ed).")
+        ids.append(match.group(1).replace("''", "'"))
+    return tuple(ids)
 
 
 def _order_by(text: str, resource: Resource) -> tuple[OrderBy, ...]:
@@ -289,7 +353,10 @@ def filter_properties(expr: Expr) -> list[tuple[str, ...]]:
         elif isinstance(node, Not):
             stack.append(node.operand)
         else:
-            path = node.left.path if isinstance(node, Compare) else node.property.path
+            if isinstance(node, ExtendedPropertyAny):
+                path: tuple[str, ...] = ("singleValueExtendedProperties",)
+            else:
+                path = node.left.path if isinstance(node, Compare) else node.property.path
             if path not in seen:
                 seen.append(path)
     return seen

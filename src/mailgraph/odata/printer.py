@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, Value
+from mailgraph.odata.ast import And, AnyEq, Call, Compare, Expr, ExtendedPropertyAny, Not, Or, Value
 
 
 def print_filter(expr: Expr) -> str:
@@ -25,10 +25,19 @@ def print_filter(expr: Expr) -> str:
         return f"{expr.left.name} {expr.op} {print_literal(expr.right)}"
     if isinstance(expr, Call):
         return f"{expr.function}({expr.property.name},{_string(expr.argument)})"
+    if isinstance(expr, AnyEq):
+        return f"{expr.property.name}/any(c:c eq {_string(expr.value)})"
+    if isinstance(expr, ExtendedPropertyAny):
+        value = "" if expr.value is None else f" and ep/value eq {_string(expr.value)}"
+        return f"singleValueExtendedProperties/any(ep:ep/id eq {_string(expr.prop_id)}{value})"
     if isinstance(expr, Not):
         inner = expr.operand
         # Standard OData binds `not` tighter than `eq`: parenthesise anything but a call.
-        return f"not {print_filter(inner)}" if isinstance(inner, Call) else f"not ({print_filter(inner)})"
+        return (
+            f"not {print_filter(inner)}"
+            if isinstance(inner, Call | AnyEq | ExtendedPropertyAny)
+            else f"not ({print_filter(inner)})"
+        )
     word = "and" if isinstance(expr, And) else "or"
     return f"{_operand(expr.left)} {word} {_operand(expr.right)}"
 

@@ -8,7 +8,8 @@ resolves `$select=Subject` like `subject`, and our serializers compare canonical
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 FilterType = Literal["string", "bool", "datetime", "enum", "int"]
@@ -83,6 +84,22 @@ class Resource:
     expandable: frozenset[str] = frozenset()
     unknown_property_code: str = "BadRequest"
     select_error_prefix: str = ""
+    expand_targets: Mapping[str, Resource] = field(default_factory=lambda: MappingProxyType({}))
+    """Per expandable navigation, the resource its nested `$select` is checked against."""
+    any_collections: frozenset[str] = frozenset()
+    """Canonical names of string collections `$filter` may test with `any(v: v eq '…')`."""
+
+    def has_extended(self, path: Iterable[str]) -> bool:
+        """Whether `path` is `singleValueExtendedProperties` of a type that has it (any case)."""
+        parts = [p.lower() for p in path]
+        return parts == ["singlevalueextendedproperties"] and self.name == "message"
+
+    def find_collection(self, path: Iterable[str]) -> str | None:
+        """The canonical name of the string collection at `path` (any case) that `any()` may test."""
+        parts = [p.lower() for p in path]
+        if len(parts) != 1:
+            return None
+        return next((c for c in self.any_collections if c.lower() == parts[0]), None)
 
     def find_property(self, name: str) -> PropertySpec | None:
         """The top-level property called `name` (any case), or None."""
@@ -101,6 +118,8 @@ def _resource(
     expandable: Iterable[str] = (),
     unknown_property_code: str,
     select_error_prefix: str = "",
+    any_collections: Iterable[str] = (),
+    expand_targets: Mapping[str, Resource] | None = None,
 ) -> Resource:
     props = {p.name.lower(): p for p in properties}
     flds = {tuple(s.lower() for s in f.path): f for f in fields}
@@ -114,6 +133,8 @@ def _resource(
         expandable=frozenset(expandable),
         unknown_property_code=unknown_property_code,
         select_error_prefix=select_error_prefix,
+        any_collections=frozenset(any_collections),
+        expand_targets=MappingProxyType(dict(expand_targets or {})),
     )
 
 
@@ -124,6 +145,20 @@ def _p(*names: str, selectable: bool = True, navigation: bool = False) -> list[P
 def _f(path: str, kind: FilterType, *, sortable: bool = True, enum: str = "", values: str = "") -> FieldSpec:
     return FieldSpec(tuple(path.split("/")), kind, sortable, tuple(values.split()), enum)
 
+
+# attachment.md, fileAttachment.md, itemAttachment.md, referenceAttachment.md: the properties of every
+# kind (a kind without one leaves it out). No $filter on attachments (Exchange evaluates none).
+ATTACHMENT = _resource(
+    "attachment",
+    [
+        *_p("id", "lastModifiedDateTime", "name", "contentType", "size", "isInline"),
+        *_p("contentId", "contentLocation", "contentBytes"),
+        *_p("sourceUrl", "providerType", "permission", "isFolder", "previewUrl", "thumbnailUrl"),
+        *_p("item", selectable=False, navigation=True),
+    ],
+    [],
+    unknown_property_code="RequestBroker--ParseUri",
+)
 
 # spec §3.1 (v1.0). Beta-only properties (mentionsPreview, unsubscribeData, …) are not listed: the
 # parser has no API version, and v1.0 must reject them.
@@ -181,8 +216,10 @@ MESSAGE = _resource(
             values="notFlagged flagged complete",
         ),
     ],
-    expandable=("attachments",),
+    expandable=("attachments", "extensions", "singleValueExtendedProperties", "multiValueExtendedProperties"),
     unknown_property_code="RequestBroker--ParseUri",
+    any_collections=("categories",),
+    expand_targets={"attachments": ATTACHMENT},
 )
 
 # spec §3.3. Graph answers unknown mailFolder properties with BadRequest and an ODL prefix [field].
@@ -243,4 +280,13 @@ USER = _resource(
         _f("jobTitle", "string"),
     ],
     unknown_property_code="Request_BadRequest",
+)
+
+# outlookcategory.md: id, displayName, color. Graph documents no $filter on the master list.
+OUTLOOK_CATEGORY = _resource(
+    "outlookCategory",
+    _p("id", "displayName", "color"),
+    [],
+    unknown_property_code="BadRequest",
+    select_error_prefix="Parsing OData Select and Expand failed: ",
 )

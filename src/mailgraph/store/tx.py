@@ -17,8 +17,10 @@ from mailgraph.store.sql.flows import SqlFlows
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.sql.folders import SqlFolders
 from mailgraph.store.sql.lockouts import SqlLockouts
+from mailgraph.store.sql.message_properties import SqlMessageProperties
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
+from mailgraph.store.sql.outlook import SqlCategories, SqlOverrides
 from mailgraph.store.sql.rules import SqlMessageRules
 from mailgraph.store.sql.send_quota import SqlSendQuota
 from mailgraph.store.sql.settings import SqlMailboxSettings
@@ -33,6 +35,7 @@ class SqlTx:
 
     __slots__ = (
         "attachments",
+        "categories",
         "change_log",
         "changes",
         "delegation",
@@ -46,6 +49,8 @@ class SqlTx:
         "message_rules",
         "messages",
         "outbox",
+        "overrides",
+        "properties",
         "send_quota",
         "subscriptions",
         "upload_parts",
@@ -71,5 +76,8 @@ class SqlTx:
         self.send_quota = SqlSendQuota(conn)  # issue 13: per-mailbox send limits (migration 0020)
         self.message_rules = SqlMessageRules(conn)  # issue 15: Inbox rules (migration 0022)
         self.mailbox_settings = SqlMailboxSettings(conn)  # issue 15: settings, auto-reply log (0022)
+        self.categories = SqlCategories(conn)  # issue 15: master categories (migration 0023)
+        self.overrides = SqlOverrides(conn)  # issue 15: Focused Inbox overrides (migration 0023)
+        self.properties = SqlMessageProperties(conn)  # issue 15: extended props, extensions (0024)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED

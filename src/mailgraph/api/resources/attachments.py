@@ -20,14 +20,16 @@ import orjson
 from mailgraph.api.context import Ctx, json_response, no_content
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import JSON_TYPE, Request, Response
+from mailgraph.api.paging import next_link
 from mailgraph.api.router import Match
 from mailgraph.api.serialize.attachments import attachment_json, parse_attachment
 from mailgraph.api.serialize.values import read_json
 from mailgraph.domain.attachments import MAX_POST_BYTES
 from mailgraph.domain.model import Attachment, Message
 from mailgraph.odata.parser import parse_query
-from mailgraph.odata.resources import MESSAGE
+from mailgraph.odata.resources import ATTACHMENT, MESSAGE
 
+LIST_OPTIONS = frozenset({"$select", "$top", "$skip", "$count"})
 INLINE_LIMIT = 4 * 1024 * 1024  # above this, GET streams contentBytes instead of building it in memory
 _PIECE = 3 * 256 * 1024  # a multiple of 3: base64 pieces concatenate into one valid encoding
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*$")
@@ -55,12 +57,28 @@ def _context(ctx: Ctx, owner_id: str, message_id: str, entity: bool) -> str:
 
 async def list_attachments(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages/{id}/attachments: every attachment, contentBytes included for small files."""
-    parse_query(req.query, MESSAGE, allow=frozenset())
+    options, _ = parse_query(req.query, ATTACHMENT, allow=LIST_OPTIONS)
     folder_key, message_id, _ = _keys(m, with_attachment=False)
     listed = await ctx.services.attachments.listing(ctx.actor, m.user_key, message_id, folder_key)
-    value = [await _json(ctx, a, small_only=True) for a in listed.items]
-    context = _context(ctx, listed.owner.id, message_id, entity=False)
-    return json_response({"@odata.context": context, "value": value})
+    # Every attachment of one item is one small list: paged in memory ($skip, $top or odata.maxpagesize).
+    size = ctx.page_size(options.top, len(listed.items) or 1)
+    window = listed.items[options.skip : options.skip + size]
+    value = [select_attachment(await _json(ctx, a, small_only=True), options.select) for a in window]
+    payload: dict[str, Any] = {"@odata.context": _context(ctx, listed.owner.id, message_id, entity=False)}
+    if options.count:
+        payload["@odata.count"] = len(listed.items)
+    payload["value"] = value
+    if options.skip + size < len(listed.items):
+        payload["@odata.nextLink"] = next_link(req, options.skip + size)
+    return json_response(payload)
+
+
+def select_attachment(out: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
+    """`$select` on an attachment: the chosen properties, plus `id` and the `@odata.type` of its kind
+    (Graph keeps the type annotation of a derived type so clients can tell the kinds apart)."""
+    if select is None:
+        return out
+    return {k: v for k, v in out.items() if k in ("@odata.type", "id") or k in select}
 
 
 async def _json(ctx: Ctx, a: Attachment, *, small_only: bool) -> dict[str, Any]:
@@ -133,7 +151,9 @@ async def delete_attachment(req: Request, ctx: Ctx, m: Match) -> Response:
     return no_content()
 
 
-async def expand(ctx: Ctx, messages: list[Message], shown: list[dict[str, Any]]) -> None:
+async def expand(
+    ctx: Ctx, messages: list[Message], shown: list[dict[str, Any]], select: tuple[str, ...] | None = None
+) -> None:
     """`$expand=attachments` on message GET/list: add each message's attachments to its JSON.
 
     contentBytes is included for files under 3 MB (the POST limit); larger ones are read through
@@ -144,4 +164,6 @@ async def expand(ctx: Ctx, messages: list[Message], shown: list[dict[str, Any]])
         raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
     found = await ctx.services.attachments.expand(messages)
     for message, out in zip(messages, shown, strict=True):
-        out["attachments"] = [await _json(ctx, a, small_only=True) for a in found.get(message.id, [])]
+        out["attachments"] = [
+            select_attachment(await _json(ctx, a, small_only=True), select) for a in found.get(message.id, [])
+        ]

@@ -12,7 +12,6 @@ answers 410 `SyncStateNotFound`; when the client should resync from scratch, wit
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -38,7 +37,6 @@ MESSAGE_OPTIONS = frozenset(
 )
 FOLDER_OPTIONS = frozenset({"$select", "$top", "$skiptoken", "$deltatoken"})
 INVALID_QUERY = "ErrorInvalidUrlQuery"
-_MAX_PAGE = re.compile(r"(?:^|,)\s*odata\.maxpagesize\s*=\s*\"?(\d{1,9})\"?", re.IGNORECASE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MESSAGE_TYPE = "#microsoft.graph.message"
 _FOLDER_TYPE = "#microsoft.graph.mailFolder"
@@ -55,11 +53,9 @@ def _function_key(m: Match, keys: int) -> None:
 
 
 def _max_page_size(ctx: Ctx) -> int | None:
-    found = _MAX_PAGE.search(ctx.req.headers.get("prefer", ""))
-    if found is None or int(found.group(1)) < 1:
-        return None
-    size = min(int(found.group(1)), 1000)
-    ctx.apply(f"odata.maxpagesize={size}")
+    size = ctx.prefer.max_page_size  # api/prefer.py: 1–1000, junk ignored
+    if size is not None:
+        ctx.apply(f"odata.maxpagesize={size}")
     return size
 
 
@@ -116,6 +112,10 @@ def _message_options(req: Request, extra_page: int | None) -> tuple[DeltaOptions
         (("receivedDateTime",), True)
     ]:
         raise _invalid("The only $orderby delta supports is receivedDateTime desc.")
+    if options.expand_select or options.expand_ids:  # a round's options live in its tokens: no nested ones
+        raise _invalid("Query options inside $expand are not supported by delta.")
+    if set(options.expand) - {"attachments"}:
+        raise _invalid("Delta expands attachments only.")
     filter_text = next((v for k, v in _raw_pairs(req.query) if k.lower() in ("$filter", "filter")), None)
     delta = DeltaOptions(
         select=options.select,

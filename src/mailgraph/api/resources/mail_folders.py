@@ -71,7 +71,7 @@ async def _folders(
 async def list_folders(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/mailFolders (children of msgfolderroot) and …/mailFolders/{id}/childFolders."""
     options, hidden, owner_id, folders = await _folders(req, ctx, m, LIST_OPTIONS)
-    top = options.top or DEFAULT_PAGE
+    top = ctx.page_size(options.top, DEFAULT_PAGE)
     window = folders[options.skip : options.skip + top]
     payload: dict[str, object] = {"@odata.context": ctx.context(f"{ctx.user_segment(owner_id)}/{_shape(m)}")}
     if options.count:

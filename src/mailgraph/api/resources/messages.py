@@ -10,7 +10,7 @@ from mailgraph.api.context import Ctx, json_response, no_content
 from mailgraph.api.errors import GraphError
 from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
-from mailgraph.api.resources import attachments, mime_content
+from mailgraph.api.resources import attachments, extensions, mime_content
 from mailgraph.api.router import Match, quote_key
 from mailgraph.api.serialize.messages import message_json, parse_message
 from mailgraph.api.serialize.values import read_json
@@ -44,7 +44,7 @@ def _entity(
 async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages and …/mailFolders/{id}/messages: one page, with an absolute nextLink."""
     options, _ = parse_query(req.query, MESSAGE, allow=LIST_OPTIONS)
-    top = options.top or DEFAULT_PAGE
+    top = ctx.page_size(options.top, DEFAULT_PAGE)
     page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search)
     listing = await ctx.services.messages.list(
         ctx.actor, m.user_key, page, _folder_key(m, with_item=False), count=options.count
@@ -57,8 +57,10 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     base, version = req.base_url, m.version
     shown = [ctx.present(x) for x in listing.items]
     value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
-    if "attachments" in options.expand:  # the only expandable navigation (odata/resources.py)
-        await attachments.expand(ctx, listing.items, value)
+    if "attachments" in options.expand:
+        await attachments.expand(ctx, listing.items, value, options.selected_in("attachments"))
+    if set(options.expand) - {"attachments"}:
+        await extensions.expand(ctx, listing.items, value, options)
     payload["value"] = value
     if listing.more:
         payload["@odata.nextLink"] = next_link(req, options.skip + top)
@@ -73,7 +75,7 @@ async def create_message(req: Request, ctx: Ctx, m: Match) -> Response:
         message = await ctx.services.mime.create(ctx.actor, m.user_key, raw, _folder_key(m, with_item=False))
     else:
         data = read_json(req, required=False) or {}
-        changes = parse_message(data, m.version)
+        changes = parse_message(data, m.version, extended_ok=True)
         await ctx.services.attachments.stage(changes)  # blob files first, then the unit (spec §2.2)
         message = await ctx.services.messages.create(
             ctx.actor, m.user_key, changes, _folder_key(m, with_item=False)
@@ -92,7 +94,9 @@ async def get_message(req: Request, ctx: Ctx, m: Match) -> Response:
     )
     body = _entity(ctx, message, options.select, ctx.user_segment(message.mailbox_id))
     if "attachments" in options.expand:
-        await attachments.expand(ctx, [message], [body])
+        await attachments.expand(ctx, [message], [body], options.selected_in("attachments"))
+    if set(options.expand) - {"attachments"}:
+        await extensions.expand(ctx, [message], [body], options)
     return json_response(body)
 
 
@@ -100,7 +104,7 @@ async def update_message(req: Request, ctx: Ctx, m: Match) -> Response:
     """PATCH …/messages/{id}: 200 with the whole message and an ETag (spec §2.3)."""
     parse_query(req.query, MESSAGE, allow=frozenset())
     data = read_json(req, required=True) or {}
-    changes = parse_message(data, m.version)
+    changes = parse_message(data, m.version, extended_ok=True)
     if not isinstance(changes.attachments, Unset):
         raise GraphError(
             400, "ErrorInvalidRequest", "Attachments are added with POST …/attachments, not by PATCH."

@@ -64,7 +64,7 @@ async def send_mail(req: Request, ctx: Ctx, m: Match) -> Response:
             unknown_property(key, "sendMail")
     if message is None:
         raise GraphError(400, "ErrorInvalidRequest", "The 'message' parameter is required.")
-    changes = parse_message(message, m.version)
+    changes = parse_message(message, m.version, extended_ok=True)
     await ctx.services.attachments.stage(changes)  # blob files first, then the send unit
     await ctx.services.sending.send_mail(ctx.actor, m.user_key, changes, save)
     return accepted()

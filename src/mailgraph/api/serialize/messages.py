@@ -17,6 +17,8 @@ from mailgraph.api.serialize.values import (
     timestamp,
     unknown_property,
 )
+from mailgraph.domain import extended
+from mailgraph.domain.extended import StoredProperty
 from mailgraph.domain.model import (
     DateTimeTimeZone,
     FlagStatus,
@@ -27,6 +29,7 @@ from mailgraph.domain.model import (
     ItemBody,
     Message,
     MessageChanges,
+    Unset,
 )
 from mailgraph.mime.compose import transport_headers
 
@@ -157,9 +160,8 @@ _READ_ONLY = frozenset(
 )
 _BETA_READ_ONLY = frozenset({"mentionsPreview", "unsubscribeData", "unsubscribeEnabled"})
 # Real message properties this server does not store yet: refused loudly, never accepted and dropped.
-_NOT_YET = frozenset(
-    {"extensions", "singleValueExtendedProperties", "multiValueExtendedProperties", "mentions"}
-)
+_NOT_YET = frozenset({"extensions", "mentions"})
+_EXTENDED = {"singleValueExtendedProperties": "single", "multiValueExtendedProperties": "multi"}
 _IMPORTANCE = {"low": "low", "normal": "normal", "high": "high"}
 _INFERENCE = {"focused": "focused", "other": "other"}
 _FLAG_STATUS = {"notflagged": "notFlagged", "flagged": "flagged", "complete": "complete"}
@@ -257,7 +259,29 @@ def _value(prop: str, value: object) -> object:
             return boolean(value, prop)
 
 
-def parse_message(data: dict[str, Any], version: str) -> MessageChanges:
+def _extended(prop: str, value: object) -> list[StoredProperty]:
+    """`[{"id": "String {guid} Name X", "value": "…"}]` (multi: `"value": ["…"]`), checked by domain/extended.py."""
+    if not isinstance(value, list):
+        bad_value(prop)
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"id", "value", "@odata.type"}:
+            bad_value(prop)
+        prop_id, data = item.get("id"), item.get("value")
+        if not isinstance(prop_id, str):
+            bad_value(f"{prop}.id")
+        if prop == "singleValueExtendedProperties":
+            if not isinstance(data, str):
+                bad_value(f"{prop}.value")
+            out.append(extended.single_value(prop_id, data))
+        else:
+            if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+                bad_value(f"{prop}.value")
+            out.append(extended.multi_value(prop_id, data))
+    return out
+
+
+def parse_message(data: dict[str, Any], version: str, *, extended_ok: bool = False) -> MessageChanges:
     """A JSON message body → typed changes; shape errors are Graph 400s (spec §5).
 
     Raises:
@@ -280,6 +304,13 @@ def parse_message(data: dict[str, Any], version: str) -> MessageChanges:
             from mailgraph.api.serialize.attachments import parse_attachments  # imports this module
 
             changes.attachments = parse_attachments(value, version)
+        elif prop in _EXTENDED and not extended_ok:
+            # Only create, PATCH and sendMail store them; elsewhere (reply bodies, item attachments)
+            # they are refused rather than dropped.
+            raise GraphError(400, "ErrorInvalidRequest", f"The property '{prop}' is not supported here.")
+        elif prop in _EXTENDED:
+            found = [] if isinstance(changes.extended_properties, Unset) else changes.extended_properties
+            changes.extended_properties = found + _extended(prop, value)
         elif prop in _NOT_YET:
             raise GraphError(
                 400, "ErrorInvalidRequest", f"The property '{prop}' is not supported by this server yet."

@@ -26,8 +26,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from mailgraph.domain.model import SECOND
-from mailgraph.odata.ast import And, Call, Compare, Expr, Not, Or, OrderBy, Property, Search, SearchField
+from mailgraph.odata.ast import (
+    And,
+    AnyEq,
+    Call,
+    Compare,
+    Expr,
+    ExtendedPropertyAny,
+    Not,
+    Or,
+    OrderBy,
+    Property,
+    Search,
+    SearchDateRange,
+    SearchField,
+    SearchTerm,
+    SearchValue,
+)
 from mailgraph.odata.errors import ODataError, invalid_filter
+from mailgraph.store.sql.codec import dump
 from mailgraph.store.sql.dialect import FOLD
 
 ColumnKind = Literal["text", "enum", "bool", "time"]
@@ -150,6 +167,9 @@ def compile_message_search(search: Search) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
     for term in search.terms:
+        if not isinstance(term, SearchTerm):
+            clauses.append(_restriction(term, params))
+            continue
         columns = _SEARCH_COLUMNS[term.field]
         pattern = "%" + escape_like(term.text) + "%"
         clauses.append("(" + " OR ".join(_guard(c, f"{FOLD}({c.name}) {_LIKE}", "eq") for c in columns) + ")")
@@ -159,12 +179,77 @@ def compile_message_search(search: Search) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
+_RESTRICTION_COLUMNS: Final = {
+    "received": "received_at",
+    "sent": "sent_at",
+    "hasAttachments": "has_attachments",
+    "importance": "importance",
+}
+
+
+def _restriction(term: SearchDateRange | SearchValue, params: list[object]) -> str:
+    """A KQL date range (start inclusive, end exclusive) or flag/enum value as a predicate."""
+    column = _RESTRICTION_COLUMNS[term.field]
+    if isinstance(term, SearchValue):
+        params.append(int(term.value) if isinstance(term.value, bool) else term.value)
+        return f"{column} = ?"
+    parts = []
+    if term.start is not None:
+        params.append(_micros(term.start))
+        parts.append(f"{column} >= ?")
+    if term.end is not None:
+        params.append(_micros(term.end))
+        parts.append(f"{column} < ?")
+    return "(" + " AND ".join(parts) + ")" if parts else "1 = 1"
+
+
 def escape_like(text: str) -> str:
     r"""Escape `\`, `%` and `_` for a LIKE pattern with `ESCAPE '\'`."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# String collections `any(c: c eq '…')` may test (odata/resources.py `any_collections`): JSON text columns.
+_COLLECTION_COLUMNS: Final[dict[tuple[str, ...], str]] = {("categories",): "categories_json"}
+
+
+def _any_eq(expr: AnyEq, params: list[object]) -> str:
+    """Some member of a JSON string array column equals the value, case-insensitively (Exchange).
+
+    Portable (no JSON functions): the column is compact JSON (store/sql/codec.py), so a member is exactly
+    `"<encoded>"` right after `[` or `,`. Outside a string a `"` is never escaped and inside one it always
+    is, so `["x"` / `,"x"` can only be a whole member, never a piece of another (a property test checks
+    this against a Python model).
+    """
+    column = _COLLECTION_COLUMNS.get(expr.property.path)
+    if column is None:
+        raise invalid_filter()
+    encoded = escape_like(dump(expr.value))
+    params.extend(("%[" + encoded + "%", "%," + encoded + "%"))
+    return f"({FOLD}({column}) {_LIKE} OR {FOLD}({column}) {_LIKE})"
+
+
+def _extended_any(expr: ExtendedPropertyAny, params: list[object]) -> str:
+    """The message has this single-value extended property (migration 0024), with this value when given.
+
+    Ids compare case-insensitively (the stored key is the case-folded id), values like every string
+    comparison here (`mg_fold` on the JSON text of both sides: equal strings give equal JSON).
+    """
+    params.append(expr.prop_id.strip().casefold())
+    value = ""
+    if expr.value is not None:
+        params.append(dump(expr.value))
+        value = f" AND {FOLD}(p.value_json) = {FOLD}(?)"
+    return (
+        "EXISTS (SELECT 1 FROM message_properties p WHERE p.message_id = messages.id"
+        f" AND p.kind = 'single' AND p.prop_key = ?{value})"
+    )
+
+
 def _compile(expr: Expr, params: list[object]) -> str:
+    if isinstance(expr, AnyEq):
+        return _any_eq(expr, params)
+    if isinstance(expr, ExtendedPropertyAny):
+        return _extended_any(expr, params)
     if isinstance(expr, And):
         return f"({_compile(expr.left, params)} AND {_compile(expr.right, params)})"
     if isinstance(expr, Or):
