@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from mailgraph.domain.ports import Tx
 from mailgraph.domain.model import SECOND
+from mailgraph.domain.ports import Tx
 from mailgraph.domain.send_quota import HeldSend, QuotaState, admission_of, admit
 from mailgraph.domain.throttling import Limits
 from mailgraph.store.contract import Engine
@@ -84,8 +84,10 @@ async def test_count_is_admit_in_one_statement(engine: Engine) -> None:
             state = QuotaState(mailbox)
         else:
             await engine.write(lambda tx: tx.send_quota.lock(alice.id))
-            await engine.write(lambda tx: tx.send_quota.put(state))
+            await engine.write(lambda tx, state=state: tx.send_quota.put(state))  # type: ignore[misc]
         want, admission = admit(state, limits, recipients, now)
-        got = await engine.write(lambda tx: tx.send_quota.count(mailbox, limits, recipients, now))
+        got = await engine.write(
+            lambda tx, m=mailbox, lim=limits, n=recipients: tx.send_quota.count(m, lim, n, now)  # type: ignore[misc]
+        )
         assert got == want, (case, state, limits, recipients)
         assert admission_of(got, now) == admission
