@@ -29,16 +29,17 @@ RESYNC = b'event: resync\ndata: {"reason":"the client read too slowly; reload"}\
 class _Client:
     """One stream's pending bytes and its wake-up."""
 
-    __slots__ = ("chunks", "overflowed", "size", "wake")
+    __slots__ = ("chunks", "limit", "overflowed", "size", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.chunks: list[bytes] = []
         self.size = 0
         self.overflowed = False
         self.wake = asyncio.Event()
 
     def push(self, blob: bytes) -> None:
-        if self.size + len(blob) > MAX_PENDING:
+        if self.size + len(blob) > self.limit:
             self.chunks.clear()  # the backlog goes; the reader sends `resync` in its place
             self.size = 0
             self.overflowed = True
@@ -63,8 +64,9 @@ class _Client:
 class EventHub:
     """Groups SSE clients by the mailboxes they watch; subscribes to `AfterCommit` once."""
 
-    def __init__(self, signals: AfterCommit) -> None:
+    def __init__(self, signals: AfterCommit, *, max_pending: int = MAX_PENDING) -> None:
         self._signals = signals
+        self._max_pending = max_pending
         self._groups: dict[frozenset[str], list[_Client]] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -81,7 +83,7 @@ class EventHub:
                     client.push(blob)
 
     def _join(self, mailboxes: frozenset[str]) -> _Client:
-        client = _Client()
+        client = _Client(self._max_pending)
         self._groups.setdefault(mailboxes, []).append(client)
         if self._unsubscribe is None:
             self._unsubscribe = self._signals.subscribe(self._on_commit)
