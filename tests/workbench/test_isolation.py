@@ -2,6 +2,8 @@
 
 Mail from one hosted tenant to another's domain is delivered locally, as two Exchange organisations
 on one host would (docs/workbench.md): into the recipient's Inbox in its own tenant, never queued.
+Change notifications (webhooks) and the queue across two tenants: tests/webhooks/test_tenant_isolation.py
+(it needs the served app with its notification worker).
 """
 
 from __future__ import annotations
