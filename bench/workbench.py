@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -118,60 +119,112 @@ async def cycles_per_second(url: str, tenant: dict[str, Any], duration: float, c
 
 
 async def listen(url: str, tenant_id: str, stop: asyncio.Event, counts: list[int], slot: int) -> None:
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=None, headers={"Authorization": f"Bearer {TOKEN}"}) as c,
-        c.stream("GET", f"/_mailgraph/tenants/{tenant_id}/events") as r,
-    ):
-        async for line in r.aiter_lines():
-            if line.startswith("event:"):
-                counts[slot] += 1
-            if stop.is_set():
+    """One UI-like stream client: reads the raw stream and counts `event:` frames.
+
+    A lean reader (raw socket, `bytes.count`), not httpx: the 11 clients share the 2 cores with the
+    server, so a heavy client would measure itself (a browser's EventSource runs in another process)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET /_mailgraph/tenants/{tenant_id}/events HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    tail = b""
+    try:
+        while not stop.is_set():
+            data = await reader.read(65536)
+            if not data:
                 return
+            data = tail + data
+            counts[slot] += data.count(b"event: ")
+            tail = data[-6:]
+            counts[slot] -= tail.count(b"event: ")
+    finally:
+        writer.close()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed(pid: int, run: Any) -> tuple[float, float]:
+    """(ops/s, server CPU ms per op) of one measured phase; `run` returns (ops/s, seconds)."""
+    before = cpu_s(pid)
+    rate, seconds = await run
+    ops = rate * seconds
+    return rate, (cpu_s(pid) - before) * 1000 / max(ops, 1)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as data:
         proc, url = start(data)
         try:
             async with httpx.AsyncClient(
                 base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
             ) as c:
-                await tenants_per_second(c, 1.0, args.concurrency)  # warm-up
-                rate = await tenants_per_second(c, args.duration, args.concurrency)
+                if "tenants" in args.phases:
+                    await tenants_per_second(c, 1.0, args.concurrency)  # warm-up
+                    rates = [await timed(proc.pid, _secs(tenants_per_second(c, args.duration, args.concurrency), args.duration)) for _ in range(args.runs)]  # fmt: skip
+                    result["tenants_create_delete_per_s"] = [round(r, 1) for r, _ in rates]
+                    result["tenants_server_cpu_ms_per_pair"] = [round(m, 2) for _, m in rates]
                 tenant = (await c.post("/_mailgraph/tenants", json={})).json()
-                wake = await wake_latency(c, tenant, args.rounds)
-            await cycles_per_second(url, tenant, 1.0, args.concurrency)  # warm-up
-            bare = await cycles_per_second(url, tenant, args.duration, args.concurrency)
-            stop, counts = asyncio.Event(), [0] * 11
-            listeners = [asyncio.create_task(listen(url, tenant["id"], stop, counts, i)) for i in range(11)]
-            await asyncio.sleep(0.5)
-            watched = await cycles_per_second(url, tenant, args.duration, args.concurrency)
-            stop.set()
-            await asyncio.sleep(0.5)
-            for t in listeners:
-                t.cancel()
-            await asyncio.gather(*listeners, return_exceptions=True)
+                if "wake" in args.phases:
+                    wake = await wake_latency(c, tenant, args.rounds)
+                    result["wait_wake"] = {k: round(v, 2) for k, v in wake.items()}
+            if "stream" in args.phases:
+                await cycles_per_second(url, tenant, 1.0, args.concurrency)  # warm-up
+                ratios, bare_l, watched_l, seen = [], [], [], []
+                for _ in range(args.runs):  # paired runs: noise common to both cancels in the ratio
+                    bare = await timed(proc.pid, _secs(cycles_per_second(url, tenant, args.duration, args.concurrency), args.duration))  # fmt: skip
+                    stop, counts = asyncio.Event(), [0] * 11
+                    listeners = [
+                        asyncio.create_task(listen(url, tenant["id"], stop, counts, i)) for i in range(11)
+                    ]
+                    await asyncio.sleep(0.5)
+                    watched = await timed(proc.pid, _secs(cycles_per_second(url, tenant, args.duration, args.concurrency), args.duration))  # fmt: skip
+                    await asyncio.sleep(0.5)
+                    stop.set()
+                    for t in listeners:
+                        t.cancel()
+                    await asyncio.gather(*listeners, return_exceptions=True)
+                    bare_l.append(bare)
+                    watched_l.append(watched)
+                    ratios.append(watched[0] / bare[0])
+                    seen.append(min(counts))
+                result["cycles_per_s_no_listeners"] = [round(r, 1) for r, _ in bare_l]
+                result["cycles_per_s_11_listeners"] = [round(r, 1) for r, _ in watched_l]
+                result["server_cpu_ms_per_cycle_no_listeners"] = [round(m, 2) for _, m in bare_l]
+                result["server_cpu_ms_per_cycle_11_listeners"] = [round(m, 2) for _, m in watched_l]
+                result["ratio_with_listeners"] = [round(r, 3) for r in ratios]
+                result["ratio_with_listeners_median"] = round(statistics.median(ratios), 3)
+                result["events_seen_per_listener_min"] = seen
         finally:
             proc.terminate()
             proc.wait(15)
-    return {
-        "tenants_create_delete_per_s": round(rate, 1),
-        "wait_wake": {k: round(v, 2) for k, v in wake.items()},
-        "cycles_per_s_no_listeners": round(bare, 1),
-        "cycles_per_s_11_listeners": round(watched, 1),
-        "ratio_with_listeners": round(watched / bare, 3),
-        "events_seen_per_listener_min": min(counts),
-    }
+    return result
+
+
+async def _secs(run: Any, seconds: float) -> tuple[float, float]:
+    return await run, seconds
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1, help="measured runs per phase (stream: paired)")
     parser.add_argument("--rounds", type=int, default=50, help="wait-for wake-up samples")
+    parser.add_argument("--phases", default="tenants,wake,stream", help="comma list of tenants, wake, stream")
     parser.add_argument("--json", default=None)
-    result = asyncio.run(main(parser.parse_args()))
-    print(json.dumps(result, indent=2))
-    if parser.parse_args().json:
-        with open(parser.parse_args().json, "w") as f:
-            json.dump(result, f, indent=2)
+    args = parser.parse_args()
+    args.phases = set(args.phases.split(","))
+    out = asyncio.run(main(args))
+    print(json.dumps(out, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)

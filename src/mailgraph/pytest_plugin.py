@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-_READY = re.compile(r"mailgraph ready: (http://\S+)")
+_READY = re.compile(r"mailgraph ready: (http://[^\s\"]+)")  # text banner, or a JSON log line
 _GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
 from mailgraph.api.context import Services
-from mailgraph.api.control import control_api
+from mailgraph.api.control import ControlApi, control_api
 from mailgraph.api.control import faults as fault_resources
 from mailgraph.api.control import queue as queue_resources
 from mailgraph.api.guard import Guard
@@ -107,6 +107,8 @@ class Runtime:
     """The fault-injection rules (docs/faults.md)."""
     held: HeldSendReleaser | None = None
     """Releases the sends held over Exchange's message rate (docs/batching.md "Throttling")."""
+    control: ControlApi | None = None
+    """The test-control namespace `/_mailgraph` (its event hub serves the SSE streams)."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -301,6 +303,7 @@ async def build(settings: Settings) -> Runtime:
         notifier if settings.worker else None,
         faults,
         held,
+        control,
     )
 
 

@@ -1,4 +1,10 @@
-"""End to end with the official msgraph-sdk: forwarding a received message carries its attachment (issue 4)."""
+"""End to end with the official msgraph-sdk: forwarding a received message carries its attachment (issue 4).
+
+Written as a user of mailgraph writes tests (issue 14): with the project's own pytest plugin
+(src/mailgraph/pytest_plugin.py, entry point `pytest11`) — a server for the session, a fresh
+ephemeral tenant for the test, SDK clients from `graph_client(user)` and `wait_for_message` instead
+of polling.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,7 @@ from msgraph.generated.users.item.messages.item.forward.forward_post_request_bod
 )
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 
-from tests.e2e.conftest import Server
-from tests.e2e.test_msgraph_sdk import _client, _user_form
+from mailgraph.pytest_plugin import MailgraphServer
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,12 +55,10 @@ async def _attachment_bytes(client: GraphServiceClient, message_id: str) -> tupl
     return attachment.name, full.content_bytes
 
 
-async def test_forward_keeps_the_attachment(server: Server) -> None:
-    async with (
-        _client(server, _user_form("alice@fabrikam.test", "alice-Passw0rd")) as alice,
-        _client(server, _user_form("bob@fabrikam.test", "bob-Passw0rd")) as bob,
-        _client(server, _user_form("carol@fabrikam.test", "carol-Passw0rd")) as carol,
-    ):
+async def test_forward_keeps_the_attachment(mailgraph_server: MailgraphServer) -> None:
+    team = mailgraph_server.create_tenant(template="team")  # alice, bob, carol, dave
+    try:
+        alice, bob, carol = (team.graph_client(u) for u in ("alice", "bob", "carol"))
         report = FileAttachment(
             name="report.bin", content_type="application/octet-stream", content_bytes=PAYLOAD
         )
@@ -63,21 +66,27 @@ async def test_forward_keeps_the_attachment(server: Server) -> None:
         await alice.me.send_mail.post(
             SendMailPostRequestBody(
                 message=Message(
-                    subject="Numbers", to_recipients=_to("bob@fabrikam.test"), attachments=[report]
+                    subject="Numbers", to_recipients=_to(team.address("bob")), attachments=[report]
                 ),
                 save_to_sent_items=True,
             )
         )
+        team.wait_for_message(mailbox="bob", subject="Numbers")  # woken by the delivery's commit
         received = await _only_message(bob)
         assert received.id and received.has_attachments is True
         assert await _attachment_bytes(bob, received.id) == ("report.bin", PAYLOAD)
 
         await bob.me.messages.by_message_id(received.id).forward.post(
-            ForwardPostRequestBody(comment="FYI", to_recipients=_to("carol@fabrikam-mail.test"))
+            ForwardPostRequestBody(comment="FYI", to_recipients=_to(team.address("carol")))
         )
+        team.wait_for_message(mailbox="carol", subject="FW: Numbers")
         forwarded = await _only_message(carol)
         assert forwarded.id and forwarded.subject == "FW: Numbers" and forwarded.has_attachments is True
         name, data = await _attachment_bytes(carol, forwarded.id)
         assert name == "report.bin"
         assert hashlib.sha256(data).hexdigest() == hashlib.sha256(PAYLOAD).hexdigest()
         assert base64.b64encode(data) == base64.b64encode(PAYLOAD)
+        # Nothing of this left over SMTP (all three mailboxes are the tenant's own).
+        assert mailgraph_server.request("GET", f"/_mailgraph/tenants/{team.id}/outbound")["value"] == []
+    finally:
+        team.delete()

@@ -4,9 +4,12 @@ claimed under a lease and released once, gone with their item. Runs on every eng
 from __future__ import annotations
 
 import asyncio
+import random
 
+from mailgraph.domain.model import SECOND
 from mailgraph.domain.ports import Tx
-from mailgraph.domain.send_quota import HeldSend, QuotaState
+from mailgraph.domain.send_quota import HeldSend, QuotaState, admission_of, admit
+from mailgraph.domain.throttling import Limits
 from mailgraph.store.contract import Engine
 from tests.store.test_contract import message, seed
 
@@ -54,3 +57,37 @@ async def test_held_sends_are_claimed_under_a_lease_and_released_once(engine: En
     assert [h.id for h in again] == ["h1", "h2"]
     await engine.write(lambda tx: tx.messages.delete(items[2].id))  # deleting the item cancels it
     assert [h.id for h in await engine.read(lambda tx: tx.send_quota.held(alice.id))] == ["h1"]
+
+
+async def test_count_is_admit_in_one_statement(engine: Engine) -> None:
+    """`count` (one upsert) gives exactly the state `admit` gives, from random states near every edge:
+    blocked or not, day over or not, window over or full, recipient limit passed or not; and a new row."""
+    alice, *fresh_users = await seed(engine, "alice", *(f"new{i}" for i in range(30)))
+    rng = random.Random(13)
+    now = 1_700_000_000 * SECOND
+    for case in range(300):
+        limits = Limits(sends=rng.choice([1, 2, 30]), sends_window_s=rng.choice([1, 60]),
+                        recipients=rng.choice([1, 5, 10_000]), recipients_window_s=rng.choice([60, 86_400]))  # fmt: skip
+        span, day = limits.sends_window_s * SECOND, limits.recipients_window_s * SECOND
+        state = QuotaState(
+            alice.id,
+            window_start=now + rng.choice([-2 * span, -span, -span + 1, -1, 0, span]),
+            window_sends=rng.choice([0, limits.sends - 1, limits.sends]),
+            day_start=now + rng.choice([-day, -day + 1, -1, 0]),
+            day_recipients=rng.choice([0, limits.recipients - 1, limits.recipients]),
+            blocked_until=rng.choice([0, now - 1, now, now + 1]),
+        )
+        recipients = rng.choice([1, 2, 6])
+        mailbox = alice.id
+        if case % 10 == 0:  # a mailbox without a row yet: the INSERT branch
+            mailbox = fresh_users[case // 10].id
+            state = QuotaState(mailbox)
+        else:
+            await engine.write(lambda tx: tx.send_quota.lock(alice.id))
+            await engine.write(lambda tx, state=state: tx.send_quota.put(state))  # type: ignore[misc]
+        want, admission = admit(state, limits, recipients, now)
+        got = await engine.write(
+            lambda tx, m=mailbox, lim=limits, n=recipients: tx.send_quota.count(m, lim, n, now)  # type: ignore[misc]
+        )
+        assert got == want, (case, state, limits, recipients)
+        assert admission_of(got, now) == admission

@@ -2,6 +2,8 @@
 
 Mail from one hosted tenant to another's domain is delivered locally, as two Exchange organisations
 on one host would (docs/workbench.md): into the recipient's Inbox in its own tenant, never queued.
+Change notifications (webhooks) and the queue across two tenants: tests/webhooks/test_tenant_isolation.py
+(it needs the served app with its notification worker).
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from urllib.parse import quote
 import httpx
 
 from mailgraph.api.control.events import change_events
+from mailgraph.api.control.fanout import EventHub
 from mailgraph.wiring import Runtime
 from tests.workbench.helpers import admin, app_token, new_tenant, send_mail
+
+
+def _hub(runtime: Runtime) -> EventHub:
+    assert runtime.control is not None
+    return runtime.control.control.events
 
 
 async def _ui_session(api: httpx.AsyncClient, runtime: Runtime) -> None:
@@ -35,7 +43,7 @@ async def test_two_tenants_share_nothing(api: httpx.AsyncClient, runtime: Runtim
     b_ids = frozenset(u["id"] for u in b["users"])
 
     async def watch_b() -> None:
-        async for frame in change_events(runtime.uow.signals, b_ids, lifetime_s=2.0):
+        async for frame in change_events(_hub(runtime), b_ids, lifetime_s=2.0):
             if frame.startswith(b"event:"):
                 seen_by_b.append(frame)
 

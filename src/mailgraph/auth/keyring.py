@@ -128,6 +128,9 @@ class KeyRing:
         """
         if (key := self._current.get(tenant_id)) is not None:
             return key
+        # Made by another process (an ephemeral tenant created there)? Load it rather than make one.
+        if legacy_dir is None and await self.refresh() and (key := self._current.get(tenant_id)) is not None:
+            return key
         now = self._clock()
         legacy = read_key_directory(legacy_dir) if legacy_dir is not None else None
         if legacy is not None:
@@ -161,11 +164,26 @@ class KeyRing:
             _log.info("imported %d signing keys of tenant %s from %s", len(rows), tenant_id, legacy_dir)
         return self.current(tenant_id)
 
+    async def shared(self, tenant_id: str) -> tuple[SigningKey, StoredKey]:
+        """A new key for a new tenant on this process's donor key pair (see `ensure(shared=True)`),
+        and its store row — for the caller to write in the unit that creates the tenant, then `adopt`.
+        Nothing is stored or installed here."""
+        if self._donor is None:
+            self._donor = await asyncio.to_thread(new_key)
+        key = derive_key(self._donor)
+        return key, to_stored(key, tenant_id, self._clock())
+
+    def adopt(self, tenant_id: str, key: SigningKey) -> None:
+        """Install the committed first key of a new tenant (O(1): the other tenants are untouched)."""
+        self._current[tenant_id] = key
+        self._keys[tenant_id] = [key]
+        self._by_kid[key.kid] = (tenant_id, key)
+
     def forget(self, tenant_id: str) -> None:
         """Drop a deleted tenant's keys from memory (the store's rows went with the tenant)."""
         self._current.pop(tenant_id, None)
-        self._keys.pop(tenant_id, None)
-        self._by_kid = {kid: hit for kid, hit in self._by_kid.items() if hit[0] != tenant_id}
+        for key in self._keys.pop(tenant_id, ()):  # O(the tenant's keys), not O(every tenant's)
+            self._by_kid.pop(key.kid, None)
 
     def _all(self) -> list[tuple[str, SigningKey]]:
         return [(tenant, key) for tenant, key in self._by_kid.values()]

@@ -12,17 +12,19 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mailgraph.cli.banner import banner
 from mailgraph.cli.db import add_db_commands, run_db
 from mailgraph.cli.delivery import (
     add_database_option,
     add_delivery_commands,
     add_delivery_options,
-    delivery_banner,
     delivery_settings,
     run_delivery,
 )
 from mailgraph.cli.faults import add_fault_commands, run_faults
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
+from mailgraph.cli.logs import configure as configure_logs
+from mailgraph.cli.logs import uvicorn_config
 from mailgraph.cli.processes import Slot, Supervisor
 from mailgraph.cli.subscriptions import (
     add_subscription_commands,
@@ -66,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
         "--token-lifetime", type=int, default=DEFAULTS.token_lifetime_s, help=_help("token_lifetime_s")
     )
     serve.add_argument("--log-level", default=DEFAULTS.log_level, help=_help("log_level"))
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("MAILGRAPH_LOG_FORMAT") or DEFAULTS.log_format,
+        help=_help("log_format"),
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("MAILGRAPH_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
+        help=_help("access_log"),
+    )
     serve.add_argument("--no-http", dest="http", action="store_false", help="serve https only (with --tls)")
     serve.add_argument("--tls", action="store_true", help=_help("tls"))
     serve.add_argument("--tls-port", type=int, default=DEFAULTS.tls_port, help=_help("tls_port"))
@@ -107,29 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     add_subscription_commands(sub)  # subscriptions list|show|delete
     add_workbench_commands(sub)  # tenants, seed, reset, messages, wait, outbound, inspect (issue 14)
     return parser
-
-
-def _banner(runtime: Runtime, url: str) -> str:
-    tenant = runtime.tenant
-    lines = [
-        f"mailgraph ready: {url}",
-        f"  Graph API:      {url}/v1.0  and  {url}/beta",
-        f"  Token endpoint: {url}/{tenant.domains[0]}/oauth2/v2.0/token   (tenant id {tenant.id})",
-        "  Store:          " + runtime.engine.url,
-    ]
-    if runtime.seeded_demo:
-        lines += [
-            "  Demo tenant seeded: users alice@, bob@, carol@contoso.com (password Passw0rd!),",
-            "  app mailgraph-demo / demo-secret (Mail.Send, Mail.ReadWrite, Mail.Read).",
-        ]
-    lines += delivery_banner(runtime, url)
-    lines += [
-        "  Get an app token:",
-        f"    curl -s -X POST {url}/{tenant.domains[0]}/oauth2/v2.0/token \\",
-        "      -d grant_type=client_credentials -d client_id=mailgraph-demo -d client_secret=demo-secret \\",
-        "      -d scope=https://graph.microsoft.com/.default",
-    ]
-    return "\n".join(lines)
 
 
 async def _start_smtp(runtime: Runtime, host: str) -> bool:
@@ -188,7 +179,8 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
             # One server per socket on the same app; only the first runs the lifespan (store close).
             lifespan="on" if i == 0 else "off",
             log_level=settings.log_level,
-            access_log=False,
+            log_config=uvicorn_config(settings.log_level, settings.log_format),
+            access_log=settings.access_log,
             http="httptools",
             server_header=False,
             date_header=True,
@@ -208,10 +200,15 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         for i, ((scheme, _, _), server) in enumerate(zip(listeners, servers, strict=True)):
             port = server.servers[0].sockets[0].getsockname()[1]
-            banner = _banner(runtime, f"{scheme}://{host}:{port}")
-            print(banner if i == 0 else "\n".join(banner.splitlines()[:3]), flush=True)
+            text = await banner(runtime, settings, f"{scheme}://{host}:{port}")
+            shown = text if i == 0 else "\n".join(text.splitlines()[:3])
             if scheme == "https":
-                print(tls_banner(settings), flush=True)
+                shown += "\n" + tls_banner(settings)
+            if settings.log_format == "json":  # one JSON line per banner line, like every other log line
+                for line in shown.splitlines():
+                    logging.getLogger("mailgraph.banner").info(line)
+            else:
+                print(shown, flush=True)
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for server, task in reversed(list(zip(servers, tasks, strict=True))):  # the lifespan server last
         server.should_exit = True
@@ -248,9 +245,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mailgraph` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logs(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     try:
         if args.command == "serve":
             settings = Settings(
@@ -262,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 durability=args.durability,
                 token_lifetime_s=args.token_lifetime,
                 log_level=args.log_level,
+                log_format=args.log_format,
+                access_log=args.access_log,
                 http=args.http,
                 tls=args.tls or args.tls_cert is not None,
                 tls_port=args.tls_port,

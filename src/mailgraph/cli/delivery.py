@@ -84,7 +84,11 @@ def add_delivery_options(parser: argparse.ArgumentParser, *, serve: bool) -> Non
     parser.add_argument("--relay", type=_relay, default=None, help=_help("relay"))
     if serve:
         parser.add_argument("--no-worker", dest="worker", action="store_false", help="run no delivery worker")
-        parser.add_argument("--admin-token", default=None, help=_help("admin_token"))
+        parser.add_argument(
+            "--admin-token",
+            default=os.environ.get("MAILGRAPH_ADMIN_TOKEN") or None,
+            help=_help("admin_token") + "; env MAILGRAPH_ADMIN_TOKEN",
+        )
     parser.add_argument("--worker-concurrency", type=int, default=DEFAULTS.worker_concurrency)
     parser.add_argument(
         "--queue-poll", type=_positive, default=DEFAULTS.queue_poll_s, help=_help("queue_poll_s")

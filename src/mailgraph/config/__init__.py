@@ -99,6 +99,13 @@ class Settings:
         default="preferred_username", metadata={"help": "external claim naming the user (UPN or address)"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    log_format: Literal["text", "json"] = field(
+        default="text",
+        metadata={"help": "text, or json: one JSON object per log line (env MAILGRAPH_LOG_FORMAT)"},
+    )
+    access_log: bool = field(
+        default=False, metadata={"help": "log every HTTP request (env MAILGRAPH_ACCESS_LOG=1)"}
+    )
     # Several server processes on one port and one database (issue 11, cli/processes.py).
     processes: int = field(
         default=1, metadata={"help": "server processes on the same port(s) and database (alias --workers)"}

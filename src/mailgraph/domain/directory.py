@@ -101,7 +101,7 @@ class DirectoryService:
             BadRequestError: an address outside the tenant's domains or not a mailbox; a tenant id
                 that differs from the one already stored.
         """
-        _check(spec)
+        check(spec)
 
         async def unit(tx: Tx) -> Tenant:
             current = await _current(tx, spec)
@@ -148,7 +148,7 @@ class DirectoryService:
                 if not tenants:
                     raise BadRequestError("the data directory has no tenant yet; run `mailgraph serve` once")
                 raise BadRequestError(f"{spec.user_principal_name!r} is in no hosted tenant's domains")
-            _check(TenantSpec(tenant.domains, users=(spec,)))
+            check(TenantSpec(tenant.domains, users=(spec,)))
             return await self._put_user(tx, tenant, spec)
 
         return await self._uow.write(unit)
@@ -232,7 +232,8 @@ async def _current(tx: Tx, spec: TenantSpec) -> Tenant | None:
     return tenants[0] if len(tenants) == 1 else None
 
 
-def _check(spec: TenantSpec) -> None:
+def check(spec: TenantSpec) -> None:
+    """Refuse a spec without a domain, or with a user address outside its domains (BadRequestError)."""
     if not spec.domains:
         raise BadRequestError("the tenant needs at least one verified domain")
     domains = {d.lower() for d in spec.domains}

@@ -19,6 +19,7 @@ from mailgraph.domain.inspection import WorkbenchRepo
 
 if TYPE_CHECKING:
     from mailgraph.domain.lockout import SignInFailures
+    from mailgraph.domain.throttling import Limits
 from mailgraph.domain.extended import MessagePropertyRepo
 from mailgraph.domain.model import (
     App,
@@ -695,6 +696,11 @@ class FaultRepo(Protocol):
 class SendQuotaRepo(Protocol):
     """Exchange's per-mailbox sending limits (migration 0020, domain/send_quota.py): one counter row per
     mailbox, and the sends held in the Outbox until their window."""
+
+    async def count(self, mailbox_id: str, limits: Limits, recipients: int, now: Timestamp) -> QuotaState:
+        """Count one send of `recipients` recipients in one statement: the counters after
+        `send_quota.admit` (created at zero first), locked until the unit ends like `lock`."""
+        ...
 
     async def lock(self, mailbox_id: str) -> QuotaState:
         """The mailbox's counters (zeros when new), locked until the unit ends: concurrent sends of one

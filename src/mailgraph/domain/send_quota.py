@@ -104,6 +104,14 @@ def admit(state: QuotaState, limits: Limits, recipients: int, now: Timestamp) ->
     return after, Admission("send" if start <= now else "hold", max(now, start))
 
 
+def admission_of(after: QuotaState, now: Timestamp) -> Admission:
+    """The admission `admit` gave, read back from the state it produced (the store counts a send in
+    one statement, `SendQuotaRepo.count`, and returns only the new state)."""
+    if after.blocked_until > now:
+        return Admission("blocked", after.blocked_until)
+    return Admission("send" if after.window_start <= now else "hold", max(now, after.window_start))
+
+
 def window_text(seconds: int) -> str:
     """`day`, `hour`, `minute` or `N seconds`, for the report."""
     names = {86_400: "day", 3_600: "hour", 60: "minute"}

@@ -36,7 +36,13 @@ from mailgraph.domain.model import (
     User,
 )
 from mailgraph.domain.ports import Tx, UnitOfWork
-from mailgraph.domain.send_quota import QUOTA_REASON, HeldSend, SendRateExceededError, admit, window_text
+from mailgraph.domain.send_quota import (
+    QUOTA_REASON,
+    HeldSend,
+    SendRateExceededError,
+    admission_of,
+    window_text,
+)
 from mailgraph.domain.throttling import Profiles
 
 
@@ -204,12 +210,11 @@ class SendService:
         limits = None if profiles is None else profiles.limits_for(owner.tenant_id, _names(owner))
         if limits is None:
             return await self._deliver(tx, owner, draft, identity, now, stored, save_copy, envelope)
-        state, admission = admit(
-            await tx.send_quota.lock(owner.id), limits, len({r.key for r in recipients}), now
-        )
+        # One statement (issue 13's overhead target): the counters after `admit`, computed by the store.
+        state = await tx.send_quota.count(owner.id, limits, len({r.key for r in recipients}), now)
+        admission = admission_of(state, now)
         if admission.kind == "hold" and envelope is not None:  # SMTP: refused, not queued (spec §6)
-            raise SendRateExceededError(-(-(admission.at - now) // SECOND))
-        await tx.send_quota.put(state)
+            raise SendRateExceededError(-(-(admission.at - now) // SECOND))  # the unit's count rolls back
         if admission.kind == "hold":
             return await self._hold(tx, owner, draft, identity, now, stored, save_copy, admission.at)
         refused = None

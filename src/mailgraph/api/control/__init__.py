@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from mailgraph.api.control.fanout import EventHub
 from mailgraph.api.errors import error_body, to_response
 from mailgraph.api.http import Request, Response
 from mailgraph.api.mounts import Mount
@@ -60,6 +61,7 @@ class Control:
     queue: QueueAdmin
     signals: AfterCommit
     attachments: AttachmentService
+    events: EventHub
 
 
 ControlHandler = Callable[[Request, Control, dict[str, str]], Awaitable[Response]]
@@ -224,7 +226,14 @@ def control_api(
         clock,
     )
     control = Control(
-        workbench, MailFinder(uow, signals), tokens.keyring, tokens, queue, signals, attachments
+        workbench,
+        MailFinder(uow, signals),
+        tokens.keyring,
+        tokens,
+        queue,
+        signals,
+        attachments,
+        EventHub(signals),
     )
     return ControlApi(control, token, all_routes())
 

@@ -5,65 +5,28 @@ message` / `folder`, data: `{"kind", "mailboxId", "id", "restId", "folderId", "f
 a commit that queued outbound mail adds `event: queue`. Events come from the after-commit signal
 (domain/changes.py), so they describe durable state. A comment line every `HEARTBEAT_S` keeps
 proxies from closing an idle stream; a stream ends after `MAX_LIFETIME_S` and the browser's
-EventSource reconnects by itself (`retry:`). A client that reads too slowly loses the oldest events
-(bounded memory per client), never the newest.
+EventSource reconnects by itself (`retry:`). Memory per client is bounded: a client that reads too
+slowly loses its backlog and gets `event: resync` (reload what you show). The fan-out to many
+clients (serialize once, write batches) is api/control/fanout.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
-import orjson
-
 from mailgraph.api.control import Control, ControlRoute
+from mailgraph.api.control.fanout import HEARTBEAT_S, MAX_LIFETIME_S, RESYNC, EventHub
 from mailgraph.api.http import Request, Response
-from mailgraph.domain.changes import AfterCommit, Commit
 
-HEARTBEAT_S = 15.0
-MAX_LIFETIME_S = 600.0
-BACKLOG = 1000
+__all__ = ["HEARTBEAT_S", "MAX_LIFETIME_S", "RESYNC", "change_events", "sse_response"]
 SSE_TYPE = b"text/event-stream; charset=utf-8"
 
 
-async def change_events(
-    signals: AfterCommit, mailbox_ids: frozenset[str], *, lifetime_s: float = MAX_LIFETIME_S
+def change_events(
+    hub: EventHub, mailbox_ids: frozenset[str], *, lifetime_s: float = MAX_LIFETIME_S
 ) -> AsyncIterator[bytes]:
-    """SSE frames for the commits touching `mailbox_ids` (also used by the web UI)."""
-    pending: asyncio.Queue[bytes] = asyncio.Queue(BACKLOG)
-
-    def on_commit(commit: Commit) -> None:
-        frames = [
-            _frame(c.entity, {"kind": c.kind, "mailboxId": c.mailbox_id, "id": c.item_id, "restId": c.rest_id,
-                              "folderId": c.folder_id, "fromFolderId": c.from_folder_id})
-            for c in commit.changes
-            if c.mailbox_id in mailbox_ids
-        ]  # fmt: skip
-        if commit.queued and frames:
-            frames.append(_frame("queue", {"queued": commit.queued}))
-        for frame in frames:
-            if pending.full():  # a slow reader loses the oldest event, not the newest
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    pending.get_nowait()
-            pending.put_nowait(frame)
-
-    unsubscribe = signals.subscribe(on_commit)
-    loop = asyncio.get_running_loop()
-    end = loop.time() + lifetime_s
-    try:
-        yield b"retry: 1000\n: connected\n\n"
-        while (left := end - loop.time()) > 0:
-            try:
-                yield await asyncio.wait_for(pending.get(), min(left, HEARTBEAT_S))
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-    finally:
-        unsubscribe()
-
-
-def _frame(event: str, data: dict[str, object]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    """SSE bytes for the commits touching `mailbox_ids` (also used by the web UI)."""
+    return hub.stream(mailbox_ids, lifetime_s=lifetime_s)
 
 
 def sse_response(stream: AsyncIterator[bytes]) -> Response:
@@ -74,7 +37,7 @@ def sse_response(stream: AsyncIterator[bytes]) -> Response:
 async def events(req: Request, c: Control, args: dict[str, str]) -> Response:
     """The tenant's event stream."""
     _, users = await c.finder.mailboxes(args["tenant"])
-    return sse_response(change_events(c.signals, frozenset(u.id for u in users)))
+    return sse_response(change_events(c.events, frozenset(u.id for u in users)))
 
 
 ROUTES = [ControlRoute("GET", "tenants/{tenant}/events", events, "Server-Sent Events of a tenant")]

@@ -71,9 +71,12 @@ async def create(req: Request, c: Control, args: dict[str, str]) -> Response:
         users=None if "users" not in data else tuple(_user(u) for u in _objects(data, "users")),
         apps=None if "apps" not in data else tuple(_app(a) for a in _objects(data, "apps")),
         seed_text=None if seed_raw is None else orjson.dumps(seed_raw).decode(),
+        tenant_id=_new_id(),
     )
-    created = await c.workbench.create(spec)
-    await c.keyring.ensure(created.tenant.id, shared=True)
+    # The signing key row is written in the tenant's own unit (one commit per create), then installed.
+    key, row = await c.keyring.shared(spec.tenant_id or "")
+    created = await c.workbench.create(spec, row)
+    c.keyring.adopt(created.tenant.id, key)
     if seed_raw is not None:
         try:
             items = await _seed_items(c, created.tenant.domains[0], seed_raw)

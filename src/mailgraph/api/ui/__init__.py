@@ -132,7 +132,7 @@ class WebUi:
                 return self._render("tenant.html", ctx, tenant=tenant, users=users)
             case ["tenants", t, "events"]:
                 _, users = await self._c.finder.mailboxes(t)
-                return sse_response(change_events(self._c.signals, frozenset(u.id for u in users)))
+                return sse_response(change_events(self._c.events, frozenset(u.id for u in users)))
             case ["tenants", t, "outbound"]:
                 tenant, _ = await self._c.finder.mailboxes(t)
                 return self._render(

@@ -57,6 +57,29 @@ def claim(table: str, due: str, order: str, dialect: Dialect, assignments: str) 
     )
 
 
+_NAMED: Final = re.compile(r":([a-z_][a-z0-9_]*)")
+
+
+def named(sql: str, dialect: Dialect, integers: frozenset[str] = frozenset()) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders → numbered ones, each name bound ONCE however often it is used (`?N` on
+    SQLite, `$N` on PostgreSQL, which the engine's `?` translation leaves alone); the names in
+    binding order. Binding is the per-parameter cost of a statement: a long expression that repeats
+    its arguments (store/sql/send_quota.py `count`) would otherwise bind dozens. Names in `integers`
+    are typed BIGINT on PostgreSQL, which cannot infer the type of `$1 + $2`."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        n = order.index(name) + 1
+        if dialect.name == "postgres":
+            return f"CAST(${n} AS BIGINT)" if name in integers else f"${n}"
+        return f"?{n}"
+
+    return _NAMED.sub(number, sql), tuple(order)
+
+
 def in_list(column: str, values: Sequence[object]) -> tuple[str, list[object]]:
     """`column IN (?, ?, …)` with its parameters; an empty list matches nothing."""
     if not values:

@@ -174,6 +174,9 @@ class SqlWorkbench:
             (f"DELETE FROM fault_rules WHERE {FOLD}(mailbox) IN (SELECT {FOLD}(id) FROM users WHERE tenant_id = ?"
              f" UNION SELECT {FOLD}(upn) FROM users WHERE tenant_id = ? UNION SELECT {FOLD}(mail) FROM users"
              f" WHERE tenant_id = ?) OR app IN {_APPS}", t * 4),
+            # Change notifications (issue 12): the tenant's subscriptions and what they still owe.
+            ("DELETE FROM notification_outbox WHERE tenant_id = ?", t),
+            ("DELETE FROM subscriptions WHERE tenant_id = ?", t),
             ("DELETE FROM auth_codes WHERE tenant_id = ?", t),
             ("DELETE FROM device_codes WHERE tenant_id = ?", t),
             ("DELETE FROM signing_keys WHERE tenant_id = ?", t),

@@ -15,5 +15,7 @@
   events.addEventListener("message", function () {
     if (pending === null) pending = setTimeout(refresh, 100); // one fetch per burst of changes
   });
+  // The server dropped our backlog (we read too slowly): reload the list now.
+  events.addEventListener("resync", refresh);
   events.addEventListener("open", function () { document.body.dataset.live = "1"; });
 })();
