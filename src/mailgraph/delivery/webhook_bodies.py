@@ -88,7 +88,7 @@ class Bodies:
         return b'{"value":[' + b",".join(items) + tail
 
     def fanout(self) -> FanoutItems:
-        """A template cache for the fanout rows of one job."""
+        """A template cache for fanout rows (one per version of the subscription sets in use)."""
         return FanoutItems(self)
 
     def _certificate(self, sub: Subscription) -> x509.Certificate:
@@ -111,6 +111,13 @@ class FanoutItems:
         # Per subscription list (the same list object for every change of one job's fanout rows to one
         # URL; kept referenced here so its id stays its own): its plain heads, its rich subscriptions.
         self._groups: dict[int, tuple[Sequence[Subscription], list[bytes], list[Subscription]]] = {}
+
+    def new_job(self) -> None:
+        """Forget the change templates of the last job (the subscription templates stay: the worker
+        makes a new `FanoutItems` when a subscription set changes)."""
+        self._changes.clear()
+        if len(self._groups) > 256:  # slices of long lists are new objects per job: bounded
+            self._groups.clear()
 
     def items(self, row: Notification, subs: Sequence[Subscription], message: Message | None) -> bytes:
         """The comma-separated items of one change for these subscriptions; each exactly
