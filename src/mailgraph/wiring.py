@@ -381,6 +381,7 @@ def _starting(
             faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
         if held is not None:
             await held.start()
+        await wakeups.ready()  # other processes' notifications reach us from here on
 
     return start
 
