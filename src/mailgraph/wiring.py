@@ -47,7 +47,7 @@ from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
-from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.faults import FaultService
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
@@ -193,10 +193,16 @@ async def build(settings: Settings) -> Runtime:
         seeded = False
         if settings.tenant_file is not None:
             spec = _check_permissions(load_tenant_file(settings.tenant_file), str(settings.tenant_file))
-            tenant = await directory.apply(spec)
+            try:
+                tenant = await directory.apply(spec)
+            except ConflictError:  # another process applied it at the same moment: apply over theirs
+                tenant = await directory.apply(spec)
         elif tenant is None:
-            tenant = await directory.apply(demo_tenant())
-            seeded = True
+            try:
+                tenant = await directory.apply(demo_tenant())
+                seeded = True
+            except ConflictError:  # processes starting together on a new database: one seeds it
+                tenant = await directory.tenant()
         if tenant is None:  # pragma: no cover - apply always returns the tenant
             raise TenantFileError(str(settings.data_dir), ["no tenant"])
     except BaseException:

@@ -37,7 +37,7 @@ class PgWakeups:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channels: set[str] = set()
         self._listening: list[asyncio.Task[None]] = []
-        self._connecting = asyncio.Lock()  # channels share one listening connection
+        self._connecting = asyncio.Lock()  # channels share one listening connection, in turn
 
     def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call `callback` on the running loop whenever another process notifies `channel`."""
@@ -52,10 +52,10 @@ class PgWakeups:
         self._listening.append(self._spawn(self._listen(channel, received)))
 
     async def _listen(self, channel: str, handler: Callable[[object, int, str, str], None]) -> None:
-        async with self._connecting:
+        async with self._connecting:  # one operation at a time on the listening connection
             if self._listener is None:
                 self._listener = await asyncpg.connect(self._dsn)
-        await self._listener.add_listener(channel, handler)
+            await self._listener.add_listener(channel, handler)
 
     async def ready(self) -> None:
         """Wait (at most 10 s) until the `LISTEN`s are in effect; a failure is logged, not raised: the
