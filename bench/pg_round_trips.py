@@ -9,7 +9,10 @@ Makes a throw-away database on `--server` (dropped at the end), builds the serve
 draft to bob, then send) through the ASGI app — the same cycle as bench/run.py and
 bench/cycle_cost.py — and counts, per cycle, what the PostgreSQL engine sends: statements
 (`PgConn.execute/fetch_one/fetch_all` calls; one `execute_many` counts as one pipelined round trip
-plus its rows), transactions (write and read units), and the wall time per cycle. Round trips are
+plus its rows), transactions (write and read units), the cycles/s with `--concurrency` cycles in
+flight, and what the database's active sessions wait for meanwhile (pg_stat_activity, sampled:
+`Lock:transactionid` = a row lock held by another unit until it commits, `IO:WALSync` = the commit's
+flush). Round trips are
 the latency floor of a unit on PostgreSQL (each statement waits for its answer), so these counts are
 the machine-independent side of the throughput figures, which are noisy on a shared machine.
 The notification and relay workers run as in `serve`; their units are counted apart (`background`).
@@ -70,6 +73,20 @@ def _instrument() -> None:
         setattr(engine, name, unit)
 
 
+WAITS: collections.Counter[str] = collections.Counter()
+
+
+async def _sample_waits(admin: asyncpg.Connection, database: str) -> None:
+    """What the database's sessions wait for, sampled every 20 ms (pg_stat_activity)."""
+    while True:
+        for r in await admin.fetch(
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = $1", database
+        ):
+            if r["state"] == "active" or r["wait_event_type"] == "Lock":
+                WAITS[f"{r['wait_event_type']}:{r['wait_event']}"] += 1
+        await asyncio.sleep(0.02)
+
+
 async def main(args: argparse.Namespace) -> None:
     name = f"mg_rt_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(args.server.rstrip("/") + "/postgres")
@@ -91,14 +108,21 @@ async def main(args: argparse.Namespace) -> None:
                 _instrument()
                 COUNTS.clear()
                 IN_CYCLE[0] = True
+                todo = iter(range(args.cycles))
+
+                async def worker() -> None:
+                    for _ in todo:
+                        status, body = await call(app, root, DRAFT, auth)
+                        assert status == 201, body
+                        message_id = orjson.loads(body)["id"]
+                        status, body = await call(app, f"{root}/{quote(message_id, safe='')}/send", b"", auth)
+                        assert status == 202, body
+
+                sampling = asyncio.create_task(_sample_waits(admin, name))
                 t0 = time.perf_counter()
-                for _ in range(args.cycles):
-                    status, body = await call(app, root, DRAFT, auth)
-                    assert status == 201, body
-                    message_id = orjson.loads(body)["id"]
-                    status, body = await call(app, f"{root}/{quote(message_id, safe='')}/send", b"", auth)
-                    assert status == 202, body
+                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
                 wall = time.perf_counter() - t0
+                sampling.cancel()
                 IN_CYCLE[0] = False
             finally:
                 await runtime.engine.close()
@@ -106,7 +130,12 @@ async def main(args: argparse.Namespace) -> None:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
     n = args.cycles
-    print(f"cycles={n} serial wall {1000 * wall / n:.2f} ms/cycle ({n / wall:.0f} cycles/s, one at a time)")
+    print(
+        f"cycles={n} concurrency={args.concurrency}: {n / wall:.0f} cycles/s ({1000 * wall / n:.2f} ms/cycle)"
+    )
+    total = sum(WAITS.values()) or 1
+    print("  active sessions by wait event (sampled):", ", ".join(
+        f"{k} {100 * v / total:.0f}%" for k, v in WAITS.most_common(6)))  # fmt: skip
     for key in sorted(COUNTS):
         print(f"  {key:32s} {COUNTS[key] / n:7.2f} per cycle")
     statements = sum(
@@ -126,4 +155,5 @@ if __name__ == "__main__":
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--statements", action="store_true", help="list the statements of a cycle")
+    parser.add_argument("--concurrency", type=int, default=1, help="cycles in flight (as bench/run.py: 16)")
     asyncio.run(main(parser.parse_args()))

@@ -85,7 +85,11 @@ class Bodies:
             now_s = int(time.time())
             signed = [rich.validation_token(self._keyring, tenant, app, now_s) for tenant, app in tokens]
             tail = b'],"validationTokens":' + orjson.dumps(signed) + b"}"
-        return b'{"value":[' + b",".join(items) + tail
+        pieces = [b'{"value":[']  # one copy of the (large) items: a single join
+        for item in items:
+            pieces += (item, b",")
+        pieces[-1 if items else len(pieces) :] = [tail]
+        return b"".join(pieces)
 
     def fanout(self) -> FanoutItems:
         """A template cache for fanout rows (one per version of the subscription sets in use)."""
@@ -133,8 +137,8 @@ class FanoutItems:
         _, heads, rich = group
         # Rich items are encrypted one by one (the dict path); plain ones are one join for all.
         parts = [orjson.dumps(self._bodies.item(row, sub, message)) for sub in rich]
-        if heads:
-            parts.append((tail + b",").join(heads) + tail)
+        if heads:  # `head,tail` items comma-joined, in one copy (the last head takes the tail first)
+            parts.append((tail + b",").join([*heads[:-1], heads[-1] + tail]))
         return b",".join(parts)
 
     def _split(self, subs: Sequence[Subscription]) -> tuple[list[bytes], list[Subscription]]:
