@@ -74,16 +74,20 @@ def _instrument() -> None:
 
 
 WAITS: collections.Counter[str] = collections.Counter()
+BLOCKED: collections.Counter[str] = collections.Counter()  # statements waiting for a lock
 
 
 async def _sample_waits(admin: asyncpg.Connection, database: str) -> None:
     """What the database's sessions wait for, sampled every 20 ms (pg_stat_activity)."""
     while True:
         for r in await admin.fetch(
-            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = $1", database
+            "SELECT state, wait_event_type, wait_event, left(query, 60) AS q FROM pg_stat_activity WHERE datname = $1",
+            database,
         ):
             if r["state"] == "active" or r["wait_event_type"] == "Lock":
                 WAITS[f"{r['wait_event_type']}:{r['wait_event']}"] += 1
+                if r["wait_event_type"] == "Lock":
+                    BLOCKED[r["q"]] += 1
         await asyncio.sleep(0.02)
 
 
@@ -136,6 +140,9 @@ async def main(args: argparse.Namespace) -> None:
     total = sum(WAITS.values()) or 1
     print("  active sessions by wait event (sampled):", ", ".join(
         f"{k} {100 * v / total:.0f}%" for k, v in WAITS.most_common(6)))  # fmt: skip
+    blocked = sum(BLOCKED.values()) or 1
+    for sql, count in BLOCKED.most_common(4):
+        print(f"  waiting for a lock in: {100 * count / blocked:3.0f}%  {sql}")
     for key in sorted(COUNTS):
         print(f"  {key:32s} {COUNTS[key] / n:7.2f} per cycle")
     statements = sum(
