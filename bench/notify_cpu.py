@@ -3,7 +3,7 @@
 Usage::
 
     python bench/notify_cpu.py --mode none|quiet|drain [--cycles 600] [--subscriptions 100]
-                               [--same-url] [--profile out.prof] [--callgrind] [--no-coalesce]
+                               [--same-url] [--profile out.prof] [--callgrind]
 
 Runs `--cycles` create+send cycles (alice → bob, 16 at a time, as bench/notifications.py) on a fresh
 demo-tenant data dir: `none` without subscriptions, `quiet` with `--subscriptions` on Bob's Inbox and
@@ -54,8 +54,6 @@ async def run(args: argparse.Namespace) -> None:
         await runtime.engine.close()
         receiver = nb.Receiver() if args.mode != "none" else None
         runtime = await nb._runtime(template, tmp, "run", notify=args.mode == "drain")
-        if args.no_coalesce and runtime.notifier is not None:  # claim as soon as woken (the old loop)
-            runtime.notifier.config = dataclasses.replace(runtime.notifier.config, coalesce_s=0.0)
         if args.callgrind and runtime.notifier is not None:  # valgrind runs ~50x slower: no timeouts
             http = runtime.notifier.http
             http.policy = dataclasses.replace(http.policy, validation_timeout_s=600, delivery_timeout_s=600)
@@ -116,7 +114,6 @@ if __name__ == "__main__":
     parser.add_argument("--same-url", action="store_true")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--callgrind", action="store_true")
-    parser.add_argument("--no-coalesce", action="store_true", help="worker claims without the 5 ms spacing")
     arguments = parser.parse_args()
     nb.SAME_URL = arguments.same_url
     uvloop.run(run(arguments))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -56,10 +55,6 @@ class WebhookConfig:
     poll_s: float = 1.0
     lease_s: float = 60.0
     claim: int = 200  # outbox rows leased per cycle (a fanout row may stand for up to 1,000 notifications)
-    coalesce_s: float = 0.005
-    """At most one claim per this interval: under load a claim takes the rows of several changes (one
-    unit, one read of their subscription sets, fuller POSTs) instead of one each; a notification waits
-    at most this long more (the fan-out target is p99 ≤ 50 ms)."""
     batch: int = 100  # notifications per POST
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     max_age_s: float = 4 * 3600.0  # Graph retries for up to 4 hours, then drops
@@ -150,15 +145,6 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         # before that lets the lease run out and they are sent again (at-least-once, as Graph).
         self._done: list[tuple[list[str], Timestamp]] = []
         self._housekeeping_at: Timestamp = 0
-        self._last_round = 0.0  # time.monotonic() of the last round's start
-
-    async def run_once(self) -> int:
-        """One round, no sooner than `coalesce_s` after the last one began."""
-        wait = self._last_round + self.config.coalesce_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_round = time.monotonic()
-        return await super().run_once()
 
     def on_commit(self, commit: Commit) -> None:
         """`AfterCommit` subscriber: a unit that wrote notifications wakes the worker."""
