@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import cProfile
+import dataclasses
 import os
 import subprocess
 import sys
