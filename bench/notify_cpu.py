@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import os
 import subprocess
 import sys
@@ -53,6 +54,9 @@ async def run(args: argparse.Namespace) -> None:
         await runtime.engine.close()
         receiver = nb.Receiver() if args.mode != "none" else None
         runtime = await nb._runtime(template, tmp, "run", notify=args.mode == "drain")
+        if args.callgrind and runtime.notifier is not None:  # valgrind runs ~50x slower: no timeouts
+            http = runtime.notifier.http
+            http.policy = dataclasses.replace(http.policy, validation_timeout_s=600, delivery_timeout_s=600)
         try:
             if receiver is not None:
                 await nb._subscribe(runtime, receiver.port, args.subscriptions)

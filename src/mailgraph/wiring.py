@@ -48,7 +48,7 @@ from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
-from mailgraph.domain.errors import BadRequestError
+from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
@@ -202,10 +202,16 @@ async def build(settings: Settings) -> Runtime:
         seeded = False
         if settings.tenant_file is not None:
             spec = _check_permissions(load_tenant_file(settings.tenant_file), str(settings.tenant_file))
-            tenant = await directory.apply(spec)
+            try:
+                tenant = await directory.apply(spec)
+            except ConflictError:  # another process applied it at the same moment: apply over theirs
+                tenant = await directory.apply(spec)
         elif tenant is None:
-            tenant = await directory.apply(demo_tenant())
-            seeded = True
+            try:
+                tenant = await directory.apply(demo_tenant())
+                seeded = True
+            except ConflictError:  # processes starting together on a new database: one seeds it
+                tenant = await directory.tenant()
         if tenant is None:  # pragma: no cover - apply always returns the tenant
             raise TenantFileError(str(settings.data_dir), ["no tenant"])
     except BaseException:
@@ -398,6 +404,7 @@ def _starting(
             faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
         if held is not None:
             await held.start()
+        await wakeups.ready()  # other processes' notifications reach us from here on
 
     return start
 

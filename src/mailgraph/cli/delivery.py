@@ -183,6 +183,7 @@ async def _worker(settings: Settings) -> int:
     held = HeldSendReleaser(uow, SendService(uow, clock), clock, poll_s=min(settings.queue_poll_s, 0.5))
     await held.start()
     keyring.start()
+    await wakeups_of(engine).ready()  # serve processes' wake-ups reach us from here on
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
     try:
         await stop.wait()

@@ -85,10 +85,14 @@ class Bodies:
             now_s = int(time.time())
             signed = [rich.validation_token(self._keyring, tenant, app, now_s) for tenant, app in tokens]
             tail = b'],"validationTokens":' + orjson.dumps(signed) + b"}"
-        return b'{"value":[' + b",".join(items) + tail
+        pieces = [b'{"value":[']  # one copy of the (large) items: a single join
+        for item in items:
+            pieces += (item, b",")
+        pieces[-1 if items else len(pieces) :] = [tail]
+        return b"".join(pieces)
 
     def fanout(self) -> FanoutItems:
-        """A template cache for the fanout rows of one job."""
+        """A template cache for fanout rows (one per version of the subscription sets in use)."""
         return FanoutItems(self)
 
     def _certificate(self, sub: Subscription) -> x509.Certificate:
@@ -112,6 +116,13 @@ class FanoutItems:
         # URL; kept referenced here so its id stays its own): its plain heads, its rich subscriptions.
         self._groups: dict[int, tuple[Sequence[Subscription], list[bytes], list[Subscription]]] = {}
 
+    def new_job(self) -> None:
+        """Forget the change templates of the last job (the subscription templates stay: the worker
+        makes a new `FanoutItems` when a subscription set changes)."""
+        self._changes.clear()
+        if len(self._groups) > 256:  # slices of long lists are new objects per job: bounded
+            self._groups.clear()
+
     def items(self, row: Notification, subs: Sequence[Subscription], message: Message | None) -> bytes:
         """The comma-separated items of one change for these subscriptions; each exactly
         `orjson.dumps(Bodies.item(row, sub, message))`."""
@@ -126,8 +137,8 @@ class FanoutItems:
         _, heads, rich = group
         # Rich items are encrypted one by one (the dict path); plain ones are one join for all.
         parts = [orjson.dumps(self._bodies.item(row, sub, message)) for sub in rich]
-        if heads:
-            parts.append((tail + b",").join(heads) + tail)
+        if heads:  # `head,tail` items comma-joined, in one copy (the last head takes the tail first)
+            parts.append((tail + b",").join([*heads[:-1], heads[-1] + tail]))
         return b",".join(parts)
 
     def _split(self, subs: Sequence[Subscription]) -> tuple[list[bytes], list[Subscription]]:

@@ -54,16 +54,16 @@ class PostClient:
         request = (
             f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nUser-Agent: mailgraph-notifications\r\n\r\n"
-        ).encode("latin-1") + body
+        ).encode("latin-1")
         origin = (scheme, host, port)
         idle = self._idle.setdefault(origin, [])
         while idle:
             conn = idle.pop()
             try:
-                return await self._exchange(origin, conn, request, reused=True)
+                return await self._exchange(origin, conn, (request, body), reused=True)
             except _Stale:
                 continue  # closed while idle: the server never saw the request
-        return await self._exchange(origin, await self._open(origin), request, reused=False)
+        return await self._exchange(origin, await self._open(origin), (request, body), reused=False)
 
     async def close(self) -> None:
         """Close the idle connections."""
@@ -84,11 +84,13 @@ class PostClient:
         except (OSError, ssl.SSLError) as exc:
             raise HttpError(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _exchange(self, origin: tuple[str, str, int], conn: _Conn, request: bytes, reused: bool) -> int:
+    async def _exchange(
+        self, origin: tuple[str, str, int], conn: _Conn, request: tuple[bytes, bytes], reused: bool
+    ) -> int:
         reader, writer = conn
         keep = False
         try:
-            writer.write(request)
+            writer.writelines(request)  # head, then body: no copy of the body into one buffer
             status, keep = await _response(reader, reused)
         except _Stale:
             raise

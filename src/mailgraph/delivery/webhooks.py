@@ -105,6 +105,8 @@ def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
 
 
 _Failed = list[tuple[Notification, str]]
+_Fresh = dict[str, tuple[int, Timestamp, dict[str, Subscription]]]
+"""Reread subscription sets: mailbox → (version, first expiry, live subscriptions by id)."""
 
 
 class NotificationWorker(LeasedQueueRunner[_Job]):
@@ -131,6 +133,18 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         self._bodies = Bodies(keyring, render)
         self._policy = policy or WebhookPolicy()
         self._posts = asyncio.Semaphore(self.config.concurrency)  # POSTs of one fanout job at once
+        # Per mailbox: (version of its subscription set, first expiry in it, its live subscriptions by
+        # id), reread only when the store's version moved (another process may have changed the set).
+        self._known: dict[str, tuple[int, Timestamp, dict[str, Subscription]]] = {}
+        # Per fanout row subscription list (the same string for every change to one mailbox while its
+        # set stands): the subscriptions by URL. Item templates live as long (`_items`).
+        self._by_url: dict[str, dict[str, list[Subscription]]] = {}
+        self._items = self._bodies.fanout()
+        # Delivered fanout rows not yet deleted: the next claim deletes them in its own unit (one unit
+        # per round instead of two). Until then their lease keeps them from any other runner; a crash
+        # before that lets the lease run out and they are sent again (at-least-once, as Graph).
+        self._done: list[tuple[list[str], Timestamp]] = []
+        self._housekeeping_at: Timestamp = 0
 
     def on_commit(self, commit: Commit) -> None:
         """`AfterCommit` subscriber: a unit that wrote notifications wakes the worker."""
@@ -138,41 +152,79 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
             self.wake()
 
     async def closing(self) -> None:
-        """Close the pooled HTTP connections."""
+        """Record the deliveries not yet recorded, close the pooled HTTP connections."""
+        done, self._done = self._done, []
+        if done:
+
+            async def unit(tx: Tx) -> None:
+                for ids, lease in done:
+                    await tx.subscriptions.delivered(ids, lease)
+
+            try:
+                await self._uow.write(unit)
+            except Exception:  # their leases run out; they are sent again (at-least-once)
+                log.exception("could not record delivered notifications")
         await self.http.close()
 
     async def claim(self, now: Timestamp, lease_until: Timestamp) -> Claimed[_Job]:
-        """Housekeeping, then lease due rows and load what their bodies need."""
+        """Record the last round's deliveries, housekeeping (at most every `poll_s`), then lease due rows
+        and load what their bodies need."""
         lead = round(self._policy.reauth_lead_s * SECOND)
+        done, self._done = self._done, []
+        housekeeping = now >= self._housekeeping_at
+        known = self._known
 
         async def unit(
             tx: Tx,
-        ) -> tuple[list[Notification], dict[str, Subscription], dict[str, Message | None]]:
-            for gone in await tx.subscriptions.expired(now, 100):
-                await tx.subscriptions.delete(gone.id)  # expired subscriptions stop (Graph sends nothing)
-            reminders: list[Notification] = []
-            for sub in await tx.subscriptions.reauth_due(now, 100):
-                event = lifecycle(sub, "reauthorizationRequired", now)
-                if event is not None:
-                    reminders.append(event)
-                await tx.subscriptions.set_reauth(sub.id, now + lead)
-            if reminders:
-                await tx.subscriptions.enqueue(reminders)
+        ) -> tuple[list[Notification], _Fresh, dict[str, Message | None]]:
+            for ids, lease in done:
+                await tx.subscriptions.delivered(ids, lease)
+            if housekeeping:
+                for gone in await tx.subscriptions.expired(now, 100):
+                    await tx.subscriptions.delete(gone.id)  # expired subscriptions stop (Graph sends nothing)
+                reminders: list[Notification] = []
+                for sub in await tx.subscriptions.reauth_due(now, 100):
+                    event = lifecycle(sub, "reauthorizationRequired", now)
+                    if event is not None:
+                        reminders.append(event)
+                    await tx.subscriptions.set_reauth(sub.id, now + lead)
+                if reminders:
+                    await tx.subscriptions.enqueue(reminders)
             rows = await tx.subscriptions.claim(now, lease_until, self.config.claim)
-            wanted: dict[str, None] = {}
-            for row in rows:
-                if row.kind == "fanout":
-                    wanted.update(dict.fromkeys(row.subscription_id.split(",")))
-                elif row.kind == "change":
-                    wanted[row.subscription_id] = None
-            subs = await tx.subscriptions.get_many(list(wanted))
+            # The subscription sets of the rows' mailboxes: from memory while their version stands
+            # (read-only here: this unit may run on the store's thread; the worker updates it after).
+            mailboxes = sorted({row.mailbox_id for row in rows if row.kind != "lifecycle"})
+            fresh: _Fresh = {}
+            if mailboxes:
+                for mailbox_id, version in (await tx.subscriptions.versions(mailboxes)).items():
+                    entry = known.get(mailbox_id)
+                    if entry is None or entry[0] != version or now >= entry[1]:
+                        subs = await tx.subscriptions.of_mailbox(mailbox_id, now)
+                        until = min((sub.expires_at for sub in subs), default=now + 3600 * SECOND)
+                        fresh[mailbox_id] = (version, until, {sub.id: sub for sub in subs})
             messages: dict[str, Message | None] = {}
             for row in rows:
                 if row.kind != "lifecycle" and row.event != "deleted" and row.item_id not in messages:
                     messages[row.item_id] = await tx.messages.get_immutable(row.mailbox_id, row.item_id)
-            return rows, subs, messages
+            return rows, fresh, messages
 
-        rows, subs, messages = await self._uow.write(unit)
+        try:
+            rows, fresh, messages = await self._uow.write(unit)
+        except BaseException:
+            self._done = done + self._done  # recorded by the next claim instead
+            raise
+        if housekeeping:
+            self._housekeeping_at = now + round(self.config.poll_s * SECOND)
+        if fresh:
+            if len(known) + len(fresh) > 1024:
+                known.clear()
+            known.update(fresh)
+            self._by_url.clear()  # built from the old sets
+            self._items = self._bodies.fanout()
+        sets = [
+            known[m][2] for m in {row.mailbox_id for row in rows if row.kind != "lifecycle"} if m in known
+        ]
+        subs = sets[0] if len(sets) == 1 else {k: v for found in sets for k, v in found.items()}  # read-only
         jobs: list[_Job] = []
         fanouts = [row for row in rows if row.kind == "fanout"]
         if fanouts:
@@ -218,7 +270,9 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
     async def _handle_fanout(self, job: _Fanout, lease: Timestamp) -> None:
         """Deliver fanout rows straight: group their (change, subscriptions) by URL, POST, then delete
         the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
-        plans: dict[str, dict[str, list[Subscription]]] = {}  # a row's subscription list → by URL
+        plans = self._by_url  # a row's subscription list → by URL
+        if len(plans) > 256:
+            plans.clear()
         per_url: dict[str, list[tuple[Notification, list[Subscription]]]] = {}
         for row in job.rows:
             plan = plans.get(row.subscription_id)
@@ -230,7 +284,8 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                         plan.setdefault(sub.notification_url, []).append(sub)
             for url, subs in plan.items():
                 per_url.setdefault(url, []).append((row, subs))
-        items = self._bodies.fanout()
+        items = self._items
+        items.new_job()
         failed: dict[str, list[tuple[Subscription, str]]] = {}  # fanout row id → its failed pairs
 
         async def post(url: str, segments: list[tuple[Notification, list[Subscription]]]) -> None:
@@ -259,6 +314,9 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         await asyncio.gather(*(post(url, segments) for url, segments in per_url.items()))
         done = [row.id for row in job.rows if row.id not in failed]
         partial = [row for row in job.rows if row.id in failed]
+        if not partial:
+            self._done.append((done, lease))  # deleted by the next claim's unit (see __init__)
+            return
         now = self._clock()
 
         async def unit(tx: Tx) -> None:

@@ -601,13 +601,18 @@ class SubscriptionRepo(Protocol):
         """Subscriptions of a tenant (of one app when given), or of every tenant; ordered by creation."""
         ...
 
-    async def live_ids(self, mailbox_ids: Sequence[str], now: Timestamp) -> list[str]:
-        """Ids of the unexpired subscriptions on these mailboxes, in a stable order: ONE indexed read (it
-        runs in every unit that changed messages, and finds nothing for unsubscribed mailboxes)."""
+    async def versions(self, mailbox_ids: Sequence[str]) -> dict[str, int]:
+        """The version of each mailbox's subscription set, bumped in the transaction of every insert,
+        renew and delete of one of its subscriptions (absent: the mailbox never had one). One short
+        indexed read: it runs in every unit that changed messages."""
         ...
 
-    async def watches(self, sub_ids: Sequence[str]) -> list[Watch]:
-        """What the in-unit match needs of these subscriptions (those still there)."""
+    async def live_watches(self, mailbox_id: str, now: Timestamp) -> list[Watch]:
+        """The match data of the unexpired subscriptions of one mailbox, in a stable order."""
+        ...
+
+    async def of_mailbox(self, mailbox_id: str, now: Timestamp) -> list[Subscription]:
+        """The unexpired subscriptions of one mailbox."""
         ...
 
     async def get_many(self, sub_ids: Sequence[str]) -> dict[str, Subscription]:

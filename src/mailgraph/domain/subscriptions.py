@@ -90,8 +90,8 @@ class Subscription:
 
 
 class Watch(NamedTuple):
-    """What the in-unit match needs of a live subscription (a tuple: read for every unit that changed
-    a subscribed mailbox, so it is 6 columns, not the whole subscription)."""
+    """What the in-unit match needs of a live subscription (a tuple of 7 columns, not the whole
+    subscription: read whenever a mailbox's subscription set changed)."""
 
     id: str
     tenant_id: str
@@ -99,6 +99,7 @@ class Watch(NamedTuple):
     folder_id: str | None
     change_types: tuple[str, ...]
     immutable_ids: bool
+    expires_at: Timestamp = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ then a write unit re-checks the per-mailbox limit and stores the subscription. A
 creates nothing.
 
 `NotificationHook` is registered on `ObservedUnitOfWork.before_commit` (domain/changes.py): at the end of
-every unit that recorded message changes it reads the ids of the live subscriptions of the changed
-mailboxes (one indexed read; the ids are never cached, so a subscription made or removed by another
-process is seen at once) and adds one `fanout` outbox row per change naming all the subscriptions it
-is for, in the same transaction: a rolled-back change notifies nobody, a committed one cannot be lost.
+every unit that recorded message changes it reads the version of each changed mailbox's
+subscription set (one short row; the set itself is kept in memory per version, so a subscription made
+or removed by another process is seen at once) and adds one `fanout` outbox row per change naming all
+the subscriptions it is for, in the same transaction: a rolled-back change notifies nobody, a committed one cannot be lost.
 """
 
 from __future__ import annotations
@@ -294,51 +294,50 @@ def lifecycle(sub: Subscription, event: str, now: Timestamp) -> Notification | N
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The live subscriptions of one mailbox at one version of its set, grouped into classes."""
+
+    version: int
+    valid_until: Timestamp
+    """The first expiry among them: from then on the set is reread (an expired subscription stops)."""
+    classes: list[tuple[Watch, str]]
+    """(a representative, the comma-joined ids of the subscriptions that raise what it raises)."""
+
+
 class NotificationHook:
     """`BeforeCommit` hook: match a unit's message changes against the subscriptions of their mailboxes.
 
-    The read is one indexed query of the live subscription ids (nothing cached there: a subscription
-    made or removed by another process is seen at once). What a subscription matches (mailbox, folder,
-    change types, id kind) never changes after creation, so it is cached per id, and the ids of a
-    mailbox are grouped once per distinct id list into *classes* that raise the same notifications: a
-    send to a mailbox with 100 like subscriptions runs the match once, not 100 times.
+    Per unit it reads one short row per changed mailbox: the version of its subscription set
+    (migration 0027; bumped in the store by every subscription insert, renew and delete, by any
+    process or host). The set itself, grouped into *classes* of subscriptions that raise the same
+    notifications, is kept per mailbox and reread only when that version moved or its first expiry
+    passed: a send to a mailbox with 100 like subscriptions reads one row and runs the match once.
     """
 
-    _PLANS = 256  # id lists remembered (one per subscribed mailbox in use, bounded)
+    _MAILBOXES = 1024  # plans remembered (one per subscribed mailbox in use, bounded)
 
     def __init__(self, clock: Callable[[], Timestamp]) -> None:
         self._clock = clock
-        self._watches: dict[str, Watch] = {}
-        self._plans: dict[tuple[str, ...], list[tuple[Watch, str]]] = {}
+        self._plans: dict[str, _Plan] = {}
 
-    async def _plan(self, tx: Tx, live: tuple[str, ...]) -> list[tuple[Watch, str]]:
-        """The classes of these subscriptions: (a representative, their ids comma-joined)."""
-        plan = self._plans.get(live)
-        if plan is not None:
+    async def _plan(self, tx: Tx, mailbox_id: str, version: int, now: Timestamp) -> _Plan:
+        plan = self._plans.get(mailbox_id)
+        if plan is not None and plan.version == version and now < plan.valid_until:
             return plan
-        missing = [i for i in live if i not in self._watches]
-        if missing:
-            for found in await tx.subscriptions.watches(missing):
-                self._watches[found.id] = found
+        watches = await tx.subscriptions.live_watches(mailbox_id, now)
         classes: dict[tuple[object, ...], tuple[Watch, list[str]]] = {}
-        for sub_id in live:
-            watch = self._watches.get(sub_id)
-            if watch is None:  # not found (both reads are in one transaction, so: never)
-                continue
-            key = (
-                watch.mailbox_id,
-                watch.tenant_id,
-                watch.folder_id,
-                watch.change_types,
-                watch.immutable_ids,
-            )
-            classes.setdefault(key, (watch, []))[1].append(sub_id)
-        plan = [(watch, ",".join(members)) for watch, members in classes.values()]
-        if len(self._plans) >= self._PLANS:
+        for watch in watches:
+            key = (watch.tenant_id, watch.folder_id, watch.change_types, watch.immutable_ids)
+            classes.setdefault(key, (watch, []))[1].append(watch.id)
+        plan = _Plan(
+            version,
+            min((w.expires_at for w in watches), default=now + 3600 * SECOND),
+            [(watch, ",".join(members)) for watch, members in classes.values()],
+        )
+        if len(self._plans) >= self._MAILBOXES:
             self._plans.clear()
-        if len(self._watches) > 8 * MAX_PER_MAILBOX:
-            self._watches.clear()
-        self._plans[live] = plan
+        self._plans[mailbox_id] = plan
         return plan
 
     async def __call__(self, tx: Tx, recorder: ChangeRecorder) -> None:
@@ -347,16 +346,16 @@ class NotificationHook:
         mailboxes = sorted({c.mailbox_id for c in changes if c.entity == "message"})
         if not mailboxes:
             return
+        versions = await tx.subscriptions.versions(mailboxes)
+        if not versions:
+            return  # no subscription was ever made on these mailboxes
         now = self._clock()
-        live = await tx.subscriptions.live_ids(mailboxes, now)
-        if not live:
-            return
-        plan = await self._plan(tx, tuple(live))
+        plans = {m: (await self._plan(tx, m, v, now)).classes for m, v in versions.items()}
         # One outbox row per (change, event, id), naming every subscription it is for: a send to a
         # mailbox with 100 subscriptions writes 1 row here, not 100 (the worker delivers from it).
         groups: dict[tuple[str, str, str], tuple[Watch, list[str]]] = {}
         for change in changes:
-            for watch, members in plan:
+            for watch, members in plans.get(change.mailbox_id, ()):
                 for event, resource_id in events_for(watch, change):
                     groups.setdefault((change.item_id, event, resource_id), (watch, []))[1].append(members)
         if not groups:

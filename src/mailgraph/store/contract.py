@@ -120,6 +120,11 @@ class Wakeups(Protocol):
         """Wake the other processes listening on `channel` (not this one); how many were reached."""
         ...
 
+    async def ready(self) -> None:
+        """Return once every `listen` so far is in effect (a server announces itself ready only then:
+        a notification sent before would be missed until the next poll)."""
+        ...
+
     def close(self) -> None:
         """Stop listening (the engine calls it when it closes)."""
         ...
@@ -134,6 +139,9 @@ class NoWakeups:
     def notify(self, channel: str) -> int:
         """Reaches nobody."""
         return 0
+
+    async def ready(self) -> None:
+        """Nothing to wait for."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -36,6 +36,8 @@ class PgWakeups:
         self._listener: asyncpg.Connection | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channels: set[str] = set()
+        self._listening: list[asyncio.Task[None]] = []
+        self._connecting = asyncio.Lock()  # channels share one listening connection, in turn
 
     def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call `callback` on the running loop whenever another process notifies `channel`."""
@@ -47,12 +49,22 @@ class PgWakeups:
             if payload != self._token:
                 callback()
 
-        self._spawn(self._listen(channel, received))
+        self._listening.append(self._spawn(self._listen(channel, received)))
 
     async def _listen(self, channel: str, handler: Callable[[object, int, str, str], None]) -> None:
-        if self._listener is None:
-            self._listener = await asyncpg.connect(self._dsn)
-        await self._listener.add_listener(channel, handler)
+        async with self._connecting:  # one operation at a time on the listening connection
+            if self._listener is None:
+                self._listener = await asyncpg.connect(self._dsn)
+            await self._listener.add_listener(channel, handler)
+
+    async def ready(self) -> None:
+        """Wait (at most 10 s) until the `LISTEN`s are in effect; a failure is logged, not raised: the
+        listeners' polls still find the work, later."""
+        pending, self._listening = self._listening, []
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=10.0)
+            if late:
+                log.warning("LISTEN not in effect after 10 s; wake-ups from other processes may be late")
 
     def notify(self, channel: str) -> int:
         """Wake the other processes listening on `channel`; sent in the background (1 = sent)."""
@@ -62,10 +74,11 @@ class PgWakeups:
     async def _notify(self, channel: str) -> None:
         await self._pool.execute("SELECT pg_notify($1, $2)", channel, self._token)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -41,6 +41,9 @@ class FifoWakeups:
         self._pid = os.getpid()
         self._listening: dict[str, tuple[int, int, Path, asyncio.AbstractEventLoop]] = {}
 
+    async def ready(self) -> None:
+        """`listen` is in effect when it returns (the pipe exists): nothing to wait for."""
+
     def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call `callback` on the running loop whenever another process notifies `channel`."""
         _check_channel(channel)

@@ -59,9 +59,26 @@ class SqlSubscriptions:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
+    async def _bump(self, mailbox_id: str) -> None:
+        """A new version of the mailbox's subscription set (migration 0027): in-process caches of it
+        (domain/webhooks.py, delivery/webhooks.py) reread it when they see the number move."""
+        await self._conn.execute(
+            "INSERT INTO subscription_versions (mailbox_id, version) VALUES (?, 1) ON CONFLICT (mailbox_id)"
+            " DO UPDATE SET version = subscription_versions.version + 1",
+            (mailbox_id,),
+        )
+
+    async def _bump_of(self, sub_id: str) -> None:
+        await self._conn.execute(
+            "UPDATE subscription_versions SET version = version + 1"
+            " WHERE mailbox_id = (SELECT mailbox_id FROM subscriptions WHERE id = ?)",
+            (sub_id,),
+        )
+
     async def insert(self, sub: Subscription) -> None:
         """Store a new subscription."""
         s = sub
+        await self._bump(s.mailbox_id)
         await self._conn.execute(
             f"INSERT INTO subscriptions ({_SUB_COLUMNS}) VALUES ({_marks(21)})",
             (
@@ -95,28 +112,39 @@ class SqlSubscriptions:
         )
         return [_sub(r) for r in rows]
 
-    async def live_ids(self, mailbox_ids: Sequence[str], now: int) -> list[str]:
-        """Ids of the unexpired subscriptions on these mailboxes (one read on the (mailbox_id,
-        expires_at) index, in its order: stable, and no sort; the in-unit match caches per id list)."""
-        if not mailbox_ids:
-            return []
-        rows = await self._conn.fetch_all(
-            f"SELECT id FROM subscriptions WHERE mailbox_id IN ({_marks(len(mailbox_ids))}) AND expires_at > ?",
-            (*mailbox_ids, now),
-        )
-        return [r[0] for r in rows]
-
-    async def watches(self, sub_ids: Sequence[str]) -> list[Watch]:
-        """What the in-unit match needs of these subscriptions (those still there)."""
-        out: list[Watch] = []
-        for chunk in _chunks(sub_ids):
+    async def versions(self, mailbox_ids: Sequence[str]) -> dict[str, int]:
+        """The subscription-set versions of these mailboxes (absent: never had a subscription)."""
+        if len(mailbox_ids) == 1:  # the common case: one statement text, one cached plan
+            row = await self._conn.fetch_one(
+                "SELECT version FROM subscription_versions WHERE mailbox_id = ?", (mailbox_ids[0],)
+            )
+            return {} if row is None else {mailbox_ids[0]: int(row[0])}
+        found: dict[str, int] = {}
+        for chunk in _chunks(mailbox_ids):
             rows = await self._conn.fetch_all(
-                "SELECT id, tenant_id, mailbox_id, folder_id, change_types, immutable_ids FROM subscriptions"
-                f" WHERE id IN ({_marks(len(chunk))})",
+                "SELECT mailbox_id, version FROM subscription_versions"
+                f" WHERE mailbox_id IN ({_marks(len(chunk))})",
                 chunk,
             )
-            out += [Watch(r[0], r[1], r[2], r[3], tuple(r[4].split(",")), bool(r[5])) for r in rows]
-        return out
+            found.update((r[0], int(r[1])) for r in rows)
+        return found
+
+    async def live_watches(self, mailbox_id: str, now: int) -> list[Watch]:
+        """What the in-unit match needs of the unexpired subscriptions of one mailbox, by id."""
+        rows = await self._conn.fetch_all(
+            "SELECT id, tenant_id, mailbox_id, folder_id, change_types, immutable_ids, expires_at"
+            " FROM subscriptions WHERE mailbox_id = ? AND expires_at > ? ORDER BY id",
+            (mailbox_id, now),
+        )
+        return [Watch(r[0], r[1], r[2], r[3], tuple(r[4].split(",")), bool(r[5]), int(r[6])) for r in rows]
+
+    async def of_mailbox(self, mailbox_id: str, now: int) -> list[Subscription]:
+        """The unexpired subscriptions of one mailbox."""
+        rows = await self._conn.fetch_all(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE mailbox_id = ? AND expires_at > ?",
+            (mailbox_id, now),
+        )
+        return [_sub(r) for r in rows]
 
     async def get_many(self, sub_ids: Sequence[str]) -> dict[str, Subscription]:
         """The subscriptions with these ids that are still there."""
@@ -139,6 +167,7 @@ class SqlSubscriptions:
 
     async def renew(self, sub_id: str, expires_at: int, token_expires_at: int) -> bool:
         """New expiration and token expiry; the reauthorization reminder starts over."""
+        await self._bump_of(sub_id)
         changed = await self._conn.execute(
             "UPDATE subscriptions SET expires_at = ?, token_expires_at = ?, reauth_at = ? WHERE id = ?",
             (expires_at, token_expires_at, 0, sub_id),
@@ -151,6 +180,7 @@ class SqlSubscriptions:
 
     async def delete(self, sub_id: str) -> bool:
         """Remove a subscription and its pending change notifications (lifecycle events stay)."""
+        await self._bump_of(sub_id)
         await self._conn.execute(
             "DELETE FROM notification_outbox WHERE subscription_id = ? AND kind = ? AND status = ?",
             (sub_id, "change", "pending"),
