@@ -12,15 +12,20 @@ from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tena
 from mailgraph.domain.ports import Tx
 
 
-async def deliver(tx: Tx, message: Message, recipients: list[User], now: Timestamp) -> list[Message]:
+async def deliver(
+    tx: Tx, message: Message, recipients: list[User], now: Timestamp, folder: str = "inbox"
+) -> list[Message]:
     """One Inbox item per recipient user, as received (spec §3.2 "Recipient's Inbox copy").
+
+    `folder` is the well-known folder the copies go to: the Inbox, or Junk Email for anonymous mail
+    claiming a hosted domain (domain/spoofing.py).
 
     The copies keep internetMessageId, conversationId, sentDateTime and the headers; they are unread,
     not drafts, received now, and never show Bcc (spec §1: Bcc is delivered but hidden).
     """
     delivered: list[Message] = []
     for user in recipients:
-        inbox = await well_known_id(tx, user, "inbox")
+        inbox = await well_known_id(tx, user, folder)
         copy = drafts.copy_for(message, user.id, inbox, now)
         copy.is_draft = False
         copy.is_read = False

@@ -125,6 +125,10 @@ class WorkbenchService:
             created.seeded.extend(await self.seed(tenant.id, spec.seed))
         return created
 
+    async def set_spoofed_mail(self, tenant_id: str, rule: str) -> Tenant:
+        """What anonymous mail claiming the tenant's domains does: junk, inbox or reject (any tenant)."""
+        return await self._chosen.set_spoofed_mail(tenant_id, rule)
+
     async def delete(self, tenant_id: str) -> Removed | None:
         """Remove a tenant with all its data; then its unreferenced attachment files. None: unknown."""
         removed = await self.uow.write(lambda tx: tx.workbench.delete_tenant(tenant_id, self._clock()))
