@@ -86,6 +86,7 @@ class ServerProcess:
     """`python -m mailgraph serve` with every listener on fixed free ports, started and killed by PID."""
 
     def __init__(self, data: Path, database: str | None, processes: int, relay: str) -> None:
+        self.processes = processes
         self.http, self.smtp, self.submission = _free_port(), _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{self.http}"
         self.args = [
@@ -127,9 +128,8 @@ class ServerProcess:
     def kill9(self, rng: random.Random) -> int:
         """SIGKILL the server (or, with a supervisor, one of its processes); returns the PID killed."""
         assert self.process is not None
-        kids = self.children() if "--processes" in self.args and self.args[-1] != "1" else []
-        multi = self.args[self.args.index("--processes") + 1] != "1"
-        pid = rng.choice(kids) if multi and kids else self.process.pid
+        kids = self.children() if self.processes > 1 else []
+        pid = rng.choice(kids) if kids else self.process.pid
         os.kill(pid, signal.SIGKILL)
         if pid == self.process.pid:
             self.process.wait(10)
@@ -279,7 +279,7 @@ def account(
         if subject in load.acked and not seen:
             result.lost += 1
             result.notes.append(f"lost {subject}")
-        elif seen and len(seen) < len(places) or drafts[subject]:
+        elif (seen and len(seen) < len(places)) or drafts[subject]:
             result.half_done += 1
             result.notes.append(f"half-done {subject}: {places} drafts={drafts[subject]}")
         result.duplicated += sum(max(0, places[p] - 1) for p in places if p != "sink")
