@@ -6,15 +6,19 @@ One trial:
    counting relay sink (tests/delivery/sink.py), the server with HTTP, inbound SMTP, SMTP submission
    and the relay worker (a 2 s lease, so a crashed worker's entries are due again quickly);
 2. load from several clients: Graph `sendMail` with an attachment (to bob and to an external address,
-   so one local delivery and one relay), `$batch` of two sends, anonymous inbound SMTP (to bob) and
-   authenticated SMTP submission (to bob and outside); each acknowledgement (202 / 250) is written down;
+   so one local delivery and one relay), `$batch` of two sends, a draft whose attachment comes through
+   an upload session and is then sent, anonymous inbound SMTP (to bob) and authenticated SMTP
+   submission (to bob and outside); each acknowledgement (202 / 250) is written down; a webhook
+   subscription on bob's Inbox notifies a local receiver (tests/webhooks/receiver.py);
 3. `kill -9` of the server (with `--processes 2`: one of the two processes, the supervisor restarts it)
    at a random moment of the load, then a restart; a server that does not come back is a restart failure;
 4. once the queue has drained: per message, Sent Items / bob's Inbox / the sink are counted.
    lost       acknowledged, and found nowhere;
    duplicated extra copies in bob's Inbox, Sent Items or at the sink (relay duplicates are at-least-once
               by design, bounded by the transactions in flight: `relay_duplicates` separately);
-   half-done  any message (acknowledged or not) in some of its places but not all of them.
+   half-done  any message (acknowledged or not) in some of its places but not all of them, or sent and
+              still a draft;
+   webhook lost  an item of bob's Inbox for which the receiver never got a `created` notification.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import httpx
 
 from tests import pgdb
 from tests.delivery.sink import Sink
+from tests.webhooks.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT_FILE = ROOT / "tests" / "tenant.toml"
@@ -47,6 +52,7 @@ ADMIN = "trials-admin-token-0123456789abcdef"
 EXTERNAL = "ext@example.org"
 CONCURRENCY = 4  # the relay worker's transactions in flight: the duplicate bound per crash
 ATTACHMENT = base64.b64encode(os.urandom(2048)).decode()
+UPLOAD = os.urandom(400 * 1024)  # two chunks of an upload session
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class TrialResult:
     relay_duplicates: int = 0
     half_done: int = 0
     restart_failures: int = 0
+    webhook_lost: int = 0  # bob's Inbox items never notified to the subscription
     notes: list[str] = field(default_factory=list)
 
 
@@ -199,6 +206,34 @@ class Load:
             except (httpx.HTTPError, ValueError, KeyError):
                 await asyncio.sleep(0.05)
 
+    async def upload(self, client: httpx.AsyncClient, token: dict[str, str]) -> None:
+        """Draft, an attachment through an upload session (two chunks), then send."""
+        while not self.stopping:
+            subject = self._subject("upload")
+            message = self._message(subject)
+            del message["attachments"]
+            base = "/v1.0/users/alice@fabrikam.test/messages"
+            try:
+                r = await client.post(base, json=message, headers=token)
+                if r.status_code != 201:
+                    continue
+                draft = r.json()["id"]
+                item = {"attachmentType": "file", "name": "big.bin", "size": len(UPLOAD)}
+                r = await client.post(f"{base}/{draft}/attachments/createUploadSession", json={"AttachmentItem": item}, headers=token)  # fmt: skip
+                if r.status_code != 201:
+                    continue
+                url, half = r.json()["uploadUrl"], len(UPLOAD) // 2
+                for start, chunk in ((0, UPLOAD[:half]), (half, UPLOAD[half:])):
+                    end = start + len(chunk) - 1
+                    r = await client.put(url, content=chunk, headers={"Content-Range": f"bytes {start}-{end}/{len(UPLOAD)}"})  # fmt: skip
+                if r.status_code != 201:
+                    continue
+                r = await client.post(f"{base}/{draft}/send", headers=token)
+                if r.status_code == 202:
+                    self.acked[subject] = "upload"
+            except (httpx.HTTPError, ValueError, KeyError):
+                await asyncio.sleep(0.05)
+
     def _smtp(self, kind: str) -> None:
         while not self.stopping:
             subject = self._subject(kind)
@@ -226,6 +261,7 @@ class Load:
                 self.graph(client, token),
                 self.graph(client, token),
                 self.batch(client, token),
+                self.upload(client, token),
                 asyncio.to_thread(self._smtp, "inbound"),
                 asyncio.to_thread(self._smtp, "submission"),
             )
@@ -264,77 +300,129 @@ def drained(url: str) -> bool:
     return True
 
 
-def account(
-    load: Load, sent: Counter[str], inbox: Counter[str], drafts: Counter[str], sink: Counter[str]
-) -> TrialResult:
+def account(load: Load, seen: Places) -> TrialResult:
     """Count lost, duplicated and half-done messages (see the module docstring)."""
     result = TrialResult(acknowledged=len(load.acked))
-    for subject in load.tried:
+    for subject in sorted(load.tried):
         kind = load.acked.get(subject) or subject.split("-")[-2]
-        outgoing = kind != "inbound"
-        places = {"inbox": inbox[subject]}
-        if outgoing:
-            places |= {"sent": sent[subject], "sink": sink[subject]}
-        seen = [n for n in places.values() if n]
-        if subject in load.acked and not seen:
+        places = {"inbox": seen.inbox[subject]}
+        if kind != "inbound":
+            places |= {"sent": seen.sent[subject], "sink": seen.sink[subject]}
+        found = [n for n in places.values() if n]
+        # A draft of an unacknowledged upload is the client's unfinished work, not the server's.
+        stuck = seen.drafts[subject] and (subject in load.acked or places.get("sent"))
+        if subject in load.acked and not found:
             result.lost += 1
             result.notes.append(f"lost {subject}")
-        elif (seen and len(seen) < len(places)) or drafts[subject]:
+        elif (found and len(found) < len(places)) or stuck:
             result.half_done += 1
-            result.notes.append(f"half-done {subject}: {places} drafts={drafts[subject]}")
+            result.notes.append(f"half-done {subject}: {places} drafts={seen.drafts[subject]}")
         result.duplicated += sum(max(0, places[p] - 1) for p in places if p != "sink")
         result.relay_duplicates += max(0, places.get("sink", 0) - 1)
+    missing = [i for i in seen.inbox_ids if i not in seen.notified]
+    result.webhook_lost = len(missing)
+    result.notes += [f"no webhook for inbox item {i}" for i in missing[:5]]
     return result
+
+
+@dataclass
+class Places:
+    """Where the trial's messages are after the drain (counts by subject)."""
+
+    sent: Counter[str]
+    inbox: Counter[str]
+    drafts: Counter[str]
+    sink: Counter[str]
+    inbox_ids: list[str]
+    notified: set[str]
+
+
+def _subscribe(url: str, auth: dict[str, str], hook: str) -> None:
+    expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    body = {"changeType": "created", "notificationUrl": hook, "expirationDateTime": expiry,
+            "resource": "/users/bob@fabrikam.test/mailFolders('inbox')/messages"}  # fmt: skip
+    r = httpx.post(f"{url}/v1.0/subscriptions", json=body, headers=auth, timeout=30)
+    assert r.status_code == 201, r.text
+
+
+def _inbox_ids(url: str, auth: dict[str, str]) -> list[str]:
+    ids: list[str] = []
+    next_url: str | None = (
+        f"{url}/v1.0/users/bob@fabrikam.test/mailFolders/inbox/messages?$select=id&$top=1000"
+    )
+    while next_url:
+        r = httpx.get(next_url, headers=auth, timeout=60)
+        r.raise_for_status()
+        ids += [m["id"] for m in r.json()["value"]]
+        next_url = r.json().get("@odata.nextLink")
+    return ids
 
 
 def run_trial(scenario: Scenario, rng: random.Random, load_s: float = 3.0, label: str = "T") -> TrialResult:
     """One trial of `scenario` (see the module docstring)."""
+    return asyncio.run(_trial(scenario, rng, load_s, label))
+
+
+async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: str) -> TrialResult:
+    blocking = asyncio.to_thread
     with tempfile.TemporaryDirectory(prefix="mg-trial-") as tmp:
         data = Path(tmp) / "data"
         database = None
         if scenario.engine == "postgres":
-            database = pgdb.url_of(pgdb.create(prefix="mg_trial"))
-        sink = Sink()
+            database = pgdb.url_of(await blocking(pgdb.create, None, "mg_trial"))
+        sink = await blocking(Sink)
+        receiver = Receiver()
+        await receiver.start()
         server = ServerProcess(data, database, scenario.processes, sink.url)
         try:
-            if not server.start(120):
+            if not await blocking(server.start, 120):
                 return TrialResult(
                     restart_failures=1, notes=[f"first start failed: {server.log.read_text()[-2000:]}"]
                 )
-            auth = token(server.url)
+            auth = await blocking(token, server.url)
+            await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
             load = Load(server, f"{label}{rng.randrange(10**6)}")
-
-            async def drive() -> None:
-                runner = asyncio.create_task(load.run(auth))
-                await asyncio.sleep(rng.uniform(0.3, 0.9) * load_s)
-                await asyncio.to_thread(server.kill9, rng)
-                await asyncio.sleep(rng.uniform(0.0, 0.3) * load_s)
-                load.stopping = True
-                await runner
-
-            asyncio.run(drive())
-            failures = 0
+            runner = asyncio.create_task(load.run(auth))
+            await asyncio.sleep(rng.uniform(0.3, 0.9) * load_s)
+            await blocking(server.kill9, rng)
+            await asyncio.sleep(rng.uniform(0.0, 0.3) * load_s)
+            load.stopping = True
+            await runner
             if scenario.processes == 1:
-                if not server.start(120):
-                    failures = 1
-            elif not server.wait_ready(120):  # the supervisor restarts the killed process
-                failures = 1
-            if failures:
+                back = await blocking(server.start, 120)
+            else:  # the supervisor restarts the killed process
+                back = await blocking(server.wait_ready, 120)
+            if not back:
                 return TrialResult(
-                    acknowledged=len(load.acked), restart_failures=1, notes=[server.log.read_text()[-2000:]]
+                    len(load.acked), restart_failures=1, notes=[server.log.read_text()[-2000:]]
                 )
-            deadline = time.monotonic() + 120
-            while not drained(server.url) and time.monotonic() < deadline:
-                time.sleep(0.3)
-            time.sleep(3)  # a lease (2 s) and a poll: any re-sent duplicate has arrived by now
-            auth = token(server.url)
-            sent = subjects(server.url, auth, "alice@fabrikam.test", "sentitems")
-            inbox = subjects(server.url, auth, "bob@fabrikam.test", "inbox")
-            drafts = subjects(server.url, auth, "alice@fabrikam.test", "drafts")
-            at_sink: Counter[str] = Counter(str(r.message["Subject"]) for r in sink.received)
-            return account(load, sent, inbox, drafts, at_sink)
+            for _ in range(400):  # bounded: 120 s
+                if await blocking(drained, server.url):
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(3)  # a lease (2 s) and a poll: any re-sent duplicate has arrived by now
+            auth = await blocking(token, server.url)
+            ids = await blocking(_inbox_ids, server.url, auth)
+            for _ in range(200):  # bounded: 60 s; webhooks retry on their own schedule after a crash
+                if set(ids) <= _notified(receiver):
+                    break
+                await asyncio.sleep(0.3)
+            places = Places(
+                sent=await blocking(subjects, server.url, auth, "alice@fabrikam.test", "sentitems"),
+                inbox=await blocking(subjects, server.url, auth, "bob@fabrikam.test", "inbox"),
+                drafts=await blocking(subjects, server.url, auth, "alice@fabrikam.test", "drafts"),
+                sink=Counter(str(r.message["Subject"]) for r in sink.received),
+                inbox_ids=ids,
+                notified=_notified(receiver),
+            )
+            return account(load, places)
         finally:
-            server.stop()
-            sink.stop()
+            await blocking(server.stop)
+            await receiver.stop()
+            await blocking(sink.stop)
             if database is not None:
-                pgdb.drop(database.rsplit("/", 1)[1])
+                await blocking(pgdb.drop, database.rsplit("/", 1)[1])
+
+
+def _notified(receiver: Receiver) -> set[str]:
+    return {str(i["resourceData"]["id"]) for i in receiver.items() if i.get("changeType") == "created"}

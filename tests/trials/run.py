@@ -12,7 +12,7 @@ import time
 from tests import pgdb
 from tests.trials.harness import CONCURRENCY, SCENARIOS, TrialResult, run_trial
 
-COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "restart failures")  # fmt: skip
+COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "restart failures")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -42,14 +42,17 @@ def main(argv: list[str]) -> int:
             total.relay_duplicates += r.relay_duplicates
             total.half_done += r.half_done
             total.restart_failures += r.restart_failures
+            total.webhook_lost += r.webhook_lost
             worst = max(worst, r.relay_duplicates)
             for note in r.notes[:5]:
                 print(f"  {scenario.name}/{scenario.engine} round {n}: {note[:300]}", file=sys.stderr)
         print(f"{scenario.name} on {scenario.engine}: {args.rounds} rounds in {time.monotonic() - started:.0f} s", file=sys.stderr)  # fmt: skip
         rows.append((scenario.name, scenario.engine, str(args.rounds), str(total.acknowledged), str(total.lost),
                      str(total.duplicated), f"{total.relay_duplicates} ({worst})", str(total.half_done),
-                     str(total.restart_failures)))  # fmt: skip
-        bad |= bool(total.lost or total.half_done or total.duplicated or total.restart_failures)
+                     str(total.webhook_lost), str(total.restart_failures)))  # fmt: skip
+        bad |= bool(
+            total.lost or total.half_done or total.duplicated or total.restart_failures or total.webhook_lost
+        )
         bad |= worst > CONCURRENCY
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
     print("| " + " | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)) + " |")

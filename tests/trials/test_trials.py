@@ -24,3 +24,4 @@ def test_kill_9_loses_nothing_acknowledged(scenario: Scenario) -> None:
     assert result.half_done == 0, result.notes
     assert result.duplicated == 0, result.notes  # local delivery and Sent Items are exactly-once
     assert result.relay_duplicates <= CONCURRENCY, result.notes  # at-least-once relay, bounded
+    assert result.webhook_lost == 0, result.notes
