@@ -424,5 +424,13 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
                 await blocking(pgdb.drop, database.rsplit("/", 1)[1])
 
 
+def _keep_log(server: ServerProcess, label: str) -> Path:
+    """Copy the server's log out of the trial's temporary directory (for a failure's post-mortem)."""
+    kept = Path(tempfile.gettempdir()) / "mailgraph-trial-failures" / f"{label}-{int(time.time())}.log"
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_bytes(server.log.read_bytes())
+    return kept
+
+
 def _notified(receiver: Receiver) -> set[str]:
     return {str(i["resourceData"]["id"]) for i in receiver.items() if i.get("changeType") == "created"}
