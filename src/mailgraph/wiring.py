@@ -479,6 +479,9 @@ def notification_worker(
     )
     config = WebhookConfig(
         poll_s=settings.queue_poll_s,
+        # --queue-lease caps the notification lease too (60 s by default): a crash trial's short lease
+        # makes a killed worker's notifications due again as quickly as its mail (tests/trials).
+        lease_s=min(WebhookConfig().lease_s, settings.queue_lease_s),
         schedule=settings.webhook_retry_schedule,
         max_age_s=settings.webhook_max_age_s,
     )

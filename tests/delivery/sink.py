@@ -48,6 +48,7 @@ class SinkHandler:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_replies: list[str] = field(default_factory=list)
     drop_data: int = 0  # how many DATA commands end with a dropped connection
+    data_delay_s: float = 0.0  # a slow relay: each DATA waits this long before its reply (crash tests)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -61,6 +62,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_delay_s:
+            await asyncio.sleep(self.data_delay_s)
         with self.lock:
             if self.drop_data > 0:
                 self.drop_data -= 1

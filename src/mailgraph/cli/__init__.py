@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mailgraph.cli.banner import banner
-from mailgraph.cli.db import add_db_commands, run_db
+from mailgraph.cli.db import BACKUP_COMMANDS, add_db_commands, run_backup, run_db
 from mailgraph.cli.delivery import (
     add_database_option,
     add_delivery_commands,
@@ -36,6 +36,7 @@ from mailgraph.cli.workbench import COMMANDS as WORKBENCH_COMMANDS
 from mailgraph.cli.workbench import add_workbench_commands, run_workbench
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
+from mailgraph.store.contract import DatabaseUnusableError
 from mailgraph.wiring import Runtime, build
 
 DEFAULTS = Settings()
@@ -289,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_admin(args))
         if args.command == "db":
             return _run(run_db(args))
+        if args.command in BACKUP_COMMANDS:
+            return run_backup(args)
         if args.command == "subscriptions":
             return _run(run_subscriptions(args))
         if args.command in WORKBENCH_COMMANDS:
@@ -304,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AdminError as exc:
         print(f"mailgraph: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnusableError as exc:  # a corrupt or foreign data dir: say so, touch nothing
+        print(f"mailgraph: cannot start: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,6 @@
-"""`mailgraph db upgrade [--database URL]`: bring a database's schema to this version's migrations.
+"""`mailgraph db upgrade [--database URL]`: bring a database's schema to this version's migrations;
+`mailgraph backup DEST` and `mailgraph restore SRC`: a consistent copy of an SQLite data directory, taken
+while the server runs, and its way back (store/engines/sqlite_backup.py; docs/reliability.md).
 
 Opening an engine migrates at need (SQLite and PostgreSQL alike, store/migrate.py; several processes
 may do it at once), so `serve` upgrades too; this command does it alone, for a deployment step that
@@ -8,10 +10,13 @@ runs before the new servers start (e.g. one job against the shared PostgreSQL).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from mailgraph.config import Settings
+from mailgraph.store.engines.sqlite_backup import BackupError, backup, restore
+from mailgraph.store.engines.urls import sqlite_path
 from mailgraph.wiring import open_engine, schema_version
 
 
@@ -24,6 +29,40 @@ def add_db_commands(sub: Any, add_database_option: Any, default_data_dir: Path) 
         "--data-dir", type=Path, default=default_data_dir, help="data directory (SQLite default)"
     )
     add_database_option(upgrade)
+    save = sub.add_parser("backup", help="copy the data directory (online, consistent) into DEST")
+    save.add_argument("dest", type=Path, help="a directory that does not exist yet (or is empty)")
+    save.add_argument("--data-dir", type=Path, default=default_data_dir, help="the data directory to copy")
+    add_database_option(save)
+    back = sub.add_parser("restore", help="restore a backup into an empty or new data directory")
+    back.add_argument("src", type=Path, help="a directory written by `mailgraph backup`")
+    back.add_argument(
+        "--data-dir", type=Path, default=default_data_dir, help="where to restore (must be empty)"
+    )
+
+
+BACKUP_COMMANDS = ("backup", "restore")
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """Run `backup` or `restore`; a refusal is one line on stderr and exit status 1."""
+    try:
+        if args.command == "backup":
+            if args.database and not args.database.startswith("sqlite:"):
+                raise BackupError(
+                    "the database is PostgreSQL: back it up with pg_dump, then copy the data directory's"
+                    " blobs/ and keys/ (docs/reliability.md, 'Backup and restore')"
+                )
+            database = sqlite_path(args.database) if args.database else None
+            report = backup(args.data_dir, args.dest, database)
+            print(f"backup written to {report.path}: database {report.db_bytes} bytes, {report.files} files,"
+                  f" {report.blobs} referenced blobs")  # fmt: skip
+        else:
+            report = restore(args.src, args.data_dir)
+            print(f"restored into {report.path}: {report.files} files, {report.blobs} referenced blobs")
+    except (BackupError, OSError) as exc:
+        print(f"mailgraph {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def run_db(args: argparse.Namespace) -> int:

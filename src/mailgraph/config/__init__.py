@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from mailgraph.config import identity as identity_config
 from mailgraph.delivery.policy import DEFAULT_BACKOFF_S, DEFAULT_EXPIRY_S, DEFAULT_LEASE_S
+from mailgraph.domain import spoofing
 from mailgraph.domain.delegation import PolicySpec
 from mailgraph.domain.directory import AppSpec, TenantSpec, UserSpec
 from mailgraph.domain.model import UserProfile
@@ -264,6 +265,11 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
     # Read before the check below, so that a bad id or displayName is reported, not silently dropped.
     tenant_id = _text(tenant, "id", "tenant", problems, required=False)
     tenant_name = _text(tenant, "displayName", "tenant", problems, required=False) or ""
+    # Anonymous SMTP mail claiming one of this tenant's domains (issue 17, domain/spoofing.py):
+    # "junk" (Exchange Online's spoof handling), "inbox" (rigs that inject mail as a user) or "reject".
+    spoofed = tenant.get("spoofedInternalMail", spoofing.DEFAULT_POLICY)
+    if spoofed not in spoofing.POLICIES:
+        problems.append(f"tenant.spoofedInternalMail must be one of {', '.join(spoofing.POLICIES)}")
     if problems:
         raise TenantFileError(source, problems)
     return TenantSpec(
@@ -277,6 +283,7 @@ def parse_tenant(data: dict[str, Any], source: str) -> TenantSpec:
         permissions=permissions,
         policies=tuple(policies),
         smtp_password_auth=smtp_disabled is False,
+        spoofed_mail=str(spoofed),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -35,6 +36,8 @@ _SCHEMES: dict[str, tuple[TlsMode, int]] = {
     "smtps": ("tls", 465),
 }
 _IDLE_S = 10.0  # a pooled connection idle longer than this is closed rather than reused
+OnData = Callable[[dict[str, Reply]], Awaitable[None]]
+"""Called with the DATA reply of every accepted recipient the moment it arrives (before RSET or reuse)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +157,22 @@ class RelayClient:
             smtp.close()
         return None
 
-    async def send(self, mail_from: str, recipients: list[str], data: bytes) -> dict[str, Reply]:
+    async def send(
+        self, mail_from: str, recipients: list[str], data: bytes, on_data: OnData | None = None
+    ) -> dict[str, Reply]:
         """One transaction; returns each recipient's reply (code None: no final reply was received).
+
+        `on_data` gets the DATA reply of the accepted recipients as soon as it arrives, so the worker
+        can commit their outcome before anything else happens on this connection (issue 17, defect 6).
 
         A failure before any RCPT was accepted on a reused connection (the relay closed it while idle)
         is retried once on a fresh connection: nothing was accepted, so this cannot duplicate.
         """
         smtp = self._take()
         if smtp is not None:
-            replies, reusable, accepted_any = await self._transaction(smtp, mail_from, recipients, data)
+            replies, reusable, accepted_any = await self._transaction(
+                smtp, mail_from, recipients, data, on_data
+            )
             if reusable or accepted_any or any(r.code is not None for r in replies.values()):
                 return self._finish(smtp, replies, reusable)
             smtp.close()
@@ -177,7 +187,7 @@ class RelayClient:
             self.unreachable = self._failure(exc)
             return self._all(recipients, self.unreachable)
         self.unreachable = None
-        replies, reusable, _ = await self._transaction(smtp, mail_from, recipients, data)
+        replies, reusable, _ = await self._transaction(smtp, mail_from, recipients, data, on_data)
         return self._finish(smtp, replies, reusable)
 
     def _finish(self, smtp: aiosmtplib.SMTP, replies: dict[str, Reply], reusable: bool) -> dict[str, Reply]:
@@ -188,7 +198,12 @@ class RelayClient:
         return replies
 
     async def _transaction(
-        self, smtp: aiosmtplib.SMTP, mail_from: str, recipients: list[str], data: bytes
+        self,
+        smtp: aiosmtplib.SMTP,
+        mail_from: str,
+        recipients: list[str],
+        data: bytes,
+        on_data: OnData | None = None,
     ) -> tuple[dict[str, Reply], bool, bool]:
         """(replies, connection reusable, some RCPT accepted)."""
         replies: dict[str, Reply] = {}
@@ -207,6 +222,8 @@ class RelayClient:
                 r = await smtp.data(data)
                 for rcpt in accepted:  # RFC 5321 §4.1.1.4: one DATA reply covers every accepted RCPT
                     replies[rcpt] = Reply(r.code, r.message)
+                if on_data is not None:  # the relay holds the message now: say so before anything else
+                    await on_data({rcpt: replies[rcpt] for rcpt in accepted})
             else:
                 await smtp.rset()
             return replies, True, bool(accepted)

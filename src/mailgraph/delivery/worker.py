@@ -9,7 +9,10 @@ A cycle is three steps, and only the middle one touches the network (docs/archit
 2. entries are grouped by message and recipient domain; each group is one SMTP transaction (MAIL, one
    RCPT per recipient, one DATA), at most `concurrency` at a time;
 3. one unit of work per group records each recipient's outcome (`policy.decide`) under the lease it
-   holds, and writes one non-delivery report for the recipients that failed.
+   holds, and writes one non-delivery report for the recipients that failed. Recipients the relay
+   accepted are recorded earlier still: the moment the DATA reply arrives, in a unit of their own
+   (`_record_accepted`), so a crash can relay again only the transactions in flight at that moment —
+   at most `concurrency` messages (issue 17, defect 6; docs/reliability.md).
 
 Without a relay the worker runs in capture mode: entries are marked `captured` and nothing leaves the
 machine; `mailgraph queue list` and the admin endpoint show them and their MIME.
@@ -157,6 +160,7 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
         group, outbound_id, down = job, job.outbound_id, job.down
         message = group.message
         rcpts = [e.recipient for e in group.entries]
+        done: set[str] = set()  # entries whose outcome is already committed
         data = b""
         if message is None:  # cannot happen through the store's cascade; fail rather than loop
             replies = dict.fromkeys(rcpts, Reply(554, "5.6.0 the queued message is missing"))
@@ -179,10 +183,21 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
                 if down:  # unreachable a moment ago: defer now instead of waiting on a timeout per group
                     replies = dict.fromkeys(rcpts, Reply(None, f"not attempted this cycle: {down[0].text}"))
                 else:
-                    replies = await self._relay.send(sender.address if sender else "", rcpts, data)
+                    by_rcpt = {e.recipient: e for e in group.entries}
+
+                    async def accepted(found: dict[str, Reply]) -> None:
+                        pairs = [(by_rcpt[r], reply) for r, reply in found.items()]
+                        try:
+                            done.update(await self._record_accepted(pairs, lease_until))
+                        except Exception:  # the store failed: `_record` below tries again
+                            log.exception("cannot record the relay's acceptance of %s", outbound_id)
+
+                    replies = await self._relay.send(sender.address if sender else "", rcpts, data, accepted)
                     if self._relay.unreachable is not None:
                         down.append(self._relay.unreachable)
-        await self._record(message, group.entries, replies, lease_until, data)
+        entries = [e for e in group.entries if e.id not in done]
+        if entries:
+            await self._record(message, entries, replies, lease_until, data)
 
     async def _injected(self, message: Message, rcpts: list[str]) -> dict[str, Reply] | None:
         """The replies a relay fault rule dictates for this transaction (nothing is sent), or None.
@@ -205,6 +220,31 @@ class DeliveryWorker(LeasedQueueRunner[_Group]):
             return None
         text = rule.message or f"injected fault {rule.id}"
         return dict.fromkeys(rcpts, Reply(rule.status, text))
+
+    async def _record_accepted(self, found: list[tuple[QueueEntry, Reply]], lease: Timestamp) -> set[str]:
+        """Commit `delivered` for the recipients whose DATA reply was a success; returns their entry ids.
+
+        Only success is recorded here: it is the outcome whose loss duplicates mail. Failures wait for
+        `_record`, which writes them together with their one non-delivery report.
+        """
+        now = self._clock()
+        delivered = [
+            (e, o)
+            for e, reply in found
+            if (o := decide(self.policy, reply, e.attempts, e.expires_at, now)).status == "delivered"
+        ]
+        if not delivered:
+            return set()
+
+        async def unit(tx: Tx) -> None:
+            for e, o in delivered:
+                code, text = o.reply.code, o.reply.text[:1000]
+                await tx.outbox.record(e.id, o.status, o.next_attempt_at, code, text, lease=lease)
+
+        await self._uow.write(unit)
+        for e, o in delivered:
+            log.debug("%s %s %s: %s", e.internet_message_id, e.recipient, o.status, o.reply.describe())
+        return {e.id for e, _ in delivered}
 
     async def _record(
         self,

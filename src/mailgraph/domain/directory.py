@@ -9,12 +9,12 @@ configured secret, so reloading the same file changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from mailgraph.domain import delegation, ids
+from mailgraph.domain import delegation, ids, spoofing
 from mailgraph.domain.addresses import is_mailbox
 from mailgraph.domain.delegation import PermissionSpec, PolicySpec
-from mailgraph.domain.errors import BadRequestError, ConflictError
+from mailgraph.domain.errors import BadRequestError, ConflictError, ItemNotFoundError
 from mailgraph.domain.mailboxes import provision
 from mailgraph.domain.model import NO_PROFILE, App, Tenant, User, UserProfile
 from mailgraph.domain.ports import Tx, UnitOfWork
@@ -63,6 +63,9 @@ class TenantSpec:
     lockout_threshold: int = 10  # smart lockout (domain/lockout.py)
     lockout_duration_s: int = 60
     smtp_password_auth: bool = False  # AUTH LOGIN/PLAIN on the submission port (docs/smtp-submission.md)
+    spoofed_mail: str = (
+        "junk"  # anonymous mail as a hosted domain: junk, inbox or reject (domain/spoofing.py)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class DirectoryService:
                 spec.lockout_threshold,
                 spec.lockout_duration_s,
                 spec.smtp_password_auth,
+                spec.spoofed_mail,
             )
             await tx.directory.put_tenant(tenant)
             for user_spec in spec.users:
@@ -127,6 +131,26 @@ class DirectoryService:
                 tx, tenant.id, spec.permissions, spec.policies, [a.client_id for a in spec.apps]
             )
             return tenant
+
+        return await self._uow.write(unit)
+
+    async def set_spoofed_mail(self, tenant_id: str, rule: str) -> Tenant:
+        """Set what anonymous mail claiming the tenant's domains does (domain/spoofing.py).
+
+        Raises:
+            BadRequestError: not one of `spoofing.POLICIES`.
+            ItemNotFoundError: no such tenant.
+        """
+        if rule not in spoofing.POLICIES:
+            raise BadRequestError(f"spoofedInternalMail must be one of {', '.join(spoofing.POLICIES)}.")
+
+        async def unit(tx: Tx) -> Tenant:
+            tenant = await tx.directory.get_tenant(tenant_id)
+            if tenant is None:
+                raise ItemNotFoundError()
+            changed = replace(tenant, spoofed_mail=rule)
+            await tx.directory.put_tenant(changed)
+            return changed
 
         return await self._uow.write(unit)
 

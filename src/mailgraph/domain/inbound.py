@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mailgraph.domain import attachments, drafts, ids, ingest
+from mailgraph.domain import attachments, drafts, ids, ingest, spoofing
 from mailgraph.domain.addresses import domain_of, has_control, is_mailbox
 from mailgraph.domain.directory import Secrets
 from mailgraph.domain.errors import (
@@ -44,6 +44,7 @@ from mailgraph.domain.model import (
 )
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
 from mailgraph.domain.sending import SendService
+from mailgraph.domain.spoofing import SpoofedSenderError
 from mailgraph.domain.tenancy import tenant_of, user_by_address, users_by_address
 from mailgraph.mime.parse import ParsedAttachment, ParsedMail
 
@@ -58,6 +59,9 @@ class InboundMail:
     parsed: ParsedMail
     trace: InternetMessageHeader
     """The `Received:` header this server adds (RFC 5321 §4.4), stored first among the headers."""
+    client_ip: str = "unknown"
+    server_name: str = "localhost"
+    """This server's name: the authserv-id of the `Authentication-Results` it writes (RFC 8601 §2.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,13 @@ def thread_ids(parsed: ParsedMail) -> list[str]:
 
 
 async def _deliver_threaded(
-    tx: Tx, message: Message, users: list[User], parents: list[str], now: Timestamp, envelope_from: str
+    tx: Tx,
+    message: Message,
+    users: list[User],
+    parents: list[str],
+    now: Timestamp,
+    envelope_from: str,
+    folder: str = "inbox",
 ) -> list[Message]:
     """`ingest.deliver`, with each copy in the conversation its mailbox already holds for this thread.
 
@@ -144,7 +154,7 @@ async def _deliver_threaded(
     copies: list[Message] = []
     for conversation, members in groups.items():
         threaded = replace(message, conversation_id=conversation)
-        copies += await ingest.deliver(tx, threaded, members, now, envelope_from=envelope_from)
+        copies += await ingest.deliver(tx, threaded, members, now, folder, envelope_from=envelope_from)
     return copies
 
 
@@ -279,14 +289,22 @@ class InboundService:
     async def receive(self, mail: InboundMail) -> InboundResult:
         """Deliver a message from an unauthenticated session to the Inboxes of its local recipients.
 
+        Anonymous mail claiming a hosted domain is marked and filed by each recipient tenant's policy
+        (domain/spoofing.py: Junk Email by default, or the Inbox, or refused).
+
         Raises:
             RecipientNotFoundError: every recipient was removed since RCPT.
+            SpoofedSenderError: it claims a hosted domain and a recipient's tenant rejects such mail.
             DomainError: a property the message rules refuse (see `received_message`).
         """
         now = self._clock()
         # Built outside the unit: parsing-side work stays off the store's writer thread.
         domain = domain_of(mail.recipients[0]) if mail.recipients else "localhost"
         message = received_message(mail.parsed, "", mail.trace, now, domain)
+        # Headers only this server may write are dropped from anonymous mail (Exchange's header firewall).
+        headers = spoofing.firewall(message.headers[1:], mail.server_name)
+        message.headers = [mail.trace, *headers]
+        header_from = message.from_.address if message.from_ is not None else ""
         staged = await stage_attachments(self._blobs, mail.parsed.attachments)
         parents = thread_ids(mail.parsed)
 
@@ -295,12 +313,25 @@ class InboundService:
             users = list({u.id: u for u in found.values()}.values())
             if not users:
                 raise RecipientNotFoundError(mail.recipients[0] if mail.recipients else "")
+            item, folders = message, {"inbox": users}
+            claimed = await spoofing.hosted_claim(tx, mail.mail_from, header_from)
+            if claimed is not None:
+                folders = {}
+                for user in users:
+                    rule = spoofing.policy(await tx.directory.get_tenant(user.tenant_id))
+                    if rule == "reject":
+                        raise SpoofedSenderError(claimed)
+                    folders.setdefault("junkemail" if rule == "junk" else "inbox", []).append(user)
+                marks = spoofing.marks(mail.server_name, mail.client_ip, mail.mail_from, header_from)
+                item = replace(message, headers=[mail.trace, *marks, *headers])
             # The received message is no item of its own: its attachment rows exist only while
             # `deliver` copies them to each Inbox copy (shared blobs), then they are released.
-            await attachments.attach_new(tx, message, MessageChanges(attachments=staged), now)
-            copies = await _deliver_threaded(tx, message, users, parents, now, mail.mail_from)
-            await attachments.release(tx, message.id, now)
-            return InboundResult(message.internet_message_id, len(copies), 0)
+            await attachments.attach_new(tx, item, MessageChanges(attachments=staged), now)
+            copies: list[Message] = []
+            for folder, members in folders.items():
+                copies += await _deliver_threaded(tx, item, members, parents, now, mail.mail_from, folder)
+            await attachments.release(tx, item.id, now)
+            return InboundResult(item.internet_message_id, len(copies), 0)
 
         return await self._uow.write(unit)
 

@@ -15,13 +15,23 @@ from mailgraph.domain.mailboxes import folder, well_known_id
 from mailgraph.domain.model import SECOND, EmailAddress, ItemBody, Message, Tenant, Timestamp, User
 from mailgraph.domain.ports import Tx
 from mailgraph.domain.rule_model import MessageRule
+from mailgraph.domain.settings_model import StoredSettings
 
 
 async def deliver(
-    tx: Tx, message: Message, recipients: list[User], now: Timestamp, *, envelope_from: str | None = None
+    tx: Tx,
+    message: Message,
+    recipients: list[User],
+    now: Timestamp,
+    folder: str = "inbox",
+    *,
+    envelope_from: str | None = None,
 ) -> list[Message]:
     """One Inbox item per recipient user, as received (spec §3.2 "Recipient's Inbox copy"), with each
     mailbox's Inbox rules and automatic replies applied in this unit (docs/rules-and-auto-replies.md).
+
+    `folder` is the well-known folder the copies go to: the Inbox, or Junk Email for anonymous mail
+    claiming a hosted domain (domain/spoofing.py).
 
     The copies keep internetMessageId, conversationId, sentDateTime and the headers; they are unread,
     not drafts, received now, and never show Bcc (spec §1: Bcc is delivered but hidden). A rule may
@@ -35,11 +45,15 @@ async def deliver(
     outgoing: list[Outgoing] = []
     mailbox_ids = [u.id for u in recipients]
     rules_of: dict[str, list[MessageRule]] = {}
-    for rule in await tx.message_rules.list(mailbox_ids):
-        rules_of.setdefault(rule.mailbox_id, []).append(rule)
-    settings = await tx.mailbox_settings.get_many(mailbox_ids)
+    settings: dict[str, StoredSettings] = {}
+    # Mail filed to Junk Email as spoofed (domain/spoofing.py) gets neither Inbox rules (a rule must not
+    # file it back out of Junk) nor automatic replies (no backscatter to a forged sender).
+    if folder == "inbox":
+        for rule in await tx.message_rules.list(mailbox_ids):
+            rules_of.setdefault(rule.mailbox_id, []).append(rule)
+        settings = await tx.mailbox_settings.get_many(mailbox_ids)
     for user in recipients:
-        inbox = await well_known_id(tx, user, "inbox")
+        inbox = await well_known_id(tx, user, folder)
         copy = drafts.copy_for(message, user.id, inbox, now)
         copy.is_draft = False
         copy.is_read = False

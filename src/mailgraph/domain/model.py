@@ -279,6 +279,8 @@ class Tenant:
     """How long the first lock lasts; each further lock in a row lasts twice as long."""
     smtp_password_auth: bool = False
     """AUTH LOGIN/PLAIN on the submission port (Exchange's SMTP AUTH switch; off by default, issue 16)."""
+    spoofed_mail: str = "junk"
+    """Anonymous mail claiming a hosted domain: `junk`, `inbox` or `reject` (domain/spoofing.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from mailgraph.domain import attachments, drafts, ids
 from mailgraph.domain.collector import BlobCollector
-from mailgraph.domain.directory import AppSpec, Secrets, TenantSpec, UserSpec, check
+from mailgraph.domain.directory import AppSpec, DirectoryService, Secrets, TenantSpec, UserSpec, check
 from mailgraph.domain.errors import BadRequestError, ConflictError, ItemNotFoundError
 from mailgraph.domain.inspection import Removed, TenantInfo
 from mailgraph.domain.mailboxes import folder as find_folder
@@ -177,6 +177,10 @@ class WorkbenchService:
         if spec.seed:
             created.seeded.extend(await self.seed(tenant.id, spec.seed))
         return created
+
+    async def set_spoofed_mail(self, tenant_id: str, rule: str) -> Tenant:
+        """What anonymous mail claiming the tenant's domains does: junk, inbox or reject (any tenant)."""
+        return await DirectoryService(self.uow, self._chosen).set_spoofed_mail(tenant_id, rule)
 
     def _hash(self, secret: str, generated: frozenset[str]) -> str:
         """The cheap hash for a secret the server generated, the interactive one for a chosen one."""

@@ -35,6 +35,11 @@ def _user(session: Session) -> User | None:
     return data if isinstance(data, User) else None
 
 
+def _peer_ip(session: Session) -> str:
+    peer: Any = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
 class InboundHandler:
     """aiosmtpd handler (`handle_*` hooks and the `auth_PLAIN` / `auth_LOGIN` mechanisms)."""
 
@@ -162,7 +167,14 @@ class InboundHandler:
             parsed: ParsedMail = (
                 parse(raw) if len(raw) <= _PARSE_INLINE_MAX else await asyncio.to_thread(parse, raw)
             )
-            mail = InboundMail(envelope.mail_from or "", list(envelope.rcpt_tos), parsed, trace)
+            mail = InboundMail(
+                envelope.mail_from or "",
+                list(envelope.rcpt_tos),
+                parsed,
+                trace,
+                client_ip=_peer_ip(session),
+                server_name=self._hostname,
+            )
             result = await (self._inbound.receive(mail) if user is None else self._inbound.submit(user, mail))
         except DomainError as exc:
             reply = replies.reply_for(exc)
@@ -178,8 +190,7 @@ class InboundHandler:
         self, session: Session, envelope: Envelope, server: SMTP, user: User | None
     ) -> InternetMessageHeader:
         """The `Received:` trace field (RFC 5321 §4.4, protocol names of RFC 3848)."""
-        peer: Any = session.peer
-        ip = peer[0] if isinstance(peer, tuple) and peer else "unknown"
+        ip = _peer_ip(session)
         transport = server.transport  # after STARTTLS or on the implicit-TLS port: a TLS transport
         tls = transport is not None and transport.get_extra_info("sslcontext") is not None
         protocol = (

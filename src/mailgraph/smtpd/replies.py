@@ -20,6 +20,7 @@ from typing import Final
 
 from mailgraph.domain import errors as d
 from mailgraph.domain.send_quota import SendRateExceededError
+from mailgraph.domain.spoofing import SpoofedSenderError
 from mailgraph.domain.submission import SmtpAuthDisabledError, SubmissionAuthError
 
 
@@ -47,6 +48,13 @@ DOMAIN_REPLIES: Final[dict[type[d.DomainError], Reply]] = {
     # Exchange Online's reply for a submitter without send-as rights (RFC 5248 registry: 5.7.60).
     d.SendAsDeniedError: Reply(
         550, "5.7.60", "SMTP; Client does not have permissions to send as this sender"
+    ),
+    # Anonymous mail claiming a hosted domain, for a tenant whose policy is "reject" (domain/spoofing.py).
+    # X.7.1 delivery not authorized (Exchange answers intra-org spoofing it rejects with 5.7.1 too).
+    SpoofedSenderError: Reply(
+        550,
+        "5.7.1",
+        "Sender address rejected: anonymous mail may not use this organization's domain; authenticate to send",
     ),
     d.AccessDeniedError: Reply(550, "5.7.1", "Access denied"),
     # Over the mailbox's message rate (spec §6: SMTP submission is refused, not queued): temporary, so

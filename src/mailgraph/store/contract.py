@@ -83,6 +83,11 @@ class UnitSuspendedError(RuntimeError):
     """A unit of work awaited something other than its `Tx` on an engine that cannot suspend."""
 
 
+class DatabaseUnusableError(RuntimeError):
+    """The database is not one mailgraph can use (damaged, another program's, or a newer schema); the
+    engine refuses to start and changes nothing (issue 17: a corrupt or foreign data dir)."""
+
+
 class EngineUrlError(ValueError):
     """A database URL names no engine this build has, or is malformed."""
 

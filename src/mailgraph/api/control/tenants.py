@@ -4,6 +4,7 @@ GET    /_mailgraph/templates                       the named templates
 GET    /_mailgraph/tenants                         every hosted tenant
 POST   /_mailgraph/tenants                         {"template": "default"} or a full spec → 201
 GET    /_mailgraph/tenants/{t}                     the tenant with its users and apps (no secrets)
+PATCH  /_mailgraph/tenants/{t}                     {"spoofedInternalMail": "junk"|"inbox"|"reject"}
 DELETE /_mailgraph/tenants/{t}                     all its data gone → 204
 POST   /_mailgraph/tenants/{t}/reset               {"mailboxes": [...], "to": "empty"|"seed"}
 POST   /_mailgraph/tenants/{t}/messages            seed: {"messages": [...]} or one MIME message
@@ -93,8 +94,21 @@ async def show(req: Request, c: Control, args: dict[str, str]) -> Response:
     return json_response(
         {
             **_tenant_json(req, tenant.id, tenant.display_name, tenant.domains),
+            "spoofedInternalMail": tenant.spoofed_mail,
             "users": [{"id": u.id, "userPrincipalName": u.user_principal_name, "mail": u.mail, "displayName": u.display_name} for u in users],
         }
+    )  # fmt: skip
+
+
+async def update(req: Request, c: Control, args: dict[str, str]) -> Response:
+    """Change a tenant's settings: `spoofedInternalMail` (domain/spoofing.py); 200 with the tenant."""
+    data = json_body(req)
+    unknown = sorted(set(data) - {"spoofedInternalMail"})
+    if unknown or "spoofedInternalMail" not in data:
+        raise ControlError(400, "BadRequest", "Only spoofedInternalMail can be changed.")
+    tenant = await c.workbench.set_spoofed_mail(args["tenant"], _text(data, "spoofedInternalMail"))
+    return json_response(
+        {**_tenant_json(req, tenant.id, tenant.display_name, tenant.domains), "spoofedInternalMail": tenant.spoofed_mail}
     )  # fmt: skip
 
 
@@ -298,6 +312,7 @@ ROUTES = [
     ControlRoute("GET", "tenants", list_tenants, "List hosted tenants"),
     ControlRoute("POST", "tenants", create, "Create an ephemeral tenant"),
     ControlRoute("GET", "tenants/{tenant}", show, "A tenant with its users"),
+    ControlRoute("PATCH", "tenants/{tenant}", update, "Change a tenant's settings (spoofedInternalMail)"),
     ControlRoute("DELETE", "tenants/{tenant}", delete, "Delete a tenant and all its data"),
     ControlRoute("POST", "tenants/{tenant}/reset", reset, "Empty (or re-seed) a tenant's mailboxes"),
     ControlRoute("POST", "tenants/{tenant}/messages", seed, "Seed messages into folders"),

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from mailgraph.domain.errors import ConflictError
 from mailgraph.domain.ports import Tx
 from mailgraph.files import PRIVATE_FILE
-from mailgraph.store.contract import Durability, Row, UnitSuspendedError
+from mailgraph.store.contract import DatabaseUnusableError, Durability, Row, UnitSuspendedError
 from mailgraph.store.engines.sqlite_stats import pin_statistics
 from mailgraph.store.engines.urls import sqlite_url
 from mailgraph.store.engines.wakeups import FifoWakeups
@@ -37,6 +37,7 @@ from mailgraph.store.migrate import (
     RECORD_VERSION,
     Migration,
     migrate,
+    migrations,
     statements,
 )
 from mailgraph.store.sql.dialect import FOLD, SQLITE, fold
@@ -121,11 +122,36 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 
 
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+    try:
+        return _open(path, durability)
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise DatabaseUnusableError(
+            f"{path} is not a usable SQLite database ({exc}); nothing was changed. Restore a backup"
+            " (mailgraph restore) into a new data directory, or start with another --data-dir."
+        ) from exc
+
+
+def _refuse_foreign(db: sqlite3.Connection) -> None:
+    """Tables without mailgraph's `schema_version`: another program's database, which migrating would
+    write into (issue 17: a foreign data dir is a clear start-up error, nothing changed)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "schema_version" not in tables:
+        db.close()
+        raise DatabaseUnusableError(
+            "the database holds tables but no mailgraph schema_version: it belongs to another"
+            f" program ({', '.join(sorted(tables)[:5])}); nothing was changed"
+        )
+
+
+def _open(path: Path, durability: Durability) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
     install_functions(db)
     # First: switching a new file to WAL takes a lock that another process starting at the same
     # moment may hold (serve --processes, two engines in tests/store/test_migrate.py).
     db.execute("PRAGMA busy_timeout = 10000")
+    _refuse_foreign(db)  # before WAL: switching the journal mode rewrites the file's header
     _enable_wal(db)
     # FULL: the WAL is fsynced at every commit, so a 202 survives a power cut. NORMAL survives a
     # process crash but may lose the last commits on power loss (opt-in, see docs/operations.md).
@@ -294,9 +320,19 @@ class _Migrations:
         self._db = db
 
     async def current_version(self) -> int:
-        """The recorded version."""
+        """The recorded version.
+
+        Raises:
+            DatabaseUnusableError: a version newer than this build knows.
+        """
         self._db.execute(CREATE_VERSION_TABLE)
-        return int(self._db.execute(CURRENT_VERSION).fetchone()[0] or 0)
+        version = int(self._db.execute(CURRENT_VERSION).fetchone()[0] or 0)
+        newest = max((m.version for m in migrations("sqlite")), default=0)
+        if version > newest:
+            raise DatabaseUnusableError(
+                f"the database has schema version {version}, newer than this mailgraph ({newest}); nothing was changed"
+            )
+        return version
 
     async def apply(self, migration: Migration) -> bool:
         """One migration under BEGIN IMMEDIATE (the write lock: another process waits, then skips)."""

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 _UC = Columns("id, tenant_id, upn, mail, display_name, password_hash, account_enabled, profile_json")
 _USER = f"SELECT {_UC.sql} FROM users"
-_TC = Columns("id, display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth")
+_TC = Columns(
+    "id, display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth, spoofed_mail"
+)
 _TENANT = f"SELECT {_TC.sql} FROM tenants"
 _AC = Columns(
     "client_id, tenant_id, object_id, display_name, secret_hash, allow_public_client,"
@@ -47,6 +49,7 @@ def _tenant(r: Sequence[Any]) -> Tenant:
         int(r[_TC["lockout_threshold"]]),
         int(r[_TC["lockout_duration_s"]]),
         bool(r[_TC["smtp_password_auth"]]),
+        str(r[_TC["spoofed_mail"]]),
     )
 
 
@@ -106,18 +109,19 @@ class SqlDirectory:
             tenant.lockout_threshold,
             tenant.lockout_duration_s,
             int(tenant.smtp_password_auth),
+            tenant.spoofed_mail,
             tenant.id,
         )
         changed = await self._conn.execute(
             "UPDATE tenants SET display_name = ?, domains_json = ?, lockout_threshold = ?,"
-            " lockout_duration_s = ?, smtp_password_auth = ? WHERE id = ?",
+            " lockout_duration_s = ?, smtp_password_auth = ?, spoofed_mail = ? WHERE id = ?",
             values,
         )
         if not changed:
             await self._conn.execute(
                 "INSERT INTO tenants"
-                " (display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth, id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " (display_name, domains_json, lockout_threshold, lockout_duration_s, smtp_password_auth,"
+                " spoofed_mail, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
 

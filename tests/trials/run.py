@@ -1,0 +1,69 @@
+"""`./dev trials [--rounds N] [--load SECONDS] [--engine sqlite|postgres]`: the crash trials, N rounds per
+scenario (default 20), then the table docs/reliability.md quotes. The machine's load matters for how
+much is acknowledged per round, not for the verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+
+from tests import pgdb
+from tests.trials.harness import CONCURRENCY, SCENARIOS, TrialResult, run_trial
+
+COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "restart failures")  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./dev trials")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--load", type=float, default=3.0, help="seconds of load per round")
+    parser.add_argument("--engine", choices=("sqlite", "postgres"))
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    rows: list[tuple[str, ...]] = []
+    bad = False
+    for scenario in SCENARIOS:
+        if args.engine and scenario.engine != args.engine:
+            continue
+        if scenario.engine == "postgres" and not pgdb.enabled():
+            print(f"skipped {scenario.name} on postgres: 127.0.0.1:5432 does not answer", file=sys.stderr)
+            continue
+        total = TrialResult()
+        worst = 0
+        started = time.monotonic()
+        for n in range(args.rounds):
+            r = run_trial(scenario, rng, args.load, label=f"r{n}")
+            total.acknowledged += r.acknowledged
+            total.lost += r.lost
+            total.duplicated += r.duplicated
+            total.relay_duplicates += r.relay_duplicates
+            total.half_done += r.half_done
+            total.restart_failures += r.restart_failures
+            total.webhook_lost += r.webhook_lost
+            worst = max(worst, r.relay_duplicates)
+            for note in r.notes[:5]:
+                print(f"  {scenario.name}/{scenario.engine} round {n}: {note[:300]}", file=sys.stderr)
+        print(f"{scenario.name} on {scenario.engine}: {args.rounds} rounds in {time.monotonic() - started:.0f} s", file=sys.stderr)  # fmt: skip
+        rows.append((scenario.name, scenario.engine, str(args.rounds), str(total.acknowledged), str(total.lost),
+                     str(total.duplicated), f"{total.relay_duplicates} ({worst})", str(total.half_done),
+                     str(total.webhook_lost), str(total.restart_failures)))  # fmt: skip
+        bad |= bool(
+            total.lost or total.half_done or total.duplicated or total.restart_failures or total.webhook_lost
+        )
+        bad |= worst > CONCURRENCY
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |")
+    print(
+        f"relay duplicates are at-least-once redeliveries; bound per crash: {CONCURRENCY} (transactions in flight)"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
