@@ -130,8 +130,14 @@ def allows(
     """
     if op == "none":
         return True
-    needed = _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
-    return not needed.isdisjoint(permissions)
+    return not granting(actor_kind, op, other_mailbox=other_mailbox).isdisjoint(permissions)
+
+
+def granting(actor_kind: ActorKind, op: Operation, *, other_mailbox: bool = False) -> frozenset[str]:
+    """The permissions any one of which allows `op` (what `allows` checks; `/openapi.json` lists them)."""
+    if op == "none":
+        return frozenset()
+    return _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
 
 
 def hides_body(actor_kind: ActorKind, permissions: frozenset[str]) -> bool:
