@@ -6,9 +6,10 @@ Shared by the fuzzing slice (tests/attack/test_fuzz_openapi.py), the resource-ex
 
 from __future__ import annotations
 
-import re
+import collections
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,6 @@ from tests.e2e.conftest import Server, start_server, stop_server
 TENANT = Path(__file__).resolve().parents[1] / "tenant.toml"
 ADMIN_TOKEN = "attack-admin-token-0123456789"
 DOMAIN = "fabrikam.test"
-_PORT = re.compile(r"mailgraph SMTP (\w+)?:? ?(?:submission: )?smtp://127\.0\.0\.1:(\d+)")
 
 
 @dataclass
@@ -34,7 +34,8 @@ class Target:
     """An application token with every Mail permission of the test app."""
     user: dict[str, str]
     """alice's delegated token (Mail.ReadWrite, Mail.Send)."""
-    ports: dict[str, int] = field(default_factory=dict)
+    log: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=2000))
+    """The server's last output lines (drained all along, so a chatty log never blocks the server)."""
 
     @property
     def url(self) -> str:
@@ -54,6 +55,14 @@ def running(*extra: str) -> Iterator[Target]:
     """Start `mailgraph serve` on a fresh data dir with the test tenant; yield it; stop it by PID."""
     data = Path(tempfile.mkdtemp(prefix="mailgraph-attack-"))
     server = start_server(data, "--tenant", str(TENANT), "--admin-token", ADMIN_TOKEN, *extra)
+    log: collections.deque[str] = collections.deque(maxlen=2000)
+
+    def drain() -> None:
+        assert server.process.stdout is not None
+        for line in server.process.stdout:
+            log.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
     try:
         app = token(
             server.url,
@@ -76,6 +85,7 @@ def running(*extra: str) -> Iterator[Target]:
             {"Authorization": f"Bearer {ADMIN_TOKEN}"},
             {"Authorization": f"Bearer {app}"},
             {"Authorization": f"Bearer {user}"},
+            log,
         )
     finally:
         stop_server(server)
