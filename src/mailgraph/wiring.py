@@ -170,6 +170,8 @@ def _smtp(
         settings.submission_port,
         settings.submission_tls_port,
         settings.submission_allow_plaintext,
+        settings.smtp_timeout_s,
+        settings.smtp_max_sessions,
     )
     submission = SubmissionHandler(SubmissionService(engine, inbound), tokens, AuthThrottle(), hostname)
     return SmtpServer(InboundHandler(inbound, hostname), listen, submission)

@@ -59,8 +59,11 @@ def running(*extra: str) -> Iterator[Target]:
 
     def drain() -> None:
         assert server.process.stdout is not None
-        for line in server.process.stdout:
-            log.append(line)
+        try:
+            for line in server.process.stdout:
+                log.append(line)
+        except (ValueError, OSError):  # closed by stop_server
+            return
 
     threading.Thread(target=drain, daemon=True).start()
     try:
