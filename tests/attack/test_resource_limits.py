@@ -11,6 +11,7 @@ docs/limits.md.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import smtplib
@@ -115,10 +116,8 @@ def test_slowloris_heads_are_cut_with_408(target: Target) -> None:
     deadline = time.monotonic() + HEAD_TIMEOUT_S * 4
     while time.monotonic() < deadline:
         for s in socks:
-            try:
+            with contextlib.suppress(OSError):
                 s.sendall(b"X-Slow: 1\r\n")
-            except OSError:
-                pass
         time.sleep(0.3)
     answers = [read_until_closed(s, 10) for s in socks]
     for s in socks:
@@ -165,10 +164,8 @@ def test_keep_alive_does_not_extend_a_slow_head(target: Target) -> None:
 def test_huge_heads_get_431(target: Target, head: bytes) -> None:
     before = usage(target)
     with socket.create_connection(host_port(target)) as s:
-        try:
-            s.sendall(head)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may close before all of it is sent
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            s.sendall(head)  # the server may close before all of it is sent
         answer = read_until_closed(s, 10)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     record("huge-head", before, usage(target))
