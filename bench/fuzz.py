@@ -1,5 +1,7 @@
 """`./dev fuzz [--requests N] [--seed S] [--positive]`: schemathesis over `/openapi.json`, ≥ 10,000 requests.
 
+Measured (docs/limits.md): 10,000+ requests over 279 operations, 0 × 5xx, 0 hangs.
+
 Starts `mailgraph serve` (test tenant, real tokens; tests/attack/server.py), sends about N drawn
 requests spread over every operation of the server's own OpenAPI description (tests/attack/fuzzing.py)
 and prints the statuses, the 5xx answers and hangs (with a curl line each). Exit status 1 on any.
@@ -14,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.attack.fuzzing import fuzz
+from tests.attack.fuzzing import Report, fuzz
 from tests.attack.server import running
 
 
@@ -27,7 +29,12 @@ def main() -> int:
     with running() as target:
         operations = len(__import__("httpx").get(f"{target.url}/openapi.json").json()["paths"])
         per_operation = max(1, math.ceil(args.requests / max(1, operations * 1.5)))
-        report = fuzz(target, per_operation, args.seed, "positive" if args.positive else "all")
+        report = Report()
+        round_seed = args.seed
+        while report.requests < args.requests:  # hypothesis may draw fewer distinct cases than asked
+            fuzz(target, per_operation, round_seed, "positive" if args.positive else "all", report)
+            round_seed += 1
+            per_operation = max(1, math.ceil((args.requests - report.requests) / max(1, operations)))
     print(f"operations: {report.operations}, requests: {report.requests}, seconds: {report.seconds:.0f}")
     print("statuses:", ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items())))
     print(f"5xx and hangs: {len(report.failures)}")

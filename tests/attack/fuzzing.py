@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
@@ -81,15 +81,18 @@ def _credential(operation: Any, target: Target, rng: random.Random) -> dict[str,
     return {}
 
 
-def fuzz(target: Target, per_operation: int, seed: int = 17, modes: str = "all") -> Report:
-    """Send about `per_operation` drawn cases to every operation of the target's `/openapi.json`."""
+def fuzz(
+    target: Target, per_operation: int, seed_value: int = 17, modes: str = "all", report: Report | None = None
+) -> Report:
+    """Send about `per_operation` drawn cases to every operation of the target's `/openapi.json`
+    (reproducible per `seed_value`); adds to `report` when given (several rounds, other seeds)."""
     schema = schemathesis.openapi.from_url(f"{target.url}/openapi.json")
     generation = (
         [GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if modes == "all" else [GenerationMode.POSITIVE]
     )
     keys = _real_keys(target)
-    rng = random.Random(seed)
-    report = Report()
+    rng = random.Random(seed_value)
+    report = report if report is not None else Report()
     started = time.monotonic()
     session = requests.Session()
     for result in schema.get_all_operations():
@@ -103,13 +106,12 @@ def fuzz(target: Target, per_operation: int, seed: int = 17, modes: str = "all")
             max_examples=per_operation,
             deadline=None,
             database=None,
-            derandomize=True,
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
-        )(given(case=strategy)(send))
+        )(seed(seed_value)(given(case=strategy)(send)))
         run()
     session.close()
-    report.seconds = time.monotonic() - started
+    report.seconds += time.monotonic() - started
     return report
 
 
