@@ -252,7 +252,9 @@ def test_json_store_value_mime_round_trip(
 
 _CTE = st.sampled_from(["7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "binary", "bogus"])
 _CHARSET = st.sampled_from(["utf-8", "iso-8859-1", "us-ascii", "nonexistent", "utf-7", ""])
-_LEAF_TYPE = st.sampled_from(["text/plain", "text/html", "application/octet-stream", "message/rfc822", "image/png"])
+_LEAF_TYPE = st.sampled_from(
+    ["text/plain", "text/html", "application/octet-stream", "message/rfc822", "image/png"]
+)
 _BODY = st.one_of(
     st.binary(max_size=200).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"\r\n")),
     st.sampled_from([b"aGVsbG8=", b"!!!not base64===", b"=E2=82=AC=\r\n", b"=ZZ", b"--b0--"]),
@@ -273,11 +275,10 @@ def _entity(draw: st.DrawFn, depth: int = 0) -> tuple[bytes, int]:
         return head + body, 1 + max(n for _, n in kids) if kids else 0
     kind = draw(_LEAF_TYPE)
     head = (
-        f"Content-Type: {kind}; charset={draw(_CHARSET)}\r\n"
-        f"Content-Transfer-Encoding: {draw(_CTE)}\r\n"
+        f"Content-Type: {kind}; charset={draw(_CHARSET)}\r\nContent-Transfer-Encoding: {draw(_CTE)}\r\n"
     ).encode()
     if draw(st.booleans()):
-        head += f'Content-Disposition: attachment; filename="{draw(CLEAN_TEXT)}"\r\n'.encode("utf-8")
+        head += f'Content-Disposition: attachment; filename="{draw(CLEAN_TEXT)}"\r\n'.encode()
     # An attached message (message/rfc822) is parsed too: its own entity lies one level deeper.
     return head + b"\r\n" + draw(_BODY), 1 if kind == "message/rfc822" else 0
 
