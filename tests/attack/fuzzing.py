@@ -43,6 +43,8 @@ class Report:
     by_operation: Counter[tuple[str, int]] = field(default_factory=Counter)
     operations: int = 0
     seconds: float = 0.0
+    slowest: list[tuple[float, str]] = field(default_factory=list)
+    """Seconds spent per operation (drawing and sending), the slowest first."""
 
 
 def _real_keys(target: Target) -> dict[str, list[str]]:
@@ -100,6 +102,7 @@ def fuzz(
         report.operations += 1
         stream = any(operation.path.endswith(s) for s in _STREAMS)
         strategy = st.one_of(*(operation.as_strategy(generation_mode=m) for m in generation))
+        op_started = time.monotonic()
 
         send = _sender(operation, stream, keys, rng, target, session, report)
         run = settings(
@@ -110,6 +113,9 @@ def fuzz(
             suppress_health_check=list(HealthCheck),
         )(seed(seed_value)(given(case=strategy)(send)))
         run()
+        report.slowest.append((time.monotonic() - op_started, f"{operation.method.upper()} {operation.path}"))
+    report.slowest.sort(reverse=True)
+    del report.slowest[20:]
     session.close()
     report.seconds += time.monotonic() - started
     return report
