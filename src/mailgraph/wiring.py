@@ -22,6 +22,7 @@ from mailgraph.api.control import faults as fault_resources
 from mailgraph.api.control import queue as queue_resources
 from mailgraph.api.guard import Guard
 from mailgraph.api.mounts import admin_mount
+from mailgraph.api.openapi import openapi_mount
 from mailgraph.api.ops import Metrics, Readiness, ops_mounts
 from mailgraph.api.serialize.messages import message_json
 from mailgraph.api.throttle import Throttle
@@ -178,6 +179,8 @@ def _smtp(
         settings.submission_port,
         settings.submission_tls_port,
         settings.submission_allow_plaintext,
+        settings.smtp_timeout_s,
+        settings.smtp_max_sessions,
     )
     submission = SubmissionHandler(SubmissionService(engine, inbound), tokens, AuthThrottle(), hostname)
     return SmtpServer(InboundHandler(inbound, hostname), listen, submission)
@@ -289,12 +292,12 @@ async def build(settings: Settings) -> Runtime:
     control.add(queue_resources.ROUTES)
     control.add(fault_resources.routes(faults))
     app.mounts.add(control.mount())
-    app.mounts.add(
-        admin_mount(AdminApi(control, admin_token, SubscriptionAdmin(engine, clock)))
-    )  # `/admin/queue…`: alias of `/_mailgraph/queue…`
+    admin = AdminApi(control, admin_token, SubscriptionAdmin(engine, clock))
+    app.mounts.add(admin_mount(admin, admin.describe))  # `/admin/queue…`: alias of `/_mailgraph/queue…`
     for mount in ui_mount(control, app.graph, admin_token):  # the web UI at /ui/ (and / → /ui/)
         app.mounts.add(mount)
     _add_ops(app, uow, engine.name, worker if settings.worker else None)
+    app.mounts.add(openapi_mount(app.mounts))  # /openapi.json, generated from the table (api/openapi.py)
     return Runtime(
         app,
         engine,

@@ -246,3 +246,60 @@ def test_json_store_value_mime_round_trip(
         ]
 
     assert sorted(shape(second_files)) == sorted(shape(first_files))
+
+
+# -- hostile structures (issue 17) ------------------------------------------------------------------
+
+_CTE = st.sampled_from(["7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "binary", "bogus"])
+_CHARSET = st.sampled_from(["utf-8", "iso-8859-1", "us-ascii", "nonexistent", "utf-7", ""])
+_LEAF_TYPE = st.sampled_from(
+    ["text/plain", "text/html", "application/octet-stream", "message/rfc822", "image/png"]
+)
+_BODY = st.one_of(
+    st.binary(max_size=200).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"\r\n")),
+    st.sampled_from([b"aGVsbG8=", b"!!!not base64===", b"=E2=82=AC=\r\n", b"=ZZ", b"--b0--"]),
+)
+
+
+@st.composite
+def _entity(draw: st.DrawFn, depth: int = 0) -> tuple[bytes, int]:
+    """A MIME entity (headers + body) and how deep its deepest descendant lies below it."""
+    if depth < 3 and draw(st.booleans()):
+        boundary = f"p{depth}x{draw(st.integers(0, 999))}"
+        kids = [draw(_entity(depth + 1)) for _ in range(draw(st.integers(0, 3)))]
+        sub = draw(st.sampled_from(["mixed", "alternative", "related", "digest"]))
+        body = b"".join(b"--" + boundary.encode() + b"\r\n" + k + b"\r\n" for k, _ in kids)
+        body += b"--" + boundary.encode() + b"--\r\n"
+        head = f'Content-Type: multipart/{sub}; boundary="{boundary}"\r\n\r\n'.encode()
+        # The depth of its deepest entity below it (an empty multipart has none).
+        return head + body, 1 + max(n for _, n in kids) if kids else 0
+    kind = draw(_LEAF_TYPE)
+    head = (
+        f"Content-Type: {kind}; charset={draw(_CHARSET)}\r\nContent-Transfer-Encoding: {draw(_CTE)}\r\n"
+    ).encode()
+    if draw(st.booleans()):
+        head += f'Content-Disposition: attachment; filename="{draw(CLEAN_TEXT)}"\r\n'.encode()
+    # An attached message (message/rfc822) is parsed too: its own entity lies one level deeper.
+    return head + b"\r\n" + draw(_BODY), 1 if kind == "message/rfc822" else 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(layers=st.integers(0, 30), inner=_entity())
+def test_hostile_structures_parse_or_are_refused_by_the_limits(layers: int, inner: tuple[bytes, int]) -> None:
+    """Any tree — wrapped in up to 30 extra multipart layers, with broken encodings and charsets — is
+    parsed, or refused with MimeError exactly when it is nested deeper than the limit (20 layers)."""
+    from mailgraph.mime.errors import MimeError
+
+    entity, depth = inner
+    raw = b"From: a@example.org\r\nTo: bob@fabrikam.test\r\nSubject: tree\r\nMIME-Version: 1.0\r\n"
+    for i in range(layers):
+        raw += f'Content-Type: multipart/mixed; boundary="w{i}"\r\n\r\n--w{i}\r\n'.encode()
+    raw += entity + b"\r\n"
+    for i in reversed(range(layers)):
+        raw += f"--w{i}--\r\n".encode()
+    try:
+        parse(raw)
+    except MimeError as exc:
+        assert layers + depth > 20, (layers, depth, exc)
+    else:
+        assert layers + depth <= 20, (layers, depth)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from mailgraph.api.describe import PathOp
 from mailgraph.api.errors import error_body
 from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
@@ -101,6 +102,18 @@ class AdminApi:
                 return self._error(req, 404, "ResourceNotFound", f"No subscription {rest[0]!r}.")
             return Response(204)
         return self._error(req, 405, "BadRequest", f"The HTTP method '{req.method}' is not allowed here.")
+
+    def describe(self) -> list[PathOp]:
+        """`/openapi.json` operations: the control API's queue routes under `/admin`, and subscriptions."""
+        ops = self._control.describe("admin/queue", only="queue")
+        if self._subscriptions is not None:
+            one = "/admin/subscriptions/{subscription-id}"
+            ops += [
+                PathOp("GET", "/admin/subscriptions", "Every subscription and the outbox counts", "admin"),
+                PathOp("GET", one, "One subscription", "admin"),
+                PathOp("DELETE", one, "Delete a subscription", "admin", responses=(204,)),
+            ]
+        return ops
 
     @staticmethod
     def _json(payload: object, status: int = 200) -> Response:

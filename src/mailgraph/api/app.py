@@ -24,6 +24,7 @@ from mailgraph.api.handler import GraphHandler, common_headers, stamp
 from mailgraph.api.http import (
     JSON_TYPE,
     BodyTooLargeError,
+    ClientGoneError,
     Receive,
     Request,
     Response,
@@ -65,6 +66,8 @@ class GraphApp:
             return
         try:
             req = await read_request(scope, receive)
+        except ClientGoneError:
+            return  # nothing to answer, nothing done
         except BodyTooLargeError:
             request_id = str(uuid.uuid4())
             body = error_body(

@@ -66,7 +66,9 @@ class GraphHandler:
 
     def __init__(self, services: Services, routes: list[Route] | None = None) -> None:
         self.services = services
-        self._router = Router(ROUTES if routes is None else routes)
+        self.routes: list[Route] = ROUTES if routes is None else routes
+        """The route table it serves (`/openapi.json` describes it: api/describe.py)."""
+        self._router = Router(self.routes)
         self.guard: Guard | None = None
         """Fault rules and throttling (api/guard.py), set by wiring; skipped while not `active`."""
         # The metrics label of each route (its pattern), looked up by identity: one dict get per request.

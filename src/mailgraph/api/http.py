@@ -31,6 +31,10 @@ class BodyTooLargeError(Exception):
     """The request body exceeds MAX_BODY."""
 
 
+class ClientGoneError(Exception):
+    """The client disconnected before its body was complete: there is no request to answer."""
+
+
 @dataclass(slots=True)
 class Request:
     """One HTTP request, headers lower-cased, body fully read."""
@@ -94,7 +98,9 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            # A cut body (client gone, or the body deadline of cli/http_limits.py) must not be handled
+            # as if complete: a truncated form or JSON could still parse and be acted upon.
+            raise ClientGoneError
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

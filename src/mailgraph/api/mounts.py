@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote
 
+from mailgraph.api.describe import Describe, PathOp, graph_ops
 from mailgraph.api.handler import GraphHandler
 from mailgraph.api.http import Request, Response
 from mailgraph.api.resources import identity, metadata, oauth_token, upload_sessions
@@ -58,6 +59,8 @@ class Mount:
     case_sensitive: bool = False
     plain: bool = False
     """Plainly written paths under its literal first segment skip decoding (see the module docstring)."""
+    describe: Describe | None = field(default=None, compare=False)
+    """The operations it serves, for `/openapi.json` (api/describe.py); every mount has one."""
     alternatives: tuple[frozenset[str] | None, ...] = field(init=False, repr=False, compare=False)
     """`prefix` normalised: per segment the set of accepted spellings (lower-cased unless case-sensitive)."""
 
@@ -179,7 +182,7 @@ def _fast_path(mounts: list[Mount]) -> tuple[dict[bytes, Mount], frozenset[bytes
 
 def graph_mount(graph: GraphHandler) -> Mount:
     """Graph at `/v1.0/…` and `/beta/…`: authenticate the bearer token, then the handler."""
-    return Mount("graph", (VERSIONS,), graph.serve, plain=True)
+    return Mount("graph", (VERSIONS,), graph.serve, plain=True, describe=lambda: graph_ops(graph.routes))
 
 
 def standard_mounts(graph: GraphHandler) -> MountTable:
@@ -201,21 +204,58 @@ def standard_mounts(graph: GraphHandler) -> MountTable:
 
     return MountTable(
         [
-            Mount("token", (ANY, "oauth2", "v2.0", "token"), token, exact=True),
-            Mount("upload", ("upload",), upload, case_sensitive=True),
+            Mount("token", (ANY, "oauth2", "v2.0", "token"), token, exact=True, describe=_token_ops),
+            Mount("upload", ("upload",), upload, case_sensitive=True, describe=_upload_ops),
             # The CSDL document, without a bearer token as on Graph (issue 15).
             Mount("metadata", (VERSIONS, "$metadata"), metadata.serve, exact=True),
             graph_mount(graph),
-            Mount("identity", (ANY,), identity_platform),  # spec §4.1; None for paths it does not know
+            # spec §4.1; None for paths it does not know
+            Mount("identity", (ANY,), identity_platform, describe=identity.describe),
         ],
         fallback=graph.serve,
     )
 
 
-def admin_mount(admin: Callable[[Request, Sequence[str]], Awaitable[Response]]) -> Mount:
+def admin_mount(
+    admin: Callable[[Request, Sequence[str]], Awaitable[Response]], describe: Describe | None = None
+) -> Mount:
     """`/admin/…`, outside Graph, with its own credential (api/admin.py; an alias of `/_mailgraph/queue…`)."""
 
     async def serve(req: Request, parts: Sequence[str]) -> Response:
         return await admin(req, parts)
 
-    return Mount("admin", ("admin",), serve, case_sensitive=True)
+    return Mount("admin", ("admin",), serve, case_sensitive=True, describe=describe)
+
+
+_FORM = "application/x-www-form-urlencoded"
+_TOKEN_FORM = {
+    "type": "object",
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            *("grant_type", "client_id", "client_secret", "scope", "code", "redirect_uri", "code_verifier"),
+            *("refresh_token", "device_code", "client_assertion", "client_assertion_type", "username"),
+            "password",
+        )
+    },
+    "required": ["grant_type"],
+}
+
+
+def _token_ops() -> list[PathOp]:
+    # The OAuth 2.0 token endpoint (RFC 6749 §3.2), any tenant segment (id, domain, common, organizations).
+    return [
+        PathOp("POST", "/{tenant}/oauth2/v2.0/token", "Issue a token (every grant of docs/identity.md)",
+               body=_TOKEN_FORM, body_type=_FORM, responses=(200,))
+    ]  # fmt: skip
+
+
+def _upload_ops() -> list[PathOp]:
+    path = "/upload/{version}/attachmentSessions/{session-id}"
+    token = ("authtoken",)  # the URL's own credential (spec §2.12): no Authorization header
+    return [
+        PathOp("PUT", path, "Upload one chunk (Content-Range)", query=token,
+               body={"type": "string", "format": "binary"}, body_type="application/octet-stream",
+               responses=(200, 201)),
+        PathOp("DELETE", path, "Cancel the upload session", query=token, responses=(204,)),
+    ]  # fmt: skip

@@ -22,6 +22,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mailgraph.api.describe import PathOp
 from mailgraph.api.http import Request, Response
 from mailgraph.api.mounts import Mount
 from mailgraph.delivery.queue import STATUSES
@@ -114,6 +115,15 @@ class Readiness:
         return checks
 
 
+_HEALTH = [
+    PathOp("GET", "/health", "Liveness"),
+    PathOp("GET", "/health/ready", "Readiness: store, migrations, workers", responses=(200, 503)),
+]
+_HEALTHZ = [PathOp("GET", "/healthz", "Liveness (Kubernetes spelling)")]
+_READYZ = [PathOp("GET", "/readyz", "Readiness (Kubernetes spelling)", responses=(200, 503))]
+_METRICS = [PathOp("GET", "/metrics", "Prometheus text exposition", produces="text/plain")]
+
+
 def ops_mounts(metrics: Metrics, readiness: Readiness) -> list[Mount]:
     """The mounts of `/health`, `/healthz`, `/readyz` and `/metrics`."""
 
@@ -131,8 +141,8 @@ def ops_mounts(metrics: Metrics, readiness: Readiness) -> list[Mount]:
         return Response(200, await metrics.scrape(readiness.uow), CONTENT_TYPE_LATEST.encode())
 
     return [
-        Mount("health", ("health",), health, case_sensitive=True),
-        Mount("healthz", ("healthz",), health, exact=True, case_sensitive=True),
-        Mount("readyz", ("readyz",), health, exact=True, case_sensitive=True),
-        Mount("metrics", ("metrics",), scrape, exact=True, case_sensitive=True),
+        Mount("health", ("health",), health, case_sensitive=True, describe=lambda: _HEALTH),
+        Mount("healthz", ("healthz",), health, exact=True, case_sensitive=True, describe=lambda: _HEALTHZ),
+        Mount("readyz", ("readyz",), health, exact=True, case_sensitive=True, describe=lambda: _READYZ),
+        Mount("metrics", ("metrics",), scrape, exact=True, case_sensitive=True, describe=lambda: _METRICS),
     ]

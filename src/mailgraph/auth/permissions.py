@@ -174,10 +174,16 @@ def allows(
     """
     if op == "none":
         return True
-    if op == "directory":  # not a mailbox operation: no .Shared variant
-        return not other_mailbox and not _DIRECTORY[actor_kind].isdisjoint(permissions)
-    needed = _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
-    return not needed.isdisjoint(permissions)
+    return not granting(actor_kind, op, other_mailbox=other_mailbox).isdisjoint(permissions)
+
+
+def granting(actor_kind: ActorKind, op: Operation, *, other_mailbox: bool = False) -> frozenset[str]:
+    """The permissions any one of which allows `op` (what `allows` checks; `/openapi.json` lists them)."""
+    if op == "none":
+        return frozenset()
+    if op == "directory":  # not a mailbox operation: no .Shared variant, never another's "mailbox"
+        return frozenset() if other_mailbox else _DIRECTORY[actor_kind]
+    return _APP[op] if actor_kind == "app" else _SHARED[op] if other_mailbox else _OWN[op]
 
 
 def hides_body(actor_kind: ActorKind, permissions: frozenset[str]) -> bool:

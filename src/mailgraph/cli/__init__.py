@@ -22,6 +22,7 @@ from mailgraph.cli.delivery import (
     run_delivery,
 )
 from mailgraph.cli.faults import add_fault_commands, run_faults
+from mailgraph.cli.http_limits import add_limit_options, limit_settings, limited_protocol
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.cli.logs import configure as configure_logs
 from mailgraph.cli.logs import uvicorn_config
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         "--processes", "--workers", type=int, default=DEFAULTS.processes, help=_help("processes")
     )
     add_webhook_options(serve)  # change notifications (issue 12)
+    add_limit_options(serve, DEFAULTS)  # per-connection limits (issue 17)
     add_admin_commands(sub)
     add_delivery_commands(sub)  # worker, queue list|show|retry|purge
     add_subscription_commands(sub)  # subscriptions list|show|delete
@@ -182,7 +184,12 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
             log_level=settings.log_level,
             log_config=uvicorn_config(settings.log_level, settings.log_format),
             access_log=settings.access_log,
-            http="httptools",
+            # httptools with a head deadline, head size cap and body deadline (cli/http_limits.py)
+            http=limited_protocol(
+                settings.http_head_timeout_s, settings.http_body_timeout_s, settings.http_max_head_bytes
+            ),
+            timeout_keep_alive=settings.http_keepalive_s,
+            limit_concurrency=settings.http_max_connections,
             server_header=False,
             date_header=True,
             **extra,
@@ -280,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 throttle=args.throttle,
                 **delivery_settings(args),
                 **webhook_settings(args),
+                **limit_settings(args),
             )
             if settings.processes > 1:
                 return Supervisor(settings, settings.processes, _serve_child).run()

@@ -132,6 +132,29 @@ class Settings:
     webhook_reauth_lead_s: float = field(
         default=600.0, metadata={"help": "seconds before token expiry that reauthorizationRequired is sent"}
     )
+    # Per-connection limits (issue 17, docs/limits.md): slow, idle and oversized clients are cut off.
+    http_head_timeout_s: float = field(
+        default=10.0, metadata={"help": "seconds for a request line and headers to arrive (else 408, close)"}
+    )
+    http_body_timeout_s: float = field(
+        default=60.0, metadata={"help": "seconds for a request body to arrive once its headers are in"}
+    )
+    http_max_head_bytes: int = field(
+        default=64 * 1024, metadata={"help": "largest request line + headers, in bytes (else 431)"}
+    )
+    http_keepalive_s: int = field(
+        default=5, metadata={"help": "seconds an idle keep-alive connection stays open"}
+    )
+    http_max_connections: int = field(
+        default=1000, metadata={"help": "concurrent HTTP connections and requests before 503"}
+    )
+    smtp_timeout_s: float = field(
+        default=300.0,
+        metadata={"help": "seconds an SMTP session may wait for a command line (RFC 5321: 5 min)"},
+    )
+    smtp_max_sessions: int = field(
+        default=500, metadata={"help": "concurrent SMTP sessions per server before 421 4.3.2"}
+    )
     # Throttling (issue 13, docs/throttling.md): the server's profile; tenants and mailboxes may differ.
     throttle: str = field(default="off", metadata={"help": "throttling profile: off or exchange-online"})
 

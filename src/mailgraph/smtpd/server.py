@@ -8,8 +8,9 @@ needs AUTH, and AUTH needs TLS unless `submission_allow_plaintext` (local testin
 Both listeners run on the server's own event loop (no thread, unlike aiosmtpd's `Controller`): the
 store's units of work are awaited from the same loop as the HTTP requests, and `close()` stops them
 before the store closes. Limits: the message size (SIZE, RFC 1870; aiosmtpd discards the excess and
-answers 552 after the data), the line length (RFC 5321 §4.5.3.1.6), a session idle timeout, and at
-most a few AUTH attempts per connection (each costs a scrypt verification).
+answers 552 after the data), the line length (RFC 5321 §4.5.3.1.6), a session idle timeout
+(`timeout_s`), the number of open sessions (`max_sessions`, then 421 4.3.2), and at most a few AUTH
+attempts per connection (each costs a scrypt verification). Figures: docs/limits.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Any, AnyStr
+from typing import Any, AnyStr, cast
 
 from aiosmtpd.smtp import SMTP, Session
 
@@ -53,6 +54,19 @@ class SmtpSettings:
     submission_port: int | None = None
     submission_tls_port: int | None = None
     submission_allow_plaintext: bool = False
+    timeout_s: float = _IDLE_TIMEOUT_S
+    """Seconds a session may wait for its next command line (or DATA line) before it is closed."""
+    max_sessions: int = 500
+    """Open sessions over all listeners; one more is answered 421 4.3.2 and closed (RFC 5321 §3.8)."""
+
+
+class _Busy(asyncio.Protocol):
+    """The answer to a connection over `max_sessions`: 421 and close, holding nothing."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+        transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+        transport.close()
 
 
 class _QuietSession(Session):
@@ -124,8 +138,11 @@ class SmtpServer:
         """The submission listeners' handler (its `throttle` is tuned by tests and tools)."""
         return self._submission
 
-    def _protocol(self, *, implicit_tls: bool, submission: bool = False) -> _Smtp:
+    def _protocol(self, *, implicit_tls: bool, submission: bool = False) -> asyncio.Protocol:
         settings = self.settings
+        if len(self._sessions) >= settings.max_sessions:
+            log.warning("SMTP: %d sessions open, refusing a connection with 421", len(self._sessions))
+            return _Busy()
         handler = self._submission if submission and self._submission is not None else self._handler
         # Submission: AUTH only over TLS unless plaintext is allowed. MAIL without AUTH is refused by the
         # handler (530 5.7.57), not by aiosmtpd's `auth_required`, which warns on every implicit-TLS
@@ -146,7 +163,7 @@ class SmtpServer:
             tls_context=None if implicit_tls else settings.tls,
             auth_require_tls=not implicit_tls and not plain_auth,
             command_call_limit={"AUTH": _AUTH_ATTEMPTS, "*": _UNLIMITED},
-            timeout=_IDLE_TIMEOUT_S,
+            timeout=settings.timeout_s,
             loop=asyncio.get_running_loop(),
         )
         self._sessions.add(session)

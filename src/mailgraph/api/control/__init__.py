@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from mailgraph.api.control.fanout import EventHub
+from mailgraph.api.describe import PathOp
 from mailgraph.api.errors import error_body, to_response
 from mailgraph.api.http import Request, Response
 from mailgraph.api.mounts import Mount
@@ -75,6 +76,8 @@ class ControlRoute:
     pattern: str
     handler: ControlHandler
     summary: str = ""
+    produces: str = "application/json"
+    """The media type of a success (`text/event-stream` for an endless stream; `/openapi.json`)."""
 
     def match(self, parts: Sequence[str]) -> dict[str, str] | None:
         """The `{name}` arguments when `parts` (below the prefix) fit the pattern, else None."""
@@ -146,7 +149,23 @@ class ControlApi:
 
     def mount(self) -> Mount:
         """The mount of `/_mailgraph/…` (case-sensitive: a test API, one spelling)."""
-        return Mount("control", (PREFIX,), self.serve, case_sensitive=True)
+        return Mount("control", (PREFIX,), self.serve, case_sensitive=True, describe=self.describe)
+
+    def describe(self, prefix: str = PREFIX, only: str = "") -> list[PathOp]:
+        """The routes as `/openapi.json` operations (the table as it is now: `add` included)."""
+        return [
+            PathOp(
+                r.method,
+                f"/{prefix}{r.pattern[len(only) :]}" if only else f"/{prefix}/{r.pattern}",
+                r.summary or (r.handler.__doc__ or r.handler.__name__).strip().splitlines()[0],
+                security="admin",
+                body={"type": "object"} if r.method in ("POST", "PATCH", "PUT") else None,
+                responses=(201,) if r.method == "POST" and r.pattern == "tenants" else (200,),
+                produces=r.produces,
+            )
+            for r in self.routes
+            if r.pattern == only or r.pattern.startswith(only)
+        ]
 
 
 def error(req: Request, status: int, code: str, message: str) -> Response:

@@ -40,4 +40,12 @@ async def events(req: Request, c: Control, args: dict[str, str]) -> Response:
     return sse_response(change_events(c.events, frozenset(u.id for u in users)))
 
 
-ROUTES = [ControlRoute("GET", "tenants/{tenant}/events", events, "Server-Sent Events of a tenant")]
+ROUTES = [
+    ControlRoute(
+        "GET",
+        "tenants/{tenant}/events",
+        events,
+        "Server-Sent Events of a tenant",
+        produces="text/event-stream",
+    )
+]

@@ -160,6 +160,12 @@ ROUTES = [
     ControlRoute("GET", "tenants/{tenant}/messages/wait", wait_messages, "Wait for a matching message"),
     ControlRoute("GET", "tenants/{tenant}/outbound", outbound, "Outbound (relayed or captured) mail"),
     ControlRoute("GET", "tenants/{tenant}/outbound/wait", wait_outbound, "Wait for matching outbound mail"),
-    ControlRoute("GET", "tenants/{tenant}/outbound/{id}/mime", outbound_mime, "Outbound MIME"),
+    ControlRoute(
+        "GET",
+        "tenants/{tenant}/outbound/{id}/mime",
+        outbound_mime,
+        "Outbound MIME",
+        produces="message/rfc822",
+    ),
     ControlRoute("GET", "tenants/{tenant}/sends/{key}", send_report, "What became of a send"),
 ]

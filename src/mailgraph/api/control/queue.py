@@ -78,6 +78,12 @@ async def retry(req: Request, control: Control, args: dict[str, str]) -> Respons
 ROUTES = [
     ControlRoute("GET", "queue", list_entries, "Outbound queue entries, oldest first"),
     ControlRoute("GET", "queue/{message}", show, "One queued message and its recipients"),
-    ControlRoute("GET", "queue/{message}/mime", mime, "A queued message as relayed (message/rfc822)"),
+    ControlRoute(
+        "GET",
+        "queue/{message}/mime",
+        mime,
+        "A queued message as relayed (message/rfc822)",
+        produces="message/rfc822",
+    ),
     ControlRoute("POST", "queue/{message}/retry", retry, "Make a message's failed recipients due now"),
 ]

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from mailgraph.api.describe import PathOp
 from mailgraph.api.http import Request, Response
 from mailgraph.api.resources import signin
 from mailgraph.auth.oauth import GRANT_TYPES, OAuthError, OAuthService
@@ -120,7 +121,86 @@ def _instance(req: Request) -> Response:
     )
 
 
-Handler = Callable[[], Awaitable[Response]]
+PathHandler = Callable[[Request, OAuthService, TokenService, list[str]], Awaitable[Response]]
+
+
+async def _userrealm_doc(
+    req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]
+) -> Response:
+    tenant = await oauth.tenant_for("common", username=parts[2])
+    return _json(_userrealm(req.base_url, tenant, parts[2]), headers=[])
+
+
+async def _instance_doc(
+    req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]
+) -> Response:
+    return _instance(req)
+
+
+async def _configuration(
+    req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]
+) -> Response:
+    return _json(openid_configuration(req.base_url, await oauth.tenant_for(parts[0])))
+
+
+async def _authorize(req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]) -> Response:
+    return await signin.authorize(req, oauth, parts[0])
+
+
+async def _devicecode(req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]) -> Response:
+    return await signin.devicecode(req, oauth, parts[0])
+
+
+async def _devicelogin(req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]) -> Response:
+    return await signin.devicelogin(req, oauth)
+
+
+async def _logout(req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]) -> Response:
+    await oauth.tenant_for(parts[0])
+    return signin.logout()
+
+
+async def _keys(req: Request, oauth: OAuthService, tokens: TokenService, parts: list[str]) -> Response:
+    tenant = await oauth.tenant_for(parts[0])
+    await tokens.keyring.ensure(tenant.id)  # a tenant added since start gets its first key
+    return _json(tokens.jwks(tenant.id))
+
+
+_T = None  # a tenant segment: its id, a verified domain, `common` or `organizations`
+_HTML, _JSONT = "text/html", "application/json"
+# THE table of identity paths: (lower-cased pattern, documented methods, summary, media type, handler).
+# `/openapi.json` describes exactly these (`describe`).
+PATHS: list[tuple[tuple[str | None, ...], tuple[str, ...], str, str, PathHandler]] = [
+    (("devicelogin",), ("GET", "POST"), "Device-code sign-in page", _HTML, _devicelogin),
+    (("common", "userrealm", _T), ("GET",), "MSAL's realm probe (Managed for our domains)", _JSONT, _userrealm_doc),
+    (("common", "discovery", "instance"), ("GET",), "MSAL instance discovery", _JSONT, _instance_doc),
+    ((_T, "v2.0", ".well-known", "openid-configuration"), ("GET",), "OpenID Provider Metadata", _JSONT, _configuration),
+    ((_T, "oauth2", "v2.0", "authorize"), ("GET", "POST"), "Authorization endpoint (sign-in page)", _HTML, _authorize),
+    ((_T, "oauth2", "v2.0", "devicecode"), ("POST",), "Device authorization (RFC 8628)", _JSONT, _devicecode),
+    ((_T, "oauth2", "v2.0", "logout"), ("GET",), "End-session page", _HTML, _logout),
+    ((_T, "discovery", "v2.0", "keys"), ("GET",), "The tenant's JWKS", _JSONT, _keys),
+    ((_T, "discovery", "keys"), ("GET",), "The tenant's JWKS (v1 spelling)", _JSONT, _keys),
+]  # fmt: skip
+
+
+def _template(pattern: tuple[str | None, ...]) -> str:
+    named = [
+        "{tenant}" if seg is None and i == 0 else "{upn}" if seg is None else seg
+        for i, seg in enumerate(pattern)
+    ]
+    return "/" + "/".join(named)
+
+
+def describe() -> list[PathOp]:
+    """The identity paths as `/openapi.json` operations (no bearer: the platform's own endpoints)."""
+    return [
+        PathOp(method, _template(pattern), summary, produces=media,
+               query=("client_id", "response_type", "redirect_uri", "scope", "state") if method == "GET" and "authorize" in pattern else (),
+               body={"type": "object"} if method == "POST" else None,
+               body_type="application/x-www-form-urlencoded")
+        for pattern, methods, summary, media, _ in PATHS
+        for method in methods
+    ]  # fmt: skip
 
 
 async def dispatch(
@@ -135,31 +215,12 @@ async def dispatch(
         parts: The percent-decoded path segments.
     """
     lower = [p.lower() for p in parts]
-    if lower == ["devicelogin"]:
-        return await signin.devicelogin(req, oauth)
-    if len(parts) < 2:
-        return None
-    try:
-        if lower[0] == "common" and lower[1] == "userrealm" and len(parts) == 3:
-            tenant = await oauth.tenant_for("common", username=parts[2])
-            return _json(_userrealm(req.base_url, tenant, parts[2]), headers=[])
-        if lower[:3] == ["common", "discovery", "instance"] and len(parts) == 3:
-            return _instance(req)
-        rest = lower[1:]
-        if rest == ["v2.0", ".well-known", "openid-configuration"]:
-            tenant = await oauth.tenant_for(parts[0])
-            return _json(openid_configuration(req.base_url, tenant))
-        if rest == ["oauth2", "v2.0", "authorize"]:
-            return await signin.authorize(req, oauth, parts[0])
-        if rest == ["oauth2", "v2.0", "devicecode"]:
-            return await signin.devicecode(req, oauth, parts[0])
-        if rest == ["oauth2", "v2.0", "logout"]:
-            await oauth.tenant_for(parts[0])
-            return signin.logout()
-        if rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
-            tenant = await oauth.tenant_for(parts[0])
-            await tokens.keyring.ensure(tenant.id)  # a tenant added since start gets its first key
-            return _json(tokens.jwks(tenant.id))
-    except OAuthError as err:
-        return _error(req, err)
+    for pattern, _, _, _, handler in PATHS:
+        if len(pattern) == len(lower) and all(
+            w is None or w == got for w, got in zip(pattern, lower, strict=True)
+        ):
+            try:
+                return await handler(req, oauth, tokens, parts)
+            except OAuthError as err:
+                return _error(req, err)
     return None

@@ -36,6 +36,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mailgraph.api.control import Control, ControlApi
 from mailgraph.api.control.events import change_events, sse_response
+from mailgraph.api.describe import PathOp
 from mailgraph.api.handler import GraphHandler
 from mailgraph.api.http import Request, Response
 from mailgraph.api.mounts import Mount
@@ -344,4 +345,40 @@ def _static(name: str) -> Response:
 def ui_mount(control: ControlApi, graph: GraphHandler, token: str) -> list[Mount]:
     """The mounts of `/ui/…` and of `/` (exactly: every other path keeps its owner)."""
     ui = WebUi(control.control, graph, token)
-    return [Mount("ui", ("ui",), ui.serve, case_sensitive=True), Mount("ui-root", (), ui.serve, exact=True)]
+    root = [PathOp("GET", "/", "Redirect to the web UI", responses=(303,), produces="text/html")]
+    return [
+        Mount("ui", ("ui",), ui.serve, case_sensitive=True, describe=describe),
+        Mount("ui-root", (), ui.serve, exact=True, describe=lambda: root),
+    ]
+
+
+# The pages of `WebUi._page` (HTML, session cookie; POSTs carry the CSRF form field), for `/openapi.json`.
+_PAGES = [
+    ("GET", "/ui/", "Tenants"),
+    ("POST", "/ui/logout", "Sign out"),
+    ("POST", "/ui/tenants/{tenant}/delete", "Delete a tenant"),
+    ("GET", "/ui/tenants/{tenant}", "A tenant's mailboxes"),
+    ("GET", "/ui/tenants/{tenant}/events", "Live updates (Server-Sent Events)"),
+    ("GET", "/ui/tenants/{tenant}/outbound", "The outbound queue"),
+    ("GET", "/ui/tenants/{tenant}/outbound/{outbound-id}/mime", "Captured MIME"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}", "A mailbox"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}/list", "A mailbox's message list (fragment)"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}/messages/{message-id}", "A message"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}/messages/{message-id}/body", "A sanitised body"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}/messages/{message-id}/source", "A message's MIME"),
+    ("GET", "/ui/tenants/{tenant}/mailboxes/{user}/messages/{message-id}/attachments/{attachment-id}", "An attachment"),
+]  # fmt: skip
+
+
+def describe() -> list[PathOp]:
+    """The UI's pages: sign-in and static files without a session, the rest with the session cookie."""
+    ops = [
+        PathOp("GET", "/ui/login", "Sign-in page", produces="text/html"),
+        PathOp("POST", "/ui/login", "Sign in with the admin token", body={"type": "object"},
+               body_type="application/x-www-form-urlencoded", responses=(303,), produces="text/html"),
+        PathOp("GET", "/ui/static/{name}", "Static files (CSS, JS)", produces="*/*"),
+    ]  # fmt: skip
+    for method, path, summary in _PAGES:
+        stream = "text/event-stream" if path.endswith("/events") else "text/html"
+        ops.append(PathOp(method, path, summary, security="ui", produces=stream))
+    return ops
