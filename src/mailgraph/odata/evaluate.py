@@ -36,7 +36,11 @@ def matches(expr: Expr, get: Getter) -> bool:
             return False
         text, needle = value.casefold(), expr.argument.casefold()
         return text.startswith(needle) if expr.function == "startswith" else needle in text
-    return _compare(expr, get)
+    if isinstance(expr, Compare):
+        return _compare(expr, get)
+    # Lambdas (`categories/any`, extended properties) exist only on messages, whose filters compile to
+    # SQL; the folder and user resources declare no collection property, so their parser refuses them.
+    return False
 
 
 def _compare(expr: Compare, get: Getter) -> bool:
