@@ -13,7 +13,7 @@ ROOTS = ["/v1.0/me", "/beta/me", "/v1.0/users/alice@fabrikam.test"]
 
 @pytest.mark.parametrize("root", ROOTS)
 async def test_master_category_crud(api: AsyncClient, token_for: TokenFor, root: str) -> None:
-    alice = token_for("alice", "Mail.ReadWrite")
+    alice = token_for("alice", "MailboxSettings.ReadWrite")
     base = f"{root}/outlook/masterCategories"
     r = await api.post(base, json={"displayName": "Project X", "color": "Preset3"}, headers=alice)
     assert r.status_code == 201, r.text
@@ -43,12 +43,12 @@ async def test_master_category_crud(api: AsyncClient, token_for: TokenFor, root:
 
 
 async def test_master_category_errors(api: AsyncClient, token_for: TokenFor) -> None:
-    alice = token_for("alice", "Mail.ReadWrite")
+    alice = token_for("alice", "MailboxSettings.ReadWrite")
     base = "/v1.0/me/outlook/masterCategories"
     assert (await api.post(base, json={"displayName": "Red"}, headers=alice)).status_code == 201
     # unique per mailbox, case-insensitively; another mailbox may use the name
     assert_graph_error(await api.post(base, json={"displayName": "red"}, headers=alice), 409, "ErrorItemSave")
-    bob = token_for("bob", "Mail.ReadWrite")
+    bob = token_for("bob", "MailboxSettings.ReadWrite")
     assert (await api.post(base, json={"displayName": "Red"}, headers=bob)).status_code == 201
     for body, status, code in [
         ({"displayName": "Blue", "color": "preset25"}, 400, "RequestBodyRead"),
@@ -67,7 +67,10 @@ async def test_master_category_errors(api: AsyncClient, token_for: TokenFor) -> 
     # another user's category is not found through /me
     r = await api.get(f"{base}/{first}", headers=bob)
     assert_graph_error(r, 404, "ErrorItemNotFound")
-    reader = token_for("alice", "Mail.Read")
+    # Graph's permission tables: MailboxSettings.Read to read, .ReadWrite to change; Mail.* reach neither.
+    mail_only = token_for("alice", "Mail.ReadWrite")
+    assert_graph_error(await api.get(base, headers=mail_only), 403, "ErrorAccessDenied")
+    reader = token_for("alice", "MailboxSettings.Read")
     assert_graph_error(
         await api.post(base, json={"displayName": "X"}, headers=reader), 403, "ErrorAccessDenied"
     )

@@ -26,7 +26,7 @@ async def _translate(
 
 @pytest.mark.parametrize("root", ["/v1.0/me", "/beta/me", "/v1.0/users/alice@fabrikam.test"])
 async def test_every_format_pair_round_trips(api: AsyncClient, token_for: TokenFor, root: str) -> None:
-    alice = token_for("alice", "Mail.ReadWrite")
+    alice = token_for("alice", "Mail.ReadWrite", "User.Read")
     rest = (await create_draft(api, alice))["id"]
     r = await api.get(f"/v1.0/me/messages/{rest}", headers={**alice, "Prefer": 'IdType="ImmutableId"'})
     immutable = r.json()["id"]
@@ -54,11 +54,11 @@ async def test_every_format_pair_round_trips(api: AsyncClient, token_for: TokenF
 
 
 async def test_per_id_errors_and_request_errors(api: AsyncClient, token_for: TokenFor) -> None:
-    alice = token_for("alice", "Mail.ReadWrite")
+    alice = token_for("alice", "Mail.ReadWrite", "User.Read")
     rest = (await create_draft(api, alice))["id"]
     gone = (await create_draft(api, alice))["id"]
     assert (await api.delete(f"/v1.0/me/messages/{gone}", headers=alice)).status_code == 204
-    bob = token_for("bob", "Mail.ReadWrite")
+    bob = token_for("bob", "Mail.ReadWrite", "User.Read")
     results = await _translate(api, alice, "/v1.0/me", [rest, "not base64!", gone, "AAAA"], "restId", "ewsId")
     assert "targetId" in results[0]
     codes = [r.get("errorDetails", {}).get("code") for r in results[1:]]  # type: ignore[union-attr]
@@ -77,6 +77,6 @@ async def test_per_id_errors_and_request_errors(api: AsyncClient, token_for: Tok
         ({**ok, "extra": 1}, 400, "RequestBodyRead"),
     ]:
         assert_graph_error(await api.post(url, json=body, headers=alice), status, code)
-    app = token_for(app=["Mail.ReadWrite"])
+    app = token_for(app=["Mail.ReadWrite", "User.Read.All"])
     r = await api.post("/v1.0/users/alice@fabrikam.test/translateExchangeIds", json=ok, headers=app)
     assert_graph_error(r, 403, "ErrorAccessDenied")

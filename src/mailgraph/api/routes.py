@@ -215,27 +215,31 @@ ROUTES += [
     Route(("mailboxsettings", KEY), {"GET": (mailbox_settings.get_setting, "settings_read")}),
 ]
 
-# Master categories (issue 15, outlookuser-list-mastercategories.md). Graph asks MailboxSettings.Read/
-# ReadWrite for these; our permission model has no MailboxSettings scopes yet, so they map to the mail
-# read/write operations (docs/graph-coverage.md).
+# Master categories (issue 15, outlookuser-list-mastercategories.md): MailboxSettings.Read to read,
+# MailboxSettings.ReadWrite to change, as the permission tables of those pages say.
 ROUTES += [
     Route(
         ("outlook", "mastercategories"),
-        {"GET": (categories.list_categories, "read"), "POST": (categories.create_category, "write")},
+        {
+            "GET": (categories.list_categories, "settings_read"),
+            "POST": (categories.create_category, "settings_write"),
+        },
     ),
     Route(
         ("outlook", "mastercategories", KEY),
         {
-            "GET": (categories.get_category, "read"),
-            "PATCH": (categories.update_category, "write"),
-            "DELETE": (categories.delete_category, "write"),
+            "GET": (categories.get_category, "settings_read"),
+            "PATCH": (categories.update_category, "settings_write"),
+            "DELETE": (categories.delete_category, "settings_write"),
         },
     ),
 ]
 
-# translateExchangeIds (spec §2.16): Graph asks User.ReadBasic.All/User.Read (delegated only); our permission
-# model maps it to the mailbox read operation, and the domain refuses app-only tokens.
-ROUTES.append(Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "read")}))
+# translateExchangeIds (spec §2.16, user-translateexchangeids.md): User.Read (least privileged) up to
+# User.ReadBasic.All, delegated only — the directory operation; the domain refuses app-only tokens.
+ROUTES.append(
+    Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "directory")})
+)
 
 # Focused Inbox overrides (issue 15). Graph asks Mail.Read / Mail.ReadWrite: the mail operations.
 ROUTES += [
