@@ -67,6 +67,9 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     # Change notifications (spec §2.15): Graph answers subscription errors with `InvalidRequest`.
     subs.SubscriptionError: (400, "InvalidRequest"),
     subs.SubscriptionNotFoundError: (404, "ResourceNotFound"),
+    # The store's connection was lost (issue 17 fault trials): Graph's transient 503 (error-codes doc:
+    # "serviceNotAvailable … you may repeat the request after a delay").
+    d.StoreUnavailableError: (503, "serviceNotAvailable"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

@@ -159,3 +159,11 @@ class UploadSessionIncompleteError(DomainError):
 
 class UploadTokenError(DomainError):
     """An upload URL whose token does not match its session."""
+
+
+class StoreUnavailableError(DomainError):
+    """The database could not be reached (a PostgreSQL restart, a dropped connection): nothing of the
+    unit was committed that the caller was told about; try again (Graph 503, SMTP 451)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable. Try again after a short delay.")
