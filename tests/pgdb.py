@@ -99,6 +99,20 @@ def drop(name: str) -> None:
     run(go)
 
 
+def terminate(name: str) -> int:
+    """Terminate every connection to database `name` (a PostgreSQL restart as its clients see it)."""
+
+    async def go() -> int:
+        con = await _con("postgres")
+        rows = await con.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        return len(rows)
+
+    return run(go)
+
+
 _TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_version'"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import random
 import socket
 import threading
 import time
@@ -49,6 +50,7 @@ class SinkHandler:
     data_replies: list[str] = field(default_factory=list)
     drop_data: int = 0  # how many DATA commands end with a dropped connection
     data_delay_s: float = 0.0  # a slow relay: each DATA waits this long before its reply (crash tests)
+    flaky: float = 0.0  # this share of DATA commands is answered 451 or dropped before the reply (trials)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -64,6 +66,13 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_delay_s:
             await asyncio.sleep(self.data_delay_s)
+        if self.flaky and random.random() < self.flaky:
+            if random.random() < 0.5:
+                return "451 4.3.0 try again later (flaky sink)"
+            transport = server.transport
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # a drop in the middle of DATA: no final reply
+            return "250 never sent"
         with self.lock:
             if self.drop_data > 0:
                 self.drop_data -= 1

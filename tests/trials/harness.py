@@ -60,6 +60,9 @@ class Scenario:
     name: str
     engine: str  # sqlite | postgres
     processes: int = 1
+    fault: str = "kill"
+    """kill: kill -9 only; faults: kill -9 while the relay refuses/drops 20 % of DATA and the webhook
+    receiver answers 503 for a while; pg-loss: no kill, every PostgreSQL connection is terminated."""
 
 
 SCENARIOS = [
@@ -67,6 +70,11 @@ SCENARIOS = [
     Scenario("two processes, kill one", "sqlite", 2),
     Scenario("one process", "postgres"),
     Scenario("two processes, kill one", "postgres", 2),
+]
+FAULT_SCENARIOS = [
+    Scenario("kill -9 + flaky relay + webhook 503", "sqlite", 1, "faults"),
+    Scenario("kill -9 + flaky relay + webhook 503", "postgres", 1, "faults"),
+    Scenario("connections terminated", "postgres", 1, "pg-loss"),
 ]
 
 
@@ -79,6 +87,7 @@ class TrialResult:
     half_done: int = 0
     restart_failures: int = 0
     webhook_lost: int = 0  # bob's Inbox items never notified to the subscription
+    server_errors: int = 0  # 5xx answers during the load (clean errors while a fault lasts)
     notes: list[str] = field(default_factory=list)
 
 
@@ -102,7 +111,7 @@ class ServerProcess:
             "--submission-allow-plaintext", "--relay", relay, "--admin-token", ADMIN,
             "--worker-concurrency", str(CONCURRENCY), "--queue-lease", "2", "--queue-poll", "0.2",
             "--retry-schedule", "1", "--log-level", "warning", "--processes", str(processes),
-            "--durability", "normal",
+            "--durability", "normal", "--webhook-retry-schedule", "1",
         ]  # fmt: skip
         if database:
             self.args += ["--database", database]
@@ -161,8 +170,15 @@ class Load:
         self.trial = trial
         self.acked: dict[str, str] = {}  # subject -> kind (graph, batch, inbound, submission)
         self.tried: set[str] = set()
+        self.server_errors = 0
+        self.error_bodies: list[str] = []
         self.stopping = False
         self._n = 0
+
+    def _answered(self, r: httpx.Response) -> None:
+        if r.status_code >= 500:
+            self.server_errors += 1
+            self.error_bodies.append(f"{r.status_code} {r.text[:200]}")
 
     def _subject(self, kind: str) -> str:
         self._n += 1
@@ -184,6 +200,7 @@ class Load:
             subject = self._subject("graph")
             try:
                 r = await client.post("/v1.0/users/alice@fabrikam.test/sendMail", json={"message": self._message(subject)}, headers=token)  # fmt: skip
+                self._answered(r)
                 if r.status_code == 202:
                     self.acked[subject] = "graph"
             except httpx.HTTPError:
@@ -199,6 +216,7 @@ class Load:
             ]  # fmt: skip
             try:
                 r = await client.post("/v1.0/$batch", json={"requests": requests}, headers=token)
+                self._answered(r)
                 if r.status_code == 200:
                     for item in r.json()["responses"]:
                         if item["status"] == 202:
@@ -371,7 +389,8 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
         if scenario.engine == "postgres":
             database = pgdb.url_of(await blocking(pgdb.create, None, "mg_trial"))
         sink = await blocking(Sink)
-        receiver = Receiver()
+        receiver = Receiver(status=503 if scenario.fault == "faults" else 202)
+        sink.handler.flaky = 0.2 if scenario.fault == "faults" else 0.0
         await receiver.start()
         server = ServerProcess(data, database, scenario.processes, sink.url)
         try:
@@ -384,11 +403,18 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             load = Load(server, f"{label}{rng.randrange(10**6)}")
             runner = asyncio.create_task(load.run(auth))
             await asyncio.sleep(rng.uniform(0.3, 0.9) * load_s)
-            await blocking(server.kill9, rng)
+            if scenario.fault == "pg-loss":
+                assert database is not None
+                await blocking(pgdb.terminate, database.rsplit("/", 1)[1])
+            else:
+                await blocking(server.kill9, rng)
             await asyncio.sleep(rng.uniform(0.0, 0.3) * load_s)
+            receiver.status = 202  # the receiver is back (faults: it answered 503 until now)
             load.stopping = True
             await runner
-            if scenario.processes == 1:
+            if scenario.fault == "pg-loss":  # the server itself lives on: it must recover on its own
+                back = await blocking(server.wait_ready, 120) and await blocking(_sends_again, server.url)
+            elif scenario.processes == 1:
                 back = await blocking(server.start, 120)
             else:  # the supervisor restarts the killed process
                 back = await blocking(server.wait_ready, 120)
@@ -415,13 +441,30 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
                 inbox_ids=ids,
                 notified=_notified(receiver),
             )
-            return account(load, places)
+            result = account(load, places)
+            result.server_errors = load.server_errors
+            result.notes += load.error_bodies[:3]
+            return result
         finally:
             await blocking(server.stop)
             await receiver.stop()
             await blocking(sink.stop)
             if database is not None:
                 await blocking(pgdb.drop, database.rsplit("/", 1)[1])
+
+
+def _sends_again(url: str) -> bool:
+    """After a fault: a fresh token and a send are answered normally."""
+    try:
+        auth = token(url)
+        message = {
+            "subject": "after the fault",
+            "toRecipients": [{"emailAddress": {"address": "carol@fabrikam.test"}}],
+        }
+        r = httpx.post(f"{url}/v1.0/users/alice@fabrikam.test/sendMail", json={"message": message}, headers=auth, timeout=30)  # fmt: skip
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 202
 
 
 def _keep_log(server: ServerProcess, label: str) -> Path:

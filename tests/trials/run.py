@@ -10,9 +10,9 @@ import sys
 import time
 
 from tests import pgdb
-from tests.trials.harness import CONCURRENCY, SCENARIOS, TrialResult, run_trial
+from tests.trials.harness import CONCURRENCY, FAULT_SCENARIOS, SCENARIOS, TrialResult, run_trial
 
-COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "restart failures")  # fmt: skip
+COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "5xx", "restart failures")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -21,11 +21,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--load", type=float, default=3.0, help="seconds of load per round")
     parser.add_argument("--engine", choices=("sqlite", "postgres"))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--fault-rounds", type=int, default=5, help="rounds of each fault scenario (0: none)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     rows: list[tuple[str, ...]] = []
     bad = False
-    for scenario in SCENARIOS:
+    plan = [(s, args.rounds) for s in SCENARIOS] + [(s, args.fault_rounds) for s in FAULT_SCENARIOS]
+    for scenario, rounds in plan:
+        if not rounds:
+            continue
         if args.engine and scenario.engine != args.engine:
             continue
         if scenario.engine == "postgres" and not pgdb.enabled():
@@ -34,7 +38,7 @@ def main(argv: list[str]) -> int:
         total = TrialResult()
         worst = 0
         started = time.monotonic()
-        for n in range(args.rounds):
+        for n in range(rounds):
             r = run_trial(scenario, rng, args.load, label=f"r{n}")
             total.acknowledged += r.acknowledged
             total.lost += r.lost
@@ -43,13 +47,14 @@ def main(argv: list[str]) -> int:
             total.half_done += r.half_done
             total.restart_failures += r.restart_failures
             total.webhook_lost += r.webhook_lost
+            total.server_errors += r.server_errors
             worst = max(worst, r.relay_duplicates)
             for note in r.notes[:5]:
                 print(f"  {scenario.name}/{scenario.engine} round {n}: {note[:300]}", file=sys.stderr)
-        print(f"{scenario.name} on {scenario.engine}: {args.rounds} rounds in {time.monotonic() - started:.0f} s", file=sys.stderr)  # fmt: skip
-        rows.append((scenario.name, scenario.engine, str(args.rounds), str(total.acknowledged), str(total.lost),
+        print(f"{scenario.name} on {scenario.engine}: {rounds} rounds in {time.monotonic() - started:.0f} s", file=sys.stderr)  # fmt: skip
+        rows.append((scenario.name, scenario.engine, str(rounds), str(total.acknowledged), str(total.lost),
                      str(total.duplicated), f"{total.relay_duplicates} ({worst})", str(total.half_done),
-                     str(total.webhook_lost), str(total.restart_failures)))  # fmt: skip
+                     str(total.webhook_lost), str(total.server_errors), str(total.restart_failures)))  # fmt: skip
         bad |= bool(
             total.lost or total.half_done or total.duplicated or total.restart_failures or total.webhook_lost
         )

@@ -86,6 +86,9 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     settings.InvalidTimeSettingsError: (400, "ErrorInvalidTimeSettings"),
     # Master categories (issue 15): the duplicate's code is [unconfirmed] (docs/graph-coverage.md).
     DuplicateCategoryError: (409, "ErrorItemSave"),
+    # The store's connection was lost (issue 17 fault trials): Graph's transient 503 (error-codes doc:
+    # "serviceNotAvailable … you may repeat the request after a delay").
+    d.StoreUnavailableError: (503, "serviceNotAvailable"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

@@ -200,3 +200,11 @@ class MoveCopyFailedError(DomainError):
 
     def __init__(self) -> None:
         super().__init__("A folder cannot be moved or copied into itself or one of its subfolders.")
+
+
+class StoreUnavailableError(DomainError):
+    """The database could not be reached (a PostgreSQL restart, a dropped connection): nothing of the
+    unit was committed that the caller was told about; try again (Graph 503, SMTP 451)."""
+
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable. Try again after a short delay.")

@@ -73,6 +73,8 @@ DOMAIN_REPLIES: Final[dict[type[d.DomainError], Reply]] = {
         535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."
     ),
     SubmissionAuthError: Reply(535, "5.7.3", "Authentication unsuccessful"),
+    # The store is unreachable for a moment: temporary, so the sender keeps the message and retries.
+    d.StoreUnavailableError: Reply(451, "4.3.0", "Local error in processing; try again later"),
     d.DomainError: Reply(550, "5.6.0", "Message rejected"),
 }
 

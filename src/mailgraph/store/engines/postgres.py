@@ -26,15 +26,16 @@ What the engine owns:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from mailgraph.domain.errors import BadRequestError, ConflictError
+from mailgraph.domain.errors import BadRequestError, ConflictError, StoreUnavailableError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row
 from mailgraph.store.engines.pg_wakeups import PgWakeups
@@ -147,6 +148,31 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# A connection that died under a unit (server restart, pg_terminate_backend, network): the unit is
+# rolled back or its commit's fate is unknown — the caller hears "unavailable, try again" (503/451),
+# never a 500; the pool replaces the broken connection on the next acquire.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError: "connection was closed in the middle of operation"
+    asyncpg.AdminShutdownError,  # 57P01: terminated by an administrator / server shutting down
+    asyncpg.CannotConnectNowError,  # 57P03: the server is starting up
+    OSError,  # refused or reset while (re)connecting
+)
+
+
+@contextlib.asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    try:
+        yield
+    except _CONNECTION_LOST as exc:
+        raise StoreUnavailableError() from exc
+    except asyncpg.InterfaceError as exc:
+        # "cannot call Transaction.__aexit__(): the underlying connection is closed": the same loss, seen
+        # by the rollback; any other InterfaceError is a bug of ours and stays one.
+        if "connection is closed" not in str(exc):
+            raise
+        raise StoreUnavailableError() from exc
+
+
 class PostgresEngine:
     """`store.contract.Engine` on a PostgreSQL database (asyncpg pool)."""
 
@@ -166,7 +192,7 @@ class PostgresEngine:
         attempt = 0
         while True:
             try:
-                async with self._pool.acquire() as con, con.transaction():
+                async with _reachable(), self._pool.acquire() as con, con.transaction():
                     return await fn(SqlTx(PgConn(con)))
             except _TRANSIENT:
                 # The server aborted the whole transaction; nothing of it is visible. Run it again,
@@ -180,8 +206,18 @@ class PostgresEngine:
         """Run `fn` on one consistent snapshot (read-only REPEATABLE READ)."""
         if self._closed:
             raise RuntimeError("engine is closed")
-        async with self._pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
-            return await fn(SqlTx(PgConn(con)))
+        for attempt in range(2):  # a read is safe to run again on a fresh connection
+            try:
+                async with (
+                    _reachable(),
+                    self._pool.acquire() as con,
+                    con.transaction(isolation="repeatable_read", readonly=True),
+                ):
+                    return await fn(SqlTx(PgConn(con)))
+            except StoreUnavailableError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """Wait for running units, then close every connection."""
