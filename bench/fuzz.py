@@ -37,6 +37,7 @@ def main() -> int:
             per_operation = max(1, math.ceil((args.requests - report.requests) / max(1, operations)))
     print(f"operations: {report.operations}, requests: {report.requests}, seconds: {report.seconds:.0f}")
     print("statuses:", ", ".join(f"{s}: {n}" for s, n in sorted(report.statuses.items())))
+    print("slowest operations (s):", ", ".join(f"{op} {t:.1f}" for t, op in report.slowest[:5]))
     print(f"5xx and hangs: {len(report.failures)}")
     for failure in report.failures:
         print("  " + failure)
