@@ -237,9 +237,7 @@ ROUTES += [
 
 # translateExchangeIds (spec §2.16, user-translateexchangeids.md): User.Read (least privileged) up to
 # User.ReadBasic.All, delegated only — the directory operation; the domain refuses app-only tokens.
-ROUTES.append(
-    Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "directory")})
-)
+ROUTES.append(Route(("translateexchangeids",), {"POST": (exchange_ids.translate_exchange_ids, "directory")}))
 
 # Focused Inbox overrides (issue 15). Graph asks Mail.Read / Mail.ReadWrite: the mail operations.
 ROUTES += [
