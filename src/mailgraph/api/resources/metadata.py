@@ -110,6 +110,9 @@ _COMPLEX: dict[str, Sequence[tuple[str, str]]] = {
     "recipient": (("emailAddress", "graph.emailAddress"),),
     "itemBody": (("contentType", "graph.bodyType"), ("content", _S)),
     "internetMessageHeader": (("name", _S), ("value", _S)),
+    # translateExchangeIds' result (user-translateexchangeids.md, convertidresult.md, genericerror.md)
+    "genericError": (("code", _S), ("message", _S)),
+    "convertIdResult": (("sourceId", _S), ("targetId", _S), ("errorDetails", "graph.genericError")),
     "dateTimeTimeZone": (("dateTime", _S), ("timeZone", _S)),
     "followupFlag": (
         ("completedDateTime", "graph.dateTimeTimeZone"),
@@ -184,6 +187,13 @@ OPERATIONS: tuple[tuple[str, str, str, tuple[tuple[str, str], ...], str | None],
         "graph.uploadSession",
     ),
     ("Action", "reauthorize", "graph.subscription", (), None),
+    (
+        "Action",
+        "translateExchangeIds",
+        "graph.user",
+        (("InputIds", "Collection(Edm.String)"), ("TargetIdType", _S), ("SourceIdType", _S)),
+        "Collection(graph.convertIdResult)",
+    ),
     ("Function", "delta", "Collection(graph.message)", (), "Collection(graph.message)"),
     ("Function", "delta", "Collection(graph.mailFolder)", (), "Collection(graph.mailFolder)"),
 )
