@@ -7,7 +7,7 @@ a mailbox never forwards a message it already forwarded.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mailgraph.domain.model import EmailAddress, InternetMessageHeader, ItemBody, Message, User
@@ -77,6 +77,7 @@ def applies(rule: MessageRule, m: Message) -> bool:
 def test_adding_a_condition_never_widens_a_rule(
     m: Message, base: dict, extra: str, data: st.DataObject
 ) -> None:  # type: ignore[type-arg]
+    assume(extra not in base)  # a field already there would be replaced, not added
     wider = _rule(base)
     narrower = _rule({**base, extra: data.draw(FIELDS[extra])})
     assert not applies(narrower, m) or applies(wider, m)

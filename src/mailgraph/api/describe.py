@@ -53,6 +53,7 @@ _CASED = {
         "mailFolders", "childFolders", "sendMail", "createReply", "createReplyAll", "createForward",
         "replyAll", "createUploadSession", "messageRules", "masterCategories", "inferenceClassification",
         "mailboxSettings", "automaticRepliesSetting", "permanentDelete", "overrides", "outlook",
+        "translateExchangeIds", "$count", "$metadata",
     )
 }  # fmt: skip
 # OData query options per kind of GET (spec §1): collections page, filter, sort and search; items select.

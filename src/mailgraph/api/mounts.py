@@ -207,7 +207,7 @@ def standard_mounts(graph: GraphHandler) -> MountTable:
             Mount("token", (ANY, "oauth2", "v2.0", "token"), token, exact=True, describe=_token_ops),
             Mount("upload", ("upload",), upload, case_sensitive=True, describe=_upload_ops),
             # The CSDL document, without a bearer token as on Graph (issue 15).
-            Mount("metadata", (VERSIONS, "$metadata"), metadata.serve, exact=True),
+            Mount("metadata", (VERSIONS, "$metadata"), metadata.serve, exact=True, describe=_metadata_ops),
             graph_mount(graph),
             # spec §4.1; None for paths it does not know
             Mount("identity", (ANY,), identity_platform, describe=identity.describe),
@@ -247,6 +247,14 @@ def _token_ops() -> list[PathOp]:
     return [
         PathOp("POST", "/{tenant}/oauth2/v2.0/token", "Issue a token (every grant of docs/identity.md)",
                body=_TOKEN_FORM, body_type=_FORM, responses=(200,))
+    ]  # fmt: skip
+
+
+def _metadata_ops() -> list[PathOp]:
+    # The CSDL document (OData 4.01 §11.1.2), served without a token as Graph serves it (issue 15).
+    return [
+        PathOp("GET", "/{version}/$metadata", "The CSDL document of the entity types and actions served",
+               responses=(200,), produces="application/xml")
     ]  # fmt: skip
 
 
