@@ -1,7 +1,6 @@
-"""End to end with the official msgraph-sdk (issue 15): Alice creates an Inbox rule that files mail from
-Bob into her Archive folder, sets an automatic reply; Bob sends → the mail lands in Archive, and Bob
-gets exactly one automatic reply. (Archive stands in for a folder of Alice's own until folder creation
-lands; the rule takes its folder id exactly as it would take any other.)"""
+"""End to end with the official msgraph-sdk (issue 15): Alice creates a folder of her own and an Inbox
+rule that files mail from Bob into it, sets an automatic reply; Bob sends → the mail lands in that
+folder, and Bob gets exactly one automatic reply."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import pytest
 from msgraph.generated.models.automatic_replies_setting import AutomaticRepliesSetting
 from msgraph.generated.models.automatic_replies_status import AutomaticRepliesStatus
 from msgraph.generated.models.email_address import EmailAddress
+from msgraph.generated.models.mail_folder import MailFolder
 from msgraph.generated.models.mailbox_settings import MailboxSettings
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.message_rule import MessageRule
@@ -38,10 +38,10 @@ async def test_rule_files_mail_from_bob_and_auto_reply_answers_once(server: Serv
         _client(server, _form("alice@fabrikam.test", "alice-Passw0rd")) as alice,
         _client(server, _user_form("bob@fabrikam.test", "bob-Passw0rd")) as bob,
     ):
-        folder = await alice.me.mail_folders.by_mail_folder_id("archive").get()
-        assert folder is not None and folder.id
+        folder = await alice.me.mail_folders.post(MailFolder(display_name="From Bob"))
+        assert folder is not None and folder.id and folder.display_name == "From Bob"
         rule = MessageRule(
-            display_name="Bob to Archive",
+            display_name="Bob to his folder",
             sequence=1,
             is_enabled=True,
             conditions=MessageRulePredicates(
@@ -51,7 +51,7 @@ async def test_rule_files_mail_from_bob_and_auto_reply_answers_once(server: Serv
         )
         rules = alice.me.mail_folders.by_mail_folder_id("inbox").message_rules
         created = await rules.post(rule)
-        assert created is not None and created.id and created.display_name == "Bob to Archive"
+        assert created is not None and created.id and created.display_name == "Bob to his folder"
         listed = await rules.get()
         assert listed is not None and [r.id for r in listed.value or []] == [created.id]
         settings = MailboxSettings(
