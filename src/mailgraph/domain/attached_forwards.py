@@ -3,8 +3,9 @@ pattern, docs/architecture.md; the rows: domain/rule_forwards.py, migration 0032
 
 One pending forward is three steps, none of them holding a transaction across I/O:
 
-1. a read unit loads the delivered copy, its owner and its attachments (a copy purged meanwhile: the
-   row went with it, ON DELETE CASCADE, or is dropped here — nothing to attach, nothing sent);
+1. a read unit loads the delivered copy, its owner and its attachments. A copy deleted meanwhile
+   (`DELETE` soft-deletes into Recoverable Items; a purge took the row with it, ON DELETE CASCADE)
+   drops the work: the user deleted what the rule would attach, nothing is sent;
 2. outside any unit, the copy's MIME is composed as `$value` composes it (`mime.compose`, Bcc never
    shown: a recipient's copy) and written to the blob store (content-addressed, so a retry writes the
    same blob; an unused one is collected by domain/collector.py);
@@ -26,6 +27,7 @@ import logging
 from collections.abc import Callable
 
 from mailgraph.domain import attachments, automatic_mail, ingest, rule_forwards
+from mailgraph.domain.mailboxes import well_known_id
 from mailgraph.domain.mime_items import load_attachments
 from mailgraph.domain.model import Attachment, Message, Timestamp, User
 from mailgraph.domain.ports import BlobStorage, Tx, UnitOfWork
@@ -58,10 +60,10 @@ class AttachedForwardService:
         owns it now (this lease expired)."""
 
         async def load(tx: Tx) -> tuple[Message, list[Attachment]] | None:
-            copy = await tx.messages.get_immutable(job.mailbox_id, job.message_id)
-            if copy is None:
+            live = await _live_copy(tx, job)
+            if live is None:
                 return None
-            return copy, await attachments.attachment_parts(tx, copy.id)
+            return live[0], await attachments.attachment_parts(tx, live[0].id)
 
         loaded = await self._uow.read(load)
         if loaded is None:
@@ -74,12 +76,10 @@ class AttachedForwardService:
         async def send(tx: Tx) -> bool:
             if not await tx.rule_forwards.finish(job.id, lease):
                 return False
-            current = await tx.messages.get_immutable(job.mailbox_id, job.message_id)
-            owner = await tx.directory.get_user(job.mailbox_id)
-            if current is None or owner is None:
+            live = await _live_copy(tx, job)
+            if live is None:  # deleted between the steps: the row is gone, nothing is sent
                 return False
-            now = self._clock()
-            await _send(tx, current, owner, job, blob_hash, len(mime), now)
+            await _send(tx, live[0], live[1], job, blob_hash, len(mime), self._clock())
             return True
 
         return await self._uow.write(send)
@@ -118,6 +118,18 @@ class AttachedForwardService:
             return compose(copy)
         files = await load_attachments(self._blobs, parts) if parts else []
         return await asyncio.to_thread(compose, copy, files)
+
+
+async def _live_copy(tx: Tx, job: PendingForward) -> tuple[Message, User] | None:
+    """The delivered copy and its owner; None when the copy was deleted (soft-deleted into Recoverable
+    Items as `DELETE` does, domain/messages.py, or purged) or the mailbox is gone."""
+    copy = await tx.messages.get_immutable(job.mailbox_id, job.message_id)
+    owner = await tx.directory.get_user(job.mailbox_id)
+    if copy is None or owner is None:
+        return None
+    if copy.folder_id == await well_known_id(tx, owner, "recoverableitemsdeletions"):
+        return None
+    return copy, owner
 
 
 async def _send(
