@@ -19,6 +19,7 @@ from mailgraph.domain.ports import Tx
 from mailgraph.domain.rule_engine import LOOP_HEADER
 from mailgraph.wiring import Runtime
 from tests.api.helpers import folder_items, q
+from tests.api.test_auto_replies import ON, set_replies
 from tests.api.test_rule_delivery import (
     ALICE,
     ATTACHMENT,
@@ -173,3 +174,19 @@ async def test_forwards_as_attachment_do_not_loop(
     )
     stamps = [h["value"] for h in r.json()["internetMessageHeaders"] if h["name"] == LOOP_HEADER]
     assert stamps == [ALICE, CAROL]
+
+
+async def test_a_forwarded_automatic_reply_stays_automatic(
+    api: AsyncClient, token_for: TokenFor, runtime: Runtime
+) -> None:
+    # Bob forwards everything to Carol as an attachment; Carol is away too. Alice's automatic reply
+    # reaches Bob and goes on to Carol still marked Auto-Submitted, so Carol does not answer Bob for it.
+    await set_replies(api, token_for, "alice", ON)
+    await set_replies(api, token_for, "carol", ON)
+    await add_rule(
+        api, token_for("bob", *SCOPES), user="bob", actions={"forwardAsAttachmentTo": people([CAROL])}
+    )
+    await send(api, token_for, "bob", message("hello"))
+    assert await drain(runtime) == 1
+    assert sorted(await inbox(api, token_for, "carol")) == ["FW: Automatic reply: hello"]
+    assert sorted(await inbox(api, token_for, "bob")) == ["Automatic reply: hello"]
