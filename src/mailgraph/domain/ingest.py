@@ -83,7 +83,7 @@ async def deliver(
         if decision is not None:
             outgoing += await _copies_and_forwards(tx, message, copy, user, decision, now)
             if not decision.discard:
-                await _pend_attached(tx, copy, decision)
+                await _pend_attached(tx, copy, decision, now)
         if user.id in settings:
             domains = await _domains(tx, user)
             reply = await auto_replies.reply_for(
@@ -96,13 +96,13 @@ async def deliver(
     return delivered
 
 
-async def _pend_attached(tx: Tx, copy: Message, decision: rule_engine.Decision) -> None:
+async def _pend_attached(tx: Tx, copy: Message, decision: rule_engine.Decision, now: Timestamp) -> None:
     """forwardAsAttachmentTo: a pending row naming the stored copy (domain/rule_forwards.py), carried out
     after this unit commits. With permanentDelete no copy is kept, so there is nothing to attach and
     no forward (docs/rules-and-auto-replies.md)."""
     for f in decision.forwards:
         if f.kind == "attach":
-            await tx.rule_forwards.add(rule_forwards.pending(copy, f.to, copy.received_at))
+            await tx.rule_forwards.add(rule_forwards.pending(copy, f.to, now))
             tx.changes.forward_pending()
 
 
