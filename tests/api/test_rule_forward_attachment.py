@@ -17,6 +17,7 @@ from mailgraph.delivery.rule_forwards import RuleForwarder
 from mailgraph.domain.model import now
 from mailgraph.domain.ports import Tx
 from mailgraph.domain.rule_engine import LOOP_HEADER
+from mailgraph.domain.rule_forwards import MAX_ATTEMPTS
 from mailgraph.wiring import Runtime
 from tests.api.helpers import folder_items, q
 from tests.api.test_auto_replies import ON, set_replies
@@ -190,3 +191,23 @@ async def test_a_forwarded_automatic_reply_stays_automatic(
     assert await drain(runtime) == 1
     assert sorted(await inbox(api, token_for, "carol")) == ["FW: Automatic reply: hello"]
     assert sorted(await inbox(api, token_for, "bob")) == ["Automatic reply: hello"]
+
+
+async def test_a_failing_forward_is_retried_then_dropped(
+    api: AsyncClient, token_for: TokenFor, runtime: Runtime
+) -> None:
+    await add_rule(api, token_for("alice", *SCOPES), actions={"forwardAsAttachmentTo": people([CAROL])})
+    await send(api, token_for, "bob", message("Flaky"))
+    service = forwarder(runtime).service
+    t = now()
+    for attempt in range(1, MAX_ATTEMPTS):
+        (job,) = await service.claim(t, t + 1, 10)
+        await service.failed(job, t + 1)  # what the runner does when carrying it out raised
+        (waiting,) = await service.pending()
+        assert waiting.attempts == attempt and waiting.lease_until is None and waiting.due_at > t
+        assert await service.claim(t, t + 1, 10) == []  # not due before its wait is over
+        t = waiting.due_at
+    (job,) = await service.claim(t, t + 1, 10)
+    await service.failed(job, t + 1)
+    assert await service.pending() == []  # dropped after the last attempt
+    assert await inbox(api, token_for, "carol") == {}
