@@ -40,10 +40,12 @@ from mailgraph.delivery.held import HeldSendReleaser
 from mailgraph.delivery.policy import RetryPolicy
 from mailgraph.delivery.queue import QueueAdmin
 from mailgraph.delivery.relay import RelayClient, parse_relay_url
+from mailgraph.delivery.rule_forwards import RuleForwarder
 from mailgraph.delivery.subscriptions_admin import SubscriptionAdmin
 from mailgraph.delivery.webhook_http import UrlPolicy, WebhookHttp
 from mailgraph.delivery.webhooks import NotificationWorker, WebhookConfig
 from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
+from mailgraph.domain.attached_forwards import AttachedForwardService
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.categories import CategoryService
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
@@ -110,6 +112,8 @@ class Runtime:
     """Releases the sends held over Exchange's message rate (docs/batching.md "Throttling")."""
     control: ControlApi | None = None
     """The test-control namespace `/_mailgraph` (its event hub serves the SSE streams)."""
+    forwarder: RuleForwarder | None = None
+    """Sends the Inbox rules' forwards-as-attachment after their delivery's commit (migration 0032)."""
 
 
 async def _external_issuer(settings: Settings, engine: Engine, tenant: Tenant) -> ExternalIssuer | None:
@@ -260,8 +264,9 @@ async def build(settings: Settings) -> Runtime:
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
     held = None
+    forwarder = rule_forwarder(settings, uow, attachments.blobs)
     if settings.worker:
-        shutdown = _stopping(worker, _stopping(notifier, shutdown))
+        shutdown = _stopping(worker, _stopping(notifier, _stopping(forwarder, shutdown)))
         # Held sends exist only while send limits are on, or were left from a run when they were.
         held = HeldSendReleaser(uow, sending, clock, poll_s=min(settings.queue_poll_s, 0.5))
         if profiles.active or await held.pending():
@@ -278,11 +283,13 @@ async def build(settings: Settings) -> Runtime:
         notifier if settings.worker else None,
         faults,
         held,
+        forwarder if settings.worker else None,
     )
     app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
         uow.signals.subscribe(worker.on_commit)  # a unit that queued mail wakes the worker after its commit
         uow.signals.subscribe(notifier.on_commit)  # a unit that notified wakes the webhook worker
+        uow.signals.subscribe(forwarder.on_commit)  # a delivery that left a forward-as-attachment
     uow.signals.subscribe(waking_other_processes(wakeups_of(engine)))  # and the workers of other processes
     admin_token = settings.admin_token or _admin_token(settings.data_dir)
     queue = QueueAdmin(engine, clock, worker.policy, worker.config.hostname, attachments.blobs)
@@ -313,6 +320,7 @@ async def build(settings: Settings) -> Runtime:
         faults,
         held,
         control,
+        forwarder,
     )
 
 
@@ -394,6 +402,7 @@ def _starting(
     notifier: NotificationWorker | None = None,
     faults: FaultService | None = None,
     held: HeldSendReleaser | None = None,
+    forwarder: RuleForwarder | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
@@ -407,6 +416,8 @@ def _starting(
             faults.start()  # periodic reload: rules added by `mailgraph faults add` or another process
         if held is not None:
             await held.start()
+        if forwarder is not None:
+            await forwarder.start()  # polls for rows other processes left (no cross-process wake-up)
         await wakeups.ready()  # other processes' notifications reach us from here on
 
     return start
@@ -446,6 +457,12 @@ def _stopping_keyring(keyring: KeyRing, then: Callable[[], Awaitable[None]]) -> 
         await then()
 
     return stop
+
+
+def rule_forwarder(settings: Settings, uow: UnitOfWork, blobs: BlobStorage) -> RuleForwarder:
+    """The forwarder of the Inbox rules' forwards-as-attachment (delivery/rule_forwards.py)."""
+    service = AttachedForwardService(uow, blobs, clock)
+    return RuleForwarder(service, clock, poll_s=settings.queue_poll_s)
 
 
 def delivery_worker(settings: Settings, engine: UnitOfWork) -> DeliveryWorker:
@@ -506,7 +523,8 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser, then: Callable[[], Awaitable[None]]
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder,
+    then: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         await worker.stop()

@@ -37,6 +37,7 @@ from mailgraph.wiring import (
     notification_worker,
     observed,
     open_engine,
+    rule_forwarder,
 )
 
 DEFAULTS = Settings()
@@ -182,6 +183,10 @@ async def _worker(settings: Settings) -> int:
     # Sends held over Exchange's message rate by `serve --no-worker` processes (domain/send_quota.py).
     held = HeldSendReleaser(uow, SendService(uow, clock), clock, poll_s=min(settings.queue_poll_s, 0.5))
     await held.start()
+    # Rules' forwards-as-attachment left by `serve --no-worker` deliveries (polled: domain/rule_forwards.py).
+    forwarder = rule_forwarder(settings, uow, BlobStore(settings.data_dir))
+    uow.signals.subscribe(forwarder.on_commit)  # and by the deliveries of this worker's own reports
+    await forwarder.start()
     keyring.start()
     await wakeups_of(engine).ready()  # serve processes' wake-ups reach us from here on
     print(f"mailgraph worker ready: {worker.mode}; store {engine.url}", flush=True)
@@ -189,6 +194,7 @@ async def _worker(settings: Settings) -> int:
         await stop.wait()
     finally:
         await held.stop()
+        await forwarder.stop()
         await worker.stop()
         await notifier.stop()
         await keyring.stop()

@@ -3,7 +3,8 @@
 Each is an `Outgoing`: a message from the mailbox owner, its recipients, and the item whose attachments
 it carries. domain/ingest.py sends them through the normal paths after the delivery's copies are
 written (local Inboxes through `ingest.deliver` again, external recipients through the outbox), in the
-same unit of work. None is kept in Sent Items (Exchange keeps no copy of what rules and OOF send).
+same unit of work — except a forward-as-attachment, sent after the delivery's commit by
+domain/attached_forwards.py (its attachment's bytes must reach the blob store first). None is kept in Sent Items (Exchange keeps no copy of what rules and OOF send).
 
 Loop protection: a forward or redirect stamps `X-MS-Exchange-Inbox-Rules-Loop` with the forwarding
 mailbox (rule_engine.decide forwards nothing already stamped by the recipient, nor after three hops);
@@ -93,6 +94,32 @@ def forward(original: Message, owner: User, rule: Forward, now: Timestamp) -> Ou
         conversation_id=original.conversation_id,
     )
     return Outgoing(owner, message, recipients, original.id)
+
+
+def forward_as_attachment(
+    original: Message, owner: User, recipients: list[EmailAddress], now: Timestamp
+) -> Outgoing:
+    """A rule's forwardAsAttachmentTo of the delivered `original`: a new message "FW: subject" from the
+    owner with an empty body, loop-stamped like forwardTo. The caller attaches the original as an item
+    attachment (its MIME, staged in the blob store after the delivery's commit: domain/attached_forwards.py).
+    """
+    body = bodies.normalize(ItemBody("html", "<p></p>"))
+    message = replace(
+        _fresh(original, owner, now),
+        subject=f"FW: {original.subject}",
+        body=body,
+        body_preview="",
+        from_=owner.address,
+        sender=owner.address,
+        to=recipients,
+        cc=[],
+        has_attachments=True,
+        headers=_loop_headers(original, owner),
+        conversation_id=original.conversation_id,
+        in_reply_to="",
+        references="",
+    )
+    return Outgoing(owner, message, recipients)
 
 
 def automatic_reply(original: Message, owner: User, to: EmailAddress, text: str, now: Timestamp) -> Outgoing:

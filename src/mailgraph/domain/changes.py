@@ -61,17 +61,20 @@ class Commit(NamedTuple):
     """Outbound queue entries the unit added (the delivery worker's wake-up)."""
     notified: int = 0
     """Change notifications the unit put in the notification outbox (the webhook worker's wake-up)."""
+    forwards: int = 0
+    """Rule forwards-as-attachment the unit left pending (domain/rule_forwards.py; the forwarder's wake-up)."""
 
 
 class ChangeRecorder:
     """The changes of one unit of work (`tx.changes`)."""
 
-    __slots__ = ("changes", "notified", "queued")
+    __slots__ = ("changes", "forwards", "notified", "queued")
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
         self.queued = 0
         self.notified = 0
+        self.forwards = 0
 
     def record(self, change: Change) -> None:
         """Record one change (the change log will write its row here, in the unit's transaction)."""
@@ -107,9 +110,13 @@ class ChangeRecorder:
         """The unit queued `entries` outbound recipients (subscribers wake the delivery worker)."""
         self.queued += entries
 
+    def forward_pending(self) -> None:
+        """The unit left one forward-as-attachment for after the commit (subscribers wake the forwarder)."""
+        self.forwards += 1
+
     def commit(self) -> Commit:
         """The record as published after commit."""
-        return Commit(tuple(self.changes), self.queued, self.notified)
+        return Commit(tuple(self.changes), self.queued, self.notified, self.forwards)
 
 
 class UnobservedChanges(ChangeRecorder):
@@ -121,6 +128,9 @@ class UnobservedChanges(ChangeRecorder):
         """Drop the change: nobody observes this unit."""
 
     def outbound(self, entries: int) -> None:
+        """Drop the count: nobody observes this unit."""
+
+    def forward_pending(self) -> None:
         """Drop the count: nobody observes this unit."""
 
 

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailgraph.domain import attachments, auto_replies, automatic_mail, drafts, routing, rule_engine
+from mailgraph.domain import (
+    attachments,
+    auto_replies,
+    automatic_mail,
+    drafts,
+    routing,
+    rule_engine,
+    rule_forwards,
+)
 from mailgraph.domain.automatic_mail import Outgoing
 from mailgraph.domain.errors import ItemNotFoundError
 from mailgraph.domain.inference import classification_for
@@ -74,6 +82,8 @@ async def deliver(
             delivered.append(copy)
         if decision is not None:
             outgoing += await _copies_and_forwards(tx, message, copy, user, decision, now)
+            if not decision.discard:
+                await _pend_attached(tx, copy, decision, now)
         if user.id in settings:
             domains = await _domains(tx, user)
             reply = await auto_replies.reply_for(
@@ -82,8 +92,18 @@ async def deliver(
             if reply is not None:
                 outgoing.append(reply)
     for out in outgoing:
-        await _send_automatic(tx, out, now)
+        await send_automatic(tx, out, now)
     return delivered
+
+
+async def _pend_attached(tx: Tx, copy: Message, decision: rule_engine.Decision, now: Timestamp) -> None:
+    """forwardAsAttachmentTo: a pending row naming the stored copy (domain/rule_forwards.py), carried out
+    after this unit commits. With permanentDelete no copy is kept, so there is nothing to attach and
+    no forward (docs/rules-and-auto-replies.md)."""
+    for f in decision.forwards:
+        if f.kind == "attach":
+            await tx.rule_forwards.add(rule_forwards.pending(copy, f.to, now))
+            tx.changes.forward_pending()
 
 
 async def _decide(
@@ -134,7 +154,7 @@ async def _copies_and_forwards(
         await attachments.copy_all(tx, original.id, clone.id, now)
     # The forwards carry the delivered message's attachments, read from the original item.
     source = replace(copy, id=original.id)
-    return [automatic_mail.forward(source, user, f, now) for f in decision.forwards]
+    return [automatic_mail.forward(source, user, f, now) for f in decision.forwards if f.kind != "attach"]
 
 
 async def _domains(tx: Tx, user: User) -> frozenset[str]:
@@ -142,7 +162,7 @@ async def _domains(tx: Tx, user: User) -> frozenset[str]:
     return frozenset(d.casefold() for d in (tenant.domains if tenant is not None else ()))
 
 
-async def _send_automatic(tx: Tx, out: Outgoing, now: Timestamp) -> None:
+async def send_automatic(tx: Tx, out: Outgoing, now: Timestamp) -> None:
     """Send a forward or automatic reply: local recipients through `deliver` (their own rules apply;
     the loop header and Auto-Submitted stop loops), external ones through the outbox. Unknown
     recipients of hosted domains get nothing and no report (automatic mail raises no NDR here)."""

@@ -64,10 +64,6 @@ def _check_complete(rule: MessageRule) -> None:
         raise RuleError("The sequence property must be a non-negative integer.")
     if rule.actions.is_empty():
         raise RuleError("The rule must have at least one action.")
-    if rule.actions.forward_as_attachment_to:
-        # Forwarding as an attachment needs the delivered item's MIME as a blob, which the delivery
-        # unit cannot write: refused rather than stored and never done (docs/rules-and-auto-replies.md).
-        raise RuleError("The forwardAsAttachmentTo action is not supported by this server.")
 
 
 class MessageRuleService:

@@ -36,6 +36,7 @@ from mailgraph.domain.model import (
     User,
 )
 from mailgraph.domain.outlook import CategoryRepo, OverrideRepo
+from mailgraph.domain.rule_forwards import PendingForward
 from mailgraph.domain.rule_model import RuleRepo
 from mailgraph.domain.send_quota import HeldSend, QuotaState
 from mailgraph.domain.settings_model import SettingsRepo
@@ -479,6 +480,11 @@ class Tx(Protocol):
         ...
 
     @property
+    def rule_forwards(self) -> RuleForwardRepo:
+        """The rules' pending forwards-as-attachment (migration 0032, domain/rule_forwards.py)."""
+        ...
+
+    @property
     def mailbox_settings(self) -> SettingsRepo:
         """Mailbox settings and the automatic-reply log (migration 0022, domain/mailbox_settings.py)."""
         ...
@@ -730,4 +736,29 @@ class SendQuotaRepo(Protocol):
 
     async def held(self, mailbox_id: str | None = None) -> list[HeldSend]:
         """The held sends (of one mailbox), earliest first."""
+        ...
+
+
+class RuleForwardRepo(Protocol):
+    """The outbox of Inbox rules' forwards-as-attachment (migration 0032, domain/rule_forwards.py)."""
+
+    async def add(self, job: PendingForward) -> None:
+        """Record a pending forward (its copy is already inserted in this unit)."""
+        ...
+
+    async def claim_due(self, now: Timestamp, lease_until: Timestamp, limit: int) -> list[PendingForward]:
+        """Lease pending forwards that are due (or whose lease ran out), oldest first."""
+        ...
+
+    async def finish(self, job_id: str, lease: Timestamp) -> bool:
+        """Delete a pending forward if `lease` still holds it; False when another claim owns it or it is
+        gone (its copy was purged)."""
+        ...
+
+    async def retry(self, job_id: str, lease: Timestamp, due_at: Timestamp) -> bool:
+        """Count a failed attempt and make the forward due again at `due_at`, if `lease` still holds it."""
+        ...
+
+    async def pending(self, mailbox_id: str | None = None) -> list[PendingForward]:
+        """The pending forwards (of one mailbox), oldest first."""
         ...

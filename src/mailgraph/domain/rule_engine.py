@@ -9,7 +9,8 @@ is a test only when true (`hasAttachments: false` tests nothing, as in Exchange'
 Actions accumulate over the matching rules: the first move (moveToFolder, or delete → Deleted Items)
 places the message, later moves become copies (Exchange's server-side rules do the same);
 permanentDelete keeps no Inbox copy; markAsRead, markImportance, assignCategories change the copy
-before it is stored; forwards and redirects are collected for the delivery to send; stopProcessingRules
+before it is stored; forwards, redirects and forwards-as-attachment are collected for the delivery to
+send (the last after its commit, domain/rule_forwards.py); stopProcessingRules
 ends the evaluation after its rule.
 """
 
@@ -28,7 +29,8 @@ LOOP_HEADER = "X-MS-Exchange-Inbox-Rules-Loop"
 MAX_RULE_HOPS = 3
 """A message forwarded by rules this many times is forwarded no more (loop protection)."""
 
-ForwardKind = Literal["forward", "redirect"]
+ForwardKind = Literal["forward", "redirect", "attach"]
+"""forwardTo, redirectTo, forwardAsAttachmentTo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +235,11 @@ def decide(rules: Sequence[MessageRule], f: Facts) -> Decision:
         d.importance = a.mark_importance or d.importance
         d.categories += [c for c in a.assign_categories or () if c not in d.categories]
         if may_forward:
-            for kind, to in (("forward", a.forward_to), ("redirect", a.redirect_to)):
+            for kind, to in (
+                ("forward", a.forward_to),
+                ("redirect", a.redirect_to),
+                ("attach", a.forward_as_attachment_to),
+            ):
                 if to:
                     d.forwards.append(Forward(kind, tuple(to)))  # type: ignore[arg-type]
         if a.stop_processing_rules:

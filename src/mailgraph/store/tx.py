@@ -21,6 +21,7 @@ from mailgraph.store.sql.message_properties import SqlMessageProperties
 from mailgraph.store.sql.messages import SqlMessages
 from mailgraph.store.sql.outbox import SqlOutbox
 from mailgraph.store.sql.outlook import SqlCategories, SqlOverrides
+from mailgraph.store.sql.rule_forwards import SqlRuleForwards
 from mailgraph.store.sql.rules import SqlMessageRules
 from mailgraph.store.sql.send_quota import SqlSendQuota
 from mailgraph.store.sql.settings import SqlMailboxSettings
@@ -51,6 +52,7 @@ class SqlTx:
         "outbox",
         "overrides",
         "properties",
+        "rule_forwards",
         "send_quota",
         "subscriptions",
         "upload_parts",
@@ -79,5 +81,6 @@ class SqlTx:
         self.categories = SqlCategories(conn)  # issue 15: master categories (migration 0023)
         self.overrides = SqlOverrides(conn)  # issue 15: Focused Inbox overrides (migration 0023)
         self.properties = SqlMessageProperties(conn)  # issue 15: extended props, extensions (0024)
+        self.rule_forwards = SqlRuleForwards(conn)  # issue 15: rules' forwards-as-attachment (0032)
         # Units run through domain.changes.ObservedUnitOfWork get their own recorder instead.
         self.changes: ChangeRecorder = UNOBSERVED
