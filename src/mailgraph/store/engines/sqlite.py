@@ -40,7 +40,7 @@ from mailgraph.store.migrate import (
     migrations,
     statements,
 )
-from mailgraph.store.sql.dialect import FOLD, SQLITE, fold
+from mailgraph.store.sql.dialect import FOLD, HAS_MEMBER, SQLITE, fold, has_member
 from mailgraph.store.sql.folder_ids import WellKnownIdCache
 from mailgraph.store.tx import SqlTx
 
@@ -99,6 +99,7 @@ class SqliteConn:
 def install_functions(db: sqlite3.Connection) -> None:
     """The SQL functions the store's SQL expects of every engine (store/sql/dialect.py)."""
     db.create_function(FOLD, 1, fold, deterministic=True)
+    db.create_function(HAS_MEMBER, 2, has_member, deterministic=True)
 
 
 _WAL_SWITCH_TRIES = 100  # × 0.05 s: how long a start waits for another process starting at once

@@ -20,6 +20,7 @@ too small for microsecond times and counters written as INTEGER, so it becomes B
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Final
@@ -27,11 +28,23 @@ from typing import Final
 from mailgraph.store.contract import Dialect
 
 FOLD: Final = "mg_fold"
+HAS_MEMBER: Final = "mg_has_member"
+"""`mg_has_member(json_array_text, value) -> bool`: some string member equals the value under `mg_fold`
+(SQLite: `has_member` below; PostgreSQL: migration 0033_json_member.postgres.sql)."""
 
 
 def fold(text: str | None) -> str | None:
     """The Python side of `mg_fold` (NULL stays NULL)."""
     return None if text is None else text.casefold()
+
+
+def has_member(array: str | None, value: str | None) -> bool | None:
+    """The Python side of `mg_has_member` (NULL in, NULL out, as a STRICT SQL function)."""
+    if array is None or value is None:
+        return None
+    members = json.loads(array)
+    wanted = value.casefold()
+    return isinstance(members, list) and any(isinstance(m, str) and m.casefold() == wanted for m in members)
 
 
 SQLITE: Final = Dialect("sqlite", "", "")

@@ -45,7 +45,7 @@ from mailgraph.odata.ast import (
 )
 from mailgraph.odata.errors import ODataError, invalid_filter
 from mailgraph.store.sql.codec import dump
-from mailgraph.store.sql.dialect import FOLD
+from mailgraph.store.sql.dialect import FOLD, HAS_MEMBER
 
 ColumnKind = Literal["text", "enum", "bool", "time"]
 
@@ -215,17 +215,15 @@ _COLLECTION_COLUMNS: Final[dict[tuple[str, ...], str]] = {("categories",): "cate
 def _any_eq(expr: AnyEq, params: list[object]) -> str:
     """Some member of a JSON string array column equals the value, case-insensitively (Exchange).
 
-    Portable (no JSON functions): the column is compact JSON (store/sql/codec.py), so a member is exactly
-    `"<encoded>"` right after `[` or `,`. Outside a string a `"` is never escaped and inside one it always
-    is, so `["x"` / `,"x"` can only be a whole member, never a piece of another (a property test checks
-    this against a Python model).
+    `mg_has_member` (store/sql/dialect.py) reads the array as JSON on both engines: a LIKE over the
+    encoded text cannot tell a member's bounds (`["[",":"]` holds `[","` and `["a,",",x"]` holds
+    `,",",`; a property test checks the filter against a Python model).
     """
     column = _COLLECTION_COLUMNS.get(expr.property.path)
     if column is None:
         raise invalid_filter()
-    encoded = escape_like(dump(expr.value))
-    params.extend(("%[" + encoded + "%", "%," + encoded + "%"))
-    return f"({FOLD}({column}) {_LIKE} OR {FOLD}({column}) {_LIKE})"
+    params.append(expr.value)
+    return f"{HAS_MEMBER}({column}, ?)"
 
 
 def _extended_any(expr: ExtendedPropertyAny, params: list[object]) -> str:

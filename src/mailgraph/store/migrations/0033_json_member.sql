@@ -1,0 +1,3 @@
+-- mg_has_member(json_array_text, value): SQLite registers a Python function on every connection
+-- (store/engines/sqlite.py, store/sql/dialect.py `has_member`); PostgreSQL defines it in
+-- 0033_json_member.postgres.sql. Nothing to do here.
