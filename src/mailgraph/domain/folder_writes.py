@@ -167,10 +167,7 @@ class FolderWriteService:
         """
 
         async def unit(tx: Tx) -> None:
-            owner = await resolve(tx, actor, user_key)
-            current = await addressed(tx, owner, folder_key)
-            if current.well_known_name is not None:
-                raise DeleteDistinguishedFolderError()
+            owner, current = await _deletable(tx, actor, user_key, folder_key)
             deleted_items = await well_known_id(tx, owner, "deleteditems")
             everything = await tx.folders.list_all(owner.id)
             if _inside(everything, current, deleted_items):
@@ -192,10 +189,7 @@ class FolderWriteService:
         """
 
         async def unit(tx: Tx) -> None:
-            owner = await resolve(tx, actor, user_key)
-            current = await addressed(tx, owner, folder_key)
-            if current.well_known_name is not None:
-                raise DeleteDistinguishedFolderError()
+            owner, current = await _deletable(tx, actor, user_key, folder_key)
             await self._purge(tx, _subtree(await tx.folders.list_all(owner.id), current))
 
         await self._uow.write(unit)
@@ -318,3 +312,15 @@ async def _free_name(tx: Tx, owner: User, parent_id: str, name: str) -> str:
         n += 1
         candidate = f"{name} ({n})"
     return candidate
+
+
+async def _deletable(
+    tx: Tx, actor: Actor, user_key: str | None, folder_key: FolderKey
+) -> tuple[User, Folder]:
+    """The owner and the addressed folder, which must not be a well-known one (Graph refuses to delete
+    a distinguished folder: ErrorDeleteDistinguishedFolder)."""
+    owner = await resolve(tx, actor, user_key)
+    current = await addressed(tx, owner, folder_key)
+    if current.well_known_name is not None:
+        raise DeleteDistinguishedFolderError()
+    return owner, current
