@@ -53,6 +53,7 @@ from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
+from mailgraph.domain.folder_counts import FolderCountFolder
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.inference import OverrideService
@@ -259,6 +260,9 @@ async def build(settings: Settings) -> Runtime:
     worker = delivery_worker(settings, uow)
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
+    # Folder item counts are appended as deltas (migration 0029); every process folds them (safe at once).
+    counts = FolderCountFolder(engine)
+    shutdown = _stopping(counts, shutdown)
     held = None
     if settings.worker:
         shutdown = _stopping(worker, _stopping(notifier, shutdown))
@@ -278,6 +282,7 @@ async def build(settings: Settings) -> Runtime:
         notifier if settings.worker else None,
         faults,
         held,
+        counts,
     )
     app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
@@ -394,9 +399,12 @@ def _starting(
     notifier: NotificationWorker | None = None,
     faults: FaultService | None = None,
     held: HeldSendReleaser | None = None,
+    counts: FolderCountFolder | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
+        if counts is not None:
+            counts.start()
         if worker is not None:
             await worker.start()
             wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
@@ -506,7 +514,8 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser, then: Callable[[], Awaitable[None]]
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | FolderCountFolder,
+    then: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         await worker.stop()
