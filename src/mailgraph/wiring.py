@@ -323,10 +323,11 @@ async def build(settings: Settings) -> Runtime:
 
 def observed(engine: UnitOfWork) -> ObservedUnitOfWork:
     """The engine observed at THE change-event point (domain/changes.py), with its before-commit steps in
-    every unit that recorded changes: the change log (delta, always first), then the notification outbox
-    (webhooks, issue 12). `serve` and `mailgraph worker` both write through it."""
+    every unit that recorded changes: the notification outbox (webhooks, issue 12), then the change log
+    (delta, always last: it takes the mailbox clock's row lock). `serve` and `mailgraph worker` both
+    write through it."""
     uow = ObservedUnitOfWork(engine, AfterCommit())
-    uow.before_commit.append(NotificationHook(clock))
+    uow.add_step(NotificationHook(clock))
     return uow
 
 
