@@ -22,7 +22,9 @@ log = logging.getLogger("mailgraph.folder_counts")
 INTERVAL_S = 1.0
 """How often the pending deltas are folded (a second's worth of writes is a few thousand rows)."""
 BATCH = 5000
-"""Deltas per folding unit: bounds the unit's length, so the folder rows are held only briefly."""
+"""Delta ids per folding unit: bounds the unit's length, so the folder rows are held only briefly."""
+_PASSES = 100
+"""Folding units per `fold` at most (100 × `BATCH` deltas: far more than a second of writes)."""
 
 
 class FolderCountFolder:
@@ -35,13 +37,14 @@ class FolderCountFolder:
         self._task: asyncio.Task[None] | None = None
 
     async def fold(self) -> int:
-        """Fold every pending delta now; returns how many were folded."""
+        """Fold the pending deltas now (all of them unless more keep coming); returns how many."""
         folded = 0
-        while True:
+        for _ in range(_PASSES):  # bounded: under constant writes there is always a little more
             n = await self._uow.write(lambda tx: tx.folders.fold_counts(self._batch))
+            if n == 0:
+                break
             folded += n
-            if n < self._batch:
-                return folded
+        return folded
 
     def start(self) -> None:
         """Fold every `interval_s` until `stop`."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailgraph.domain.model import Folder
 from mailgraph.store.sql.columns import Columns
+from mailgraph.store.sql.dialect import fold_deltas
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -31,10 +32,6 @@ _SELECT = (
     " AS total_count,"
     " f.unread_count + COALESCE((SELECT SUM(d.unread) FROM folder_count_deltas d WHERE d.folder_id = f.id), 0)"
     " AS unread_count"
-)
-_FOLD_TAKE = (
-    "DELETE FROM folder_count_deltas WHERE id IN (SELECT id FROM folder_count_deltas ORDER BY id LIMIT ?)"
-    " RETURNING folder_id, total, unread"
 )
 _FOLD_ADD = "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? WHERE id = ?"
 # Positions by name from the result names (the sums' COALESCE(…, 0) has commas Columns would split on).
@@ -105,25 +102,30 @@ class SqlFolders:
         await self._conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
 
     async def fold_counts(self, limit: int) -> int:
-        """Fold up to `limit` of the oldest counter deltas into their folder rows; returns how many.
+        """Fold the counter deltas with ids below the oldest + `limit` into their folder rows; returns
+        how many (ids have gaps, so possibly fewer than `limit` while more are pending).
 
-        The rows added to the counters are exactly the rows this statement deleted (RETURNING), so a
-        delta appended by a unit that commits meanwhile is neither lost nor counted twice: on
-        PostgreSQL the DELETE does not see it and leaves it for the next fold, and a second fold
-        running at once (another process) blocks on the rows, then skips those already gone. The
+        The sums added to the counters are of exactly the rows deleted (store/sql/dialect.py
+        `fold_deltas`), so a delta appended by a unit that commits meanwhile is neither lost nor
+        counted twice: on PostgreSQL the DELETE does not see it and leaves it for the next fold, and a
+        second fold running at once (another process) blocks on the rows, then skips those gone. The
         folder rows are updated in folder-id order (no deadlock between two folds), and only here, in
         a unit that holds them for two statements and its commit.
         """
-        rows = await self._conn.fetch_all(_FOLD_TAKE, (limit,))
-        sums: dict[str, list[int]] = {}
-        for folder_id, total, unread in rows:
-            acc = sums.setdefault(str(folder_id), [0, 0])
-            acc[0] += int(total)
-            acc[1] += int(unread)
-        changed = [(t, u, f) for f, (t, u) in sorted(sums.items()) if t or u]
+        oldest = await self._conn.fetch_one("SELECT MIN(id) FROM folder_count_deltas")
+        if oldest is None or oldest[0] is None:
+            return 0
+        # A range of ids from the oldest, not `id IN (SELECT … ORDER BY id LIMIT ?)`: that subquery's
+        # ephemeral table cost SQLite more than the delete itself (callgrind, docs/performance.md).
+        bound = (int(oldest[0]) + limit,)
+        take, then = fold_deltas(self._conn.dialect)
+        sums = await self._conn.fetch_all(take, bound)
+        if then is not None:
+            await self._conn.execute(then, bound)
+        changed = [(int(t), int(u), f) for f, t, u, _ in sums if t or u]
         if changed:
             await self._conn.execute_many(_FOLD_ADD, changed)
-        return len(rows)
+        return sum(int(r[3]) for r in sums)
 
     async def list_all(self, mailbox_id: str) -> list[Folder]:
         """Every folder of the mailbox, hidden ones included."""
