@@ -55,6 +55,7 @@ from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
+from mailgraph.domain.folder_counts import FolderCountFolder
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.inference import OverrideService
@@ -263,6 +264,9 @@ async def build(settings: Settings) -> Runtime:
     worker = delivery_worker(settings, uow)
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
+    # Folder item counts are appended as deltas (migration 0029); every process folds them (safe at once).
+    counts = FolderCountFolder(engine)
+    shutdown = _stopping(counts, shutdown)
     held = None
     forwarder = rule_forwarder(settings, uow, attachments.blobs)
     if settings.worker:
@@ -284,6 +288,7 @@ async def build(settings: Settings) -> Runtime:
         faults,
         held,
         forwarder if settings.worker else None,
+        counts,
     )
     app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
@@ -326,10 +331,11 @@ async def build(settings: Settings) -> Runtime:
 
 def observed(engine: UnitOfWork) -> ObservedUnitOfWork:
     """The engine observed at THE change-event point (domain/changes.py), with its before-commit steps in
-    every unit that recorded changes: the change log (delta, always first), then the notification outbox
-    (webhooks, issue 12). `serve` and `mailgraph worker` both write through it."""
+    every unit that recorded changes: the notification outbox (webhooks, issue 12), then the change log
+    (delta, always last: it takes the mailbox clock's row lock). `serve` and `mailgraph worker` both
+    write through it."""
     uow = ObservedUnitOfWork(engine, AfterCommit())
-    uow.before_commit.append(NotificationHook(clock))
+    uow.add_step(NotificationHook(clock))
     return uow
 
 
@@ -403,9 +409,12 @@ def _starting(
     faults: FaultService | None = None,
     held: HeldSendReleaser | None = None,
     forwarder: RuleForwarder | None = None,
+    counts: FolderCountFolder | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
+        if counts is not None:
+            counts.start()
         if worker is not None:
             await worker.start()
             wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
@@ -417,7 +426,8 @@ def _starting(
         if held is not None:
             await held.start()
         if forwarder is not None:
-            await forwarder.start()  # polls for rows other processes left (no cross-process wake-up)
+            await forwarder.start()
+            wakeups.listen(FORWARD_CHANNEL, forwarder.wake)  # a delivery in another process left a forward
         await wakeups.ready()  # other processes' notifications reach us from here on
 
     return start
@@ -425,11 +435,13 @@ def _starting(
 
 OUTBOX_CHANNEL = "outbox"
 NOTIFY_CHANNEL = "notify"  # the webhook outbox (issue 12): notifications written by another process
+FORWARD_CHANNEL = "forward"  # the rules' forwards-as-attachment (issue 15) left by another process
 
 
 def waking_other_processes(wakeups: Wakeups) -> Callable[[Commit], None]:
-    """An `AfterCommit` subscriber: a commit that queued outbound mail (or wrote change notifications)
-    wakes the delivery (or webhook) workers of the other processes on this database, once per loop
+    """An `AfterCommit` subscriber: a commit that queued outbound mail (or wrote change notifications, or
+    left a rule's forward-as-attachment) wakes the delivery (webhook, forward) workers of the other
+    processes on this database, once per loop
     iteration however many units of a batch did."""
     pending: set[str] = set()
 
@@ -443,6 +455,8 @@ def waking_other_processes(wakeups: Wakeups) -> Callable[[Commit], None]:
         wanted = {OUTBOX_CHANNEL} if commit.queued else set()
         if commit.notified:
             wanted.add(NOTIFY_CHANNEL)
+        if commit.forwards:
+            wanted.add(FORWARD_CHANNEL)
         if wanted - pending:
             if not pending:
                 asyncio.get_running_loop().call_soon(flush)
@@ -523,7 +537,7 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder,
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder | FolderCountFolder,
     then: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:

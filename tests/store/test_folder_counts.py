@@ -1,6 +1,7 @@
 """Folder item counters (migration 0005): exact after every kind of message mutation.
 
-`folders.total_count` / `unread_count` replace COUNT(*) on read, so they must equal what the
+`folders.total_count` / `unread_count` plus the folder's pending `folder_count_deltas` (migration
+0029) replace COUNT(*) on read, so they must equal what the
 messages table holds after create, PATCH isRead, move, copy, soft delete and purge, send with local
 delivery and user removal, and after the migration's backfill of an existing store. `drift` compares
 the columns with the rows themselves, straight from the database file.
@@ -31,8 +32,11 @@ from mailgraph.wiring import Runtime
 from tests.api.helpers import JSON, create_draft, folder_items, q
 from tests.conftest import Directory, TokenFor
 
+# What a reader sees (the row's counters plus its pending deltas, migration 0029) against the rows.
 _ACTUAL = (
-    "SELECT f.id, f.total_count, f.unread_count,"
+    "SELECT f.id,"
+    " f.total_count + COALESCE((SELECT SUM(d.total) FROM folder_count_deltas d WHERE d.folder_id = f.id), 0),"
+    " f.unread_count + COALESCE((SELECT SUM(d.unread) FROM folder_count_deltas d WHERE d.folder_id = f.id), 0),"
     " (SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id),"
     " (SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id AND m.is_read = 0) FROM folders f"
 )

@@ -70,8 +70,9 @@ async def test_change_log_and_outbox_are_two_steps_of_one_unit(
     transaction: both written on commit, neither on rollback."""
     await _subscribe(runtime, directory, None)
     bob = directory.users["bob"]
-    assert runtime.uow.before_commit[0] is log_changes  # the change log first, then the notification hook
-    assert any(isinstance(step, NotificationHook) for step in runtime.uow.before_commit[1:])
+    # The notification hook first, the change log last (its clock row lock is then held the shortest).
+    assert runtime.uow.before_commit[-1] is log_changes
+    assert any(isinstance(step, NotificationHook) for step in runtime.uow.before_commit[:-1])
 
     async def entries() -> list[tuple[str, str]]:
         got = await runtime.engine.read(lambda tx: tx.change_log.entries(bob.id, 0, 10**12))

@@ -6,9 +6,9 @@ Domain code that writes a message or folder row says why right after the write:
 hub only after that unit has committed (a unit that raised, or whose batch failed, publishes nothing).
 The per-mailbox change log and webhooks hang on this point: at the end of every observed unit that
 recorded changes, `ObservedUnitOfWork` runs its before-commit steps on that unit's recorder, in the
-unit's transaction: `log_changes` appends the changes to `tx.change_log` (domain/change_log.py, what
-delta reads), then `NotificationHook` (domain/webhooks.py, added by wiring) writes the notification
-outbox. The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
+unit's transaction: `NotificationHook` (domain/webhooks.py, added by wiring) writes the notification
+outbox, then, last, `log_changes` appends the changes to `tx.change_log` (domain/change_log.py, what
+delta reads; last because it takes the mailbox clock's row lock, held until commit). The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
 are told after the commit.
 
 Why a wrapper and not state on the engine's `Tx`: the SQLite engine reuses one `Tx` for every unit of
@@ -202,7 +202,7 @@ class _ObservedTx:
 
 
 async def log_changes(tx: Tx, recorder: ChangeRecorder) -> None:
-    """The first before-commit step of every observed unit: append what it recorded to the mailbox
+    """The last before-commit step of every observed unit: append what it recorded to the mailbox
     change logs (domain/change_log.py), in the unit's transaction."""
     await tx.change_log.append(recorder.changes)
 
@@ -226,7 +226,15 @@ class ObservedUnitOfWork:
         self.signals = signals
         self.before_commit: list[BeforeCommit] = [log_changes]
         """Steps run in order inside each unit that recorded changes, after its own work, all on the same
-        recorder: the change log first (delta), then what wiring appends (webhooks' notification outbox)."""
+        recorder: what wiring adds with `add_step` (webhooks' notification outbox), then the change log
+        (delta) LAST: numbering takes each changed mailbox's clock row lock (store/sql/change_log.py),
+        which on PostgreSQL is held until the commit is flushed and serializes the units of a mailbox,
+        so the later it is taken the shorter every unit of that mailbox waits (issue 11)."""
+
+    def add_step(self, step: BeforeCommit) -> None:
+        """Run `step` in every unit that recorded changes, after the steps added before it and before
+        the change log (which stays last)."""
+        self.before_commit.insert(len(self.before_commit) - 1, step)
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` with a fresh recorder; publish its changes once the commit is durable."""

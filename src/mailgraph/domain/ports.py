@@ -129,7 +129,7 @@ class KeyRepo(Protocol):
 
 
 class FolderRepo(Protocol):
-    """Mail folders, with item counts computed on read."""
+    """Mail folders, with item counts (counters the message writes keep; never a COUNT on read)."""
 
     async def insert(self, folder: Folder) -> None:
         """Add a folder (counts are ignored)."""
@@ -141,6 +141,11 @@ class FolderRepo(Protocol):
 
     async def delete(self, folder_id: str) -> None:
         """Remove a folder that holds no items and no child folders."""
+        ...
+
+    async def fold_counts(self, limit: int) -> int:
+        """Fold up to `limit` pending item-count deltas into their folders (domain/folder_counts.py);
+        returns how many were folded. Counts read the same before and after."""
         ...
 
     async def lock(self, folder_id: str) -> None:

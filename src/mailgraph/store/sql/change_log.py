@@ -1,7 +1,8 @@
 """The per-mailbox change log and clocks (migration 0015): `domain.change_log.ChangeLogRepo` in SQL.
 
 Numbering: `append` advances each touched mailbox's clock with one
-`UPDATE mailbox_clock SET n = n + k … RETURNING n` inside the unit's transaction. On PostgreSQL the
+`UPDATE mailbox_clock SET n = n + k … RETURNING n` inside the unit's transaction, as the unit's last
+step (then one pipelined insert of the log rows). On PostgreSQL the
 row lock this takes is held until commit, so writers of one mailbox commit in clock order and a
 snapshot that sees `n` sees exactly the changes up to `n`; on SQLite the single writer gives the same.
 Mailboxes are advanced in sorted order, so two units touching the same mailboxes never deadlock.
@@ -50,35 +51,42 @@ class SqlChangeLog:
         self._conn = conn
 
     async def append(self, changes: Sequence[Change]) -> None:
-        """Number and log `changes` (one clock update and one batched insert per mailbox)."""
+        """Number and log `changes`: one clock update per mailbox, then one batched insert for all.
+
+        This is the unit's last step (domain/changes.py) and the clocks are its last row locks; the
+        log rows follow in one pipelined statement, so on PostgreSQL a mailbox's clock is held for the
+        advances, one round trip and the commit, not for the unit's other statements (issue 11).
+        """
         by_mailbox: dict[str, list[Change]] = {}
         for change in changes:
             by_mailbox.setdefault(change.mailbox_id, []).append(change)
         now = _now()
+        rows: list[tuple[object, ...]] = []
+        prune: list[str] = []
         for mailbox_id in sorted(by_mailbox):  # one lock order for every unit: no deadlock on PostgreSQL
             batch = by_mailbox[mailbox_id]
             last = await self._advance(mailbox_id, len(batch), now)
             first = last - len(batch) + 1
-            await self._conn.execute_many(
-                _INSERT,
-                [
-                    (
-                        mailbox_id,
-                        first + i,
-                        c.entity,
-                        c.kind,
-                        c.item_id,
-                        c.rest_id,
-                        c.folder_id,
-                        c.from_folder_id,
-                        c.from_rest_id,
-                        now,
-                    )
-                    for i, c in enumerate(batch)
-                ],
-            )
+            rows += [
+                (
+                    mailbox_id,
+                    first + i,
+                    c.entity,
+                    c.kind,
+                    c.item_id,
+                    c.rest_id,
+                    c.folder_id,
+                    c.from_folder_id,
+                    c.from_rest_id,
+                    now,
+                )
+                for i, c in enumerate(batch)
+            ]
             if (first - 1) // PRUNE_EVERY != last // PRUNE_EVERY:
-                await self._prune(mailbox_id, now - change_log.LOG_RETENTION_S * 1_000_000)
+                prune.append(mailbox_id)
+        await self._conn.execute_many(_INSERT, rows)
+        for mailbox_id in prune:
+            await self._prune(mailbox_id, now - change_log.LOG_RETENTION_S * 1_000_000)
 
     async def _advance(self, mailbox_id: str, count: int, now: Timestamp) -> int:
         row = await self._conn.fetch_one(_ADVANCE, (count, mailbox_id))

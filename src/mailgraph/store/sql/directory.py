@@ -193,6 +193,10 @@ class SqlDirectory:
         if self._folder_ids is not None:
             self._folder_ids.forget(user_id)
         await self._conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
+        await self._conn.execute(  # the folders' counter deltas (migration 0029, no foreign key)
+            "DELETE FROM folder_count_deltas WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = ?)",
+            (user_id,),
+        )
         await self._conn.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
         await self._conn.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
         return await self._conn.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0

@@ -1,4 +1,9 @@
-"""Mail folder rows, with their item counters (kept by store/sql/messages.py, migration 0005)."""
+"""Mail folder rows, with their item counters, and the fold of the counters' delta rows.
+
+A folder's totalItemCount/unreadItemCount is its row's `total_count`/`unread_count` (migration 0005)
+plus the sum of its `folder_count_deltas` rows (migration 0029), which store/sql/messages.py appends
+with every message write. `fold_counts` moves deltas into the row, in a unit of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,32 @@ from typing import TYPE_CHECKING, Any
 
 from mailgraph.domain.model import Folder
 from mailgraph.store.sql.columns import Columns
+from mailgraph.store.sql.dialect import fold_deltas
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
     from mailgraph.store.sql.folder_ids import WellKnownIdCache
 
-# Item counts are counters in the folder row: counting `messages` on read cost ≈0.9 ms per folder
-# at 20k items, on every folder read and every `…/mailFolders/{id}/messages` request. The price is
-# one small folder-row write per delivery (SQLite has a single writer anyway; on PostgreSQL
-# deliveries to the same folder serialize on that row until commit). Child folders stay a COUNT on
-# the folders_parent index: folders are few, and folder create/delete would otherwise need counters too.
+# Item counts are counters, not COUNT(*) over `messages`: that cost ≈0.9 ms per folder at 20k items,
+# on every folder read and every `…/mailFolders/{id}/messages` request. Writers append delta rows
+# instead of updating the folder row: on PostgreSQL that row's lock, held to the flushed commit,
+# serialized every unit touching the folder (issue 11). Readers sum the few unfolded deltas on the
+# folder_count_deltas_folder index, in the same statement, hence the same snapshot, as the row: a
+# fold (delete + row update, one transaction) is seen entirely or not at all. Child folders stay a
+# COUNT on the folders_parent index: folders are few, and folder create/delete would need counters too.
 _SELECT = (
     "SELECT f.id, f.mailbox_id, f.parent_id, f.well_known_name, f.display_name, f.is_hidden,"
-    " (SELECT COUNT(*) FROM folders c WHERE c.parent_id = f.id) AS child_folder_count, f.total_count,"
-    " f.unread_count"
+    " (SELECT COUNT(*) FROM folders c WHERE c.parent_id = f.id) AS child_folder_count,"
+    " f.total_count + COALESCE((SELECT SUM(d.total) FROM folder_count_deltas d WHERE d.folder_id = f.id), 0)"
+    " AS total_count,"
+    " f.unread_count + COALESCE((SELECT SUM(d.unread) FROM folder_count_deltas d WHERE d.folder_id = f.id), 0)"
+    " AS unread_count"
 )
-_C = Columns(_SELECT[len("SELECT ") :])
+_FOLD_ADD = "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? WHERE id = ?"
+# Positions by name from the result names (the sums' COALESCE(…, 0) has commas Columns would split on).
+_C = Columns(
+    "id, mailbox_id, parent_id, well_known_name, display_name, is_hidden, child_folder_count, total_count, unread_count"
+)
 _SELECT += " FROM folders f"
 
 
@@ -82,8 +97,35 @@ class SqlFolders:
         await self._conn.execute("UPDATE folders SET is_hidden = is_hidden WHERE id = ?", (folder_id,))
 
     async def delete(self, folder_id: str) -> None:
-        """Remove an empty folder without children (callers delete bottom-up)."""
+        """Remove an empty folder without children (callers delete bottom-up), and its counter deltas."""
+        await self._conn.execute("DELETE FROM folder_count_deltas WHERE folder_id = ?", (folder_id,))
         await self._conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    async def fold_counts(self, limit: int) -> int:
+        """Fold the counter deltas with ids below the oldest + `limit` into their folder rows; returns
+        how many (ids have gaps, so possibly fewer than `limit` while more are pending).
+
+        The sums added to the counters are of exactly the rows deleted (store/sql/dialect.py
+        `fold_deltas`), so a delta appended by a unit that commits meanwhile is neither lost nor
+        counted twice: on PostgreSQL the DELETE does not see it and leaves it for the next fold, and a
+        second fold running at once (another process) blocks on the rows, then skips those gone. The
+        folder rows are updated in folder-id order (no deadlock between two folds), and only here, in
+        a unit that holds them for two statements and its commit.
+        """
+        oldest = await self._conn.fetch_one("SELECT MIN(id) FROM folder_count_deltas")
+        if oldest is None or oldest[0] is None:
+            return 0
+        # A range of ids from the oldest, not `id IN (SELECT … ORDER BY id LIMIT ?)`: that subquery's
+        # ephemeral table cost SQLite more than the delete itself (callgrind, docs/performance.md).
+        bound = (int(oldest[0]) + limit,)
+        take, then = fold_deltas(self._conn.dialect)
+        sums = await self._conn.fetch_all(take, bound)
+        if then is not None:
+            await self._conn.execute(then, bound)
+        changed = [(int(t), int(u), f) for f, t, u, _ in sums if t or u]
+        if changed:
+            await self._conn.execute_many(_FOLD_ADD, changed)
+        return sum(int(r[3]) for r in sums)
 
     async def list_all(self, mailbox_id: str) -> list[Folder]:
         """Every folder of the mailbox, hidden ones included."""

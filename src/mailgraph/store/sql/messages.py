@@ -1,8 +1,10 @@
 """Message item rows: insert, update, get by REST or immutable id, list a folder or a mailbox.
 
 This module is the only writer of `messages` rows for single items, and so also owns the folder
-counters (`folders.total_count`, `folders.unread_count`, migration 0005): every insert, update and
-delete adjusts them in the same statement sequence, hence the same transaction, as the row change.
+counters: every insert, update and delete appends a `folder_count_deltas` row (migration 0029) in
+the same transaction as the row change. It never updates the folder row itself: that row was the
+hot row of every unit touching a folder on PostgreSQL (issue 11, docs/scaling.md); store/sql/folders.py
+adds the deltas on read and folds them into `folders.total_count/unread_count` in the background.
 (`SqlDirectory.delete_user` removes a whole mailbox, its folders and counters with it.)
 """
 
@@ -34,7 +36,7 @@ _UPDATE = (
     "UPDATE messages SET " + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:]) + " WHERE id = ?"
 )
 _SELECT = f"SELECT {COLUMNS} FROM messages"
-_BUMP = "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? WHERE id = ?"
+_BUMP = "INSERT INTO folder_count_deltas (folder_id, total, unread) VALUES (?, ?, ?)"
 
 
 def to_row(m: Message) -> tuple[object, ...]:
@@ -128,7 +130,7 @@ class SqlMessages:
         self._conn = conn
 
     async def _bump(self, folder_id: str, total: int, unread: int) -> None:
-        await self._conn.execute(_BUMP, (total, unread, folder_id))
+        await self._conn.execute(_BUMP, (folder_id, total, unread))
 
     async def _placement(self, message_id: str) -> tuple[str, bool] | None:
         """The stored folder and read state of an item: what its counters currently include."""
@@ -152,13 +154,10 @@ class SqlMessages:
         old_folder, was_read = before
         new_folder, now_read = message.folder_id, message.is_read
         if old_folder != new_folder:
-            # Two single-row bumps in folder-id order, not one `WHERE id IN (…)` statement: on PostgreSQL
-            # that statement locks the two rows in heap order, which changes as rows get new versions, so
-            # two concurrent moves between the same folders deadlocked (17 deadlocks in a bench run, 1 s
-            # each). A fixed order cannot deadlock; on SQLite (one writer) it costs one statement.
-            bumps = [(old_folder, -1, 0 if was_read else -1), (new_folder, 1, 0 if now_read else 1)]
-            for folder_id, total, unread in sorted(bumps):
-                await self._bump(folder_id, total, unread)
+            # Two appended rows in one pipelined statement: inserts lock nothing another unit waits for.
+            await self._conn.execute_many(
+                _BUMP, [(old_folder, -1, 0 if was_read else -1), (new_folder, 1, 0 if now_read else 1)]
+            )
         elif was_read != now_read:
             await self._bump(new_folder, 0, -1 if now_read else 1)
         # else the common PATCH (subject, flag, categories…): no counter write at all

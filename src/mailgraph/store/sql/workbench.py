@@ -142,6 +142,11 @@ class SqlWorkbench:
         messages = await self._conn.execute(f"DELETE FROM messages WHERE {scope}", params)
         await self._conn.execute(f"DELETE FROM outbound_queue WHERE {scope}", params)
         outbound = await self._conn.execute(f"DELETE FROM outbound_messages WHERE {scope}", params)
+        # Counter deltas (migration 0029) of every folder in scope go with the messages they counted.
+        await self._conn.execute(
+            f"DELETE FROM folder_count_deltas WHERE folder_id IN (SELECT id FROM folders WHERE {scope})",
+            params,
+        )
         own = f"{scope} AND well_known_name IS NULL"
         await self._conn.execute(f"UPDATE folders SET parent_id = NULL WHERE {own}", params)
         await self._conn.execute(f"DELETE FROM folders WHERE {own}", params)

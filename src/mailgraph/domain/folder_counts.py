@@ -1,0 +1,68 @@
+"""The background fold of folder item-count deltas (issue 11, migration 0029).
+
+Message writes never update a folder row: each appends a count delta (store/sql/messages.py), and
+readers add a folder's pending deltas to its row (store/sql/folders.py). That keeps the folder row out
+of every write unit — on PostgreSQL its lock, held until the commit is flushed, serialized all units
+touching one folder (docs/scaling.md, "Measured on PostgreSQL"). This task keeps the pending deltas
+few: every `interval_s` it folds them into their folder rows, `batch` at a time, each batch in a short
+unit of its own, until none is left. Counts read the same before and after a fold, so it may run late,
+twice at once (several processes) or not at all (counts stay exact; reads just sum more rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from mailgraph.domain.ports import UnitOfWork
+
+log = logging.getLogger("mailgraph.folder_counts")
+
+INTERVAL_S = 1.0
+"""How often the pending deltas are folded (a second's worth of writes is a few thousand rows)."""
+BATCH = 5000
+"""Delta ids per folding unit: bounds the unit's length, so the folder rows are held only briefly."""
+_PASSES = 100
+"""Folding units per `fold` at most (100 × `BATCH` deltas: far more than a second of writes)."""
+
+
+class FolderCountFolder:
+    """Folds pending folder-count deltas into the folder rows, in the background."""
+
+    def __init__(self, uow: UnitOfWork, interval_s: float = INTERVAL_S, batch: int = BATCH) -> None:
+        self._uow = uow
+        self._interval_s = interval_s
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def fold(self) -> int:
+        """Fold the pending deltas now (all of them unless more keep coming); returns how many."""
+        folded = 0
+        for _ in range(_PASSES):  # bounded: under constant writes there is always a little more
+            n = await self._uow.write(lambda tx: tx.folders.fold_counts(self._batch))
+            if n == 0:
+                break
+            folded += n
+        return folded
+
+    def start(self) -> None:
+        """Fold every `interval_s` until `stop`."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="mailgraph-folder-counts")
+
+    async def stop(self) -> None:
+        """Stop folding (pending deltas stay, and stay counted)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.fold()
+            except Exception:  # the store may be closing or briefly unreachable: try again next time
+                log.debug("folder count deltas not folded", exc_info=True)
