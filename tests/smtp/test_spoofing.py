@@ -181,3 +181,27 @@ def test_tenant_file_sets_and_checks_the_policy() -> None:
     )
     with pytest.raises(TenantFileError, match="spoofedInternalMail"):
         parse_tenant({"tenant": {"domains": ["x.test"], "spoofedInternalMail": True}}, "t.toml")
+
+
+async def test_junk_filed_spoof_gets_no_rules_and_no_automatic_reply(
+    smtp: SmtpTarget, api: AsyncClient, token_for: TokenFor
+) -> None:
+    """Bob's rule (mark read, category) and automatic reply hold for his Inbox mail only: the spoof stays
+    unread in Junk Email, and nothing answers the forged sender (docs/rules-and-auto-replies.md)."""
+    bob = token_for("bob", "Mail.ReadWrite", "MailboxSettings.ReadWrite")
+    rule = {"displayName": "all", "sequence": 1, "actions": {"markAsRead": True, "assignCategories": ["R"]}}
+    r = await api.post("/v1.0/me/mailFolders/inbox/messageRules", json=rule, headers=bob)
+    assert r.status_code == 201, r.text
+    away = {"automaticRepliesSetting": {"status": "alwaysEnabled", "internalReplyMessage": "away"}}
+    assert (await api.patch("/v1.0/me/mailboxSettings", json=away, headers=bob)).status_code == 200
+    spoof = mime("Alice <alice@fabrikam.test>", "Spoofed")
+    assert await in_thread(lambda: anonymous(smtp, "alice@fabrikam.test", spoof)) == {}
+    [item] = await folder_items(api, bob, "/v1.0/me", "junkemail")
+    assert item["subject"] == "Spoofed" and item["isRead"] is False and item["categories"] == []
+    alice = token_for("alice", "Mail.Read")
+    assert await folder_items(api, alice, "/v1.0/me", "inbox") == []  # no automatic reply to "alice"
+    # the same rule and reply do apply to genuine mail from another domain
+    genuine = mime("Dora <dora@example.org>", "Genuine")
+    assert await in_thread(lambda: anonymous(smtp, "dora@example.org", genuine)) == {}
+    [kept] = [m for m in await folder_items(api, bob, "/v1.0/me", "inbox") if m["subject"] == "Genuine"]
+    assert kept["isRead"] is True and kept["categories"] == ["R"]
