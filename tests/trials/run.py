@@ -1,6 +1,9 @@
 """`./dev trials [--rounds N] [--load SECONDS] [--engine sqlite|postgres]`: the crash trials, N rounds per
 scenario (default 20), then the table docs/reliability.md quotes. The machine's load matters for how
-much is acknowledged per round, not for the verdicts."""
+much is acknowledged per round, not for the verdicts.
+
+`./dev trials --soak MIN [--rate OPS] [--interval S]`: the soak instead (tests/trials/soak.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 import time
 
 from tests import pgdb
+from tests.trials.soak import run_soak
 from tests.trials.harness import CONCURRENCY, FAULT_SCENARIOS, SCENARIOS, TrialResult, run_trial
 
 COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "5xx", "restart failures")  # fmt: skip
@@ -22,7 +26,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgres"))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fault-rounds", type=int, default=5, help="rounds of each fault scenario (0: none)")
+    parser.add_argument("--soak", type=float, metavar="MIN", help="soak for MIN minutes instead (tests/trials/soak.py)")
+    parser.add_argument("--rate", type=float, help="soak: operations per second (default: 70 %% of measured capacity)")
+    parser.add_argument("--interval", type=float, default=10.0, help="soak: seconds between samples")
     args = parser.parse_args(argv)
+    if args.soak is not None:
+        result = run_soak(args.soak * 60, args.rate, args.interval)
+        print(result.table())
+        return 0 if result.ok else 1
     rng = random.Random(args.seed)
     rows: list[tuple[str, ...]] = []
     bad = False
