@@ -13,8 +13,8 @@ import sys
 import time
 
 from tests import pgdb
-from tests.trials.soak import run_soak
 from tests.trials.harness import CONCURRENCY, FAULT_SCENARIOS, SCENARIOS, TrialResult, run_trial
+from tests.trials.soak import run_soak
 
 COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "5xx", "restart failures")  # fmt: skip
 
@@ -26,8 +26,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgres"))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fault-rounds", type=int, default=5, help="rounds of each fault scenario (0: none)")
-    parser.add_argument("--soak", type=float, metavar="MIN", help="soak for MIN minutes instead (tests/trials/soak.py)")
-    parser.add_argument("--rate", type=float, help="soak: operations per second (default: 70 %% of measured capacity)")
+    parser.add_argument(
+        "--soak", type=float, metavar="MIN", help="soak for MIN minutes instead (tests/trials/soak.py)"
+    )
+    parser.add_argument(
+        "--rate", type=float, help="soak: operations per second (default: 70 %% of measured capacity)"
+    )
     parser.add_argument("--interval", type=float, default=10.0, help="soak: seconds between samples")
     args = parser.parse_args(argv)
     if args.soak is not None:

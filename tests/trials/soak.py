@@ -21,6 +21,7 @@ load stops. `./dev trials --soak MIN` prints the table (tests/trials/run.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import statistics
 import tempfile
@@ -60,6 +61,7 @@ class SoakResult:
     drained: bool = False
     acknowledged: int = 0
     errors: int = 0
+    server_errors: int = 0
     notes: list[str] = field(default_factory=list)
 
     def verdicts(self) -> dict[str, tuple[bool, str]]:
@@ -123,10 +125,8 @@ def rss_kb(root: int) -> int:
 def open_fds(root: int) -> int:
     total = 0
     for pid in _pids(root):
-        try:
+        with contextlib.suppress(OSError):
             total += len(list(Path(f"/proc/{pid}/fd").iterdir()))
-        except OSError:
-            pass
     return total
 
 
@@ -148,6 +148,7 @@ class Mix:
         self.latencies: list[float] = []
         self.errors = 0
         self.notes: list[str] = []  # the first few errors, for the report
+        self.server_errors = 0  # Graph answers of 5xx
         self.acknowledged = 0
         self._n = 0
 
@@ -157,6 +158,7 @@ class Mix:
         try:
             r = await client.post("/v1.0/users/alice@fabrikam.test/sendMail", json={"message": Load._message(f"soak-graph-{self._n}")}, headers=self.auth)  # fmt: skip
             ok = r.status_code == 202
+            self.server_errors += r.status_code >= 500
             if not ok:
                 self._note(f"sendMail {r.status_code} {r.text[:200]}")
         except httpx.HTTPError as e:
@@ -268,6 +270,7 @@ async def _soak(seconds: float, rate: float | None, interval_s: float, warmup_s:
                 if tasks:
                     await asyncio.gather(*tasks)
                 result.acknowledged, result.errors, result.notes = mix.acknowledged, mix.errors, mix.notes
+                result.server_errors = mix.server_errors
                 for _ in range(400):  # bounded: 120 s for the relay to catch up
                     if await blocking(drained, server.url):
                         result.drained = True
