@@ -8,8 +8,8 @@ import random
 import pytest
 
 from tests import pgdb
-from tests.trials.harness import CONCURRENCY, SCENARIOS, Scenario, run_trial
 from tests.trials.disk_full import mount_allowed, run_disk_full
+from tests.trials.harness import CONCURRENCY, SCENARIOS, Scenario, run_trial
 from tests.trials.soak import FD_SLACK, run_soak
 
 pytestmark = [pytest.mark.trials, pytest.mark.e2e]
