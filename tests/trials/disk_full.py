@@ -40,6 +40,7 @@ class DiskFullResult:
     refused: Counter[str] = field(default_factory=Counter)  # "507 quotaLimitReached", "452 4.3.1", …
     server_errors: list[str] = field(default_factory=list)  # any 500, or a 5xx without a Graph body
     half_done: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)  # a second copy in Sent Items or bob's Inbox
     lost: list[str] = field(default_factory=list)
     recovered: bool = False
     drained: bool = False
@@ -176,6 +177,8 @@ async def _disk_full(rounds_full: int) -> DiskFullResult:
                 if "-inbound-" not in subject:
                     places |= {"sent": sent[subject], "sink": sink_seen[subject]}
                 found = [p for p, c in places.items() if c]
+                if places["inbox"] > 1 or places.get("sent", 0) > 1:
+                    result.duplicated.append(f"{subject}: {places}")
                 if subject in acked and not found:
                     result.lost.append(subject)
                 elif (found and len(found) < len(places)) or (drafts[subject] and found):

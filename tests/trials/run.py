@@ -11,8 +11,10 @@ import argparse
 import random
 import sys
 import time
+from collections import Counter
 
 from tests import pgdb
+from tests.trials.disk_full import mount_allowed, run_disk_full
 from tests.trials.harness import CONCURRENCY, FAULT_SCENARIOS, SCENARIOS, TrialResult, run_trial
 from tests.trials.soak import run_soak
 
@@ -74,6 +76,11 @@ def main(argv: list[str]) -> int:
             total.lost or total.half_done or total.duplicated or total.restart_failures or total.webhook_lost
         )
         bad |= worst > CONCURRENCY
+    if args.fault_rounds and args.engine != "postgres":
+        row, failed = _disk_full(args.fault_rounds)
+        if row:
+            rows.append(row)
+        bad |= failed
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
     print("| " + " | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -83,6 +90,30 @@ def main(argv: list[str]) -> int:
         f"relay duplicates are at-least-once redeliveries; bound per crash: {CONCURRENCY} (transactions in flight)"
     )
     return 1 if bad else 0
+
+
+def _disk_full(rounds: int) -> tuple[tuple[str, ...] | None, bool]:
+    """`rounds` disk-full trials (tests/trials/disk_full.py): a row, and whether anything failed. The
+    5xx column counts 500s and 5xx without a Graph body — the clean 507 refusals are listed apart."""
+    reason = mount_allowed()
+    if reason:
+        print(f"skipped disk full: {reason}", file=sys.stderr)
+        return None, False
+    acked = lost = half = dup = errors = not_back = 0
+    refused: Counter[str] = Counter()
+    for n in range(rounds):
+        r = run_disk_full()
+        acked, lost, half = acked + r.acknowledged, lost + len(r.lost), half + len(r.half_done)
+        errors += len(r.server_errors)
+        dup += len(r.duplicated)
+        not_back += not (r.recovered and r.drained)
+        refused += r.refused
+        for note in (r.server_errors + r.half_done + r.lost)[:5]:
+            print(f"  disk full round {n}: {note[:300]}", file=sys.stderr)
+    print(f"disk full: clean refusals {dict(refused)}", file=sys.stderr)
+    row = ("disk full (24 MB tmpfs), refill", "sqlite", str(rounds), str(acked), str(lost), str(dup), "–", str(half),
+           "–", str(errors), str(not_back))  # fmt: skip
+    return row, bool(lost or half or dup or errors or not_back or not refused)
 
 
 if __name__ == "__main__":

@@ -52,5 +52,6 @@ def test_disk_full_clean_refusals_nothing_half_written_recovers() -> None:
     assert result.refused, "the disk never filled"
     assert set(result.refused) <= {"507 quotaLimitReached", "SMTP 452 4.3.1"}, result.refused
     assert result.half_done == [] and result.lost == [], (result.half_done[:5], result.lost[:5])
+    assert result.duplicated == [], result.duplicated[:5]
     assert result.recovered, result.log_tail
     assert result.drained, result.log_tail
