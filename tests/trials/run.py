@@ -42,6 +42,7 @@ def main(argv: list[str]) -> int:
         return 0 if result.ok else 1
     rng = random.Random(args.seed)
     rows: list[tuple[str, ...]] = []
+    notes: list[str] = []  # printed under the table
     bad = False
     plan = [(s, args.rounds) for s in SCENARIOS] + [(s, args.fault_rounds) for s in FAULT_SCENARIOS]
     for scenario, rounds in plan:
@@ -54,6 +55,7 @@ def main(argv: list[str]) -> int:
             continue
         total = TrialResult()
         worst = 0
+        ratios: list[float] = []
         started = time.monotonic()
         for n in range(rounds):
             r = run_trial(scenario, rng, args.load, label=f"r{n}")
@@ -66,9 +68,14 @@ def main(argv: list[str]) -> int:
             total.webhook_lost += r.webhook_lost
             total.server_errors += r.server_errors
             worst = max(worst, r.relay_duplicates)
+            if r.slow_rate_ratio is not None:
+                ratios.append(r.slow_rate_ratio)
             for note in r.notes[:5]:
                 print(f"  {scenario.name}/{scenario.engine} round {n}: {note[:300]}", file=sys.stderr)
         print(f"{scenario.name} on {scenario.engine}: {rounds} rounds in {time.monotonic() - started:.0f} s", file=sys.stderr)  # fmt: skip
+        if ratios:
+            notes.append(f"{scenario.name} on {scenario.engine}: send rate while slow ÷ before, per round: "
+                         + ", ".join(f"{x:.2f}" for x in ratios))  # fmt: skip
         rows.append((scenario.name, scenario.engine, str(rounds), str(total.acknowledged), str(total.lost),
                      str(total.duplicated), f"{total.relay_duplicates} ({worst})", str(total.half_done),
                      str(total.webhook_lost), str(total.server_errors), str(total.restart_failures)))  # fmt: skip
@@ -89,6 +96,8 @@ def main(argv: list[str]) -> int:
     print(
         f"relay duplicates are at-least-once redeliveries; bound per crash: {CONCURRENCY} (transactions in flight)"
     )
+    for note in notes:
+        print(note)
     return 1 if bad else 0
 
 
