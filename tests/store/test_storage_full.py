@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailgraph.domain.errors import StorageFullError
+from mailgraph.smtpd.replies import reply_for
 from mailgraph.store.blobs import BlobStore
 from tests.trials.disk_full import fill, mount_allowed, tmpfs
 
@@ -37,3 +38,8 @@ async def test_full_disk_is_storage_full_and_leaves_no_temp_file(small_disk: Pat
     data = os.urandom(512 * 1024)
     blob = await blobs.put(data)
     assert await blobs.read(blob) == data
+
+
+def test_storage_full_is_a_temporary_smtp_refusal() -> None:
+    # RFC 5321 §4.2.3 "452 insufficient system storage": the sending MTA keeps the message and retries.
+    assert str(reply_for(StorageFullError())).startswith("452 4.3.1")
