@@ -1,5 +1,6 @@
 """The crash trials, bounded for CI: one round per scenario (SQLite and PostgreSQL, one and two
-processes). `./dev trials` runs 20 rounds per scenario and prints the table (tests/trials/run.py)."""
+processes), a short soak (tests/trials/soak.py) and one disk-full round (tests/trials/disk_full.py).
+`./dev trials` runs 20 rounds per scenario and prints the table (tests/trials/run.py)."""
 
 from __future__ import annotations
 
