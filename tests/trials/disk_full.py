@@ -105,7 +105,8 @@ def _graph_send(
 
 
 def _smtp_send(port: int, subject: str, result: DiskFullResult, acked: set[str]) -> None:
-    data = f"From: sam@example.org\r\nTo: bob@fabrikam.test\r\nSubject: {subject}\r\n\r\n{'x' * 60}\r\n"
+    body = "\r\n".join(base64.b64encode(os.urandom(57)).decode() for _ in range(ATTACHMENT_KB * 18))
+    data = f"From: sam@example.org\r\nTo: bob@fabrikam.test\r\nSubject: {subject}\r\n\r\n{body}\r\n"
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.sendmail("sam@example.org", ["bob@fabrikam.test"], data.encode())
