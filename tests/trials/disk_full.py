@@ -2,9 +2,9 @@
 
 1. a tmpfs of 24 MB is mounted on the data directory (root only; `mount_allowed()` says why not else);
 2. the server starts on it (SQLite), with the relay sink; a filler file takes all but ~1.5 MB;
-3. clients send Graph `sendMail` with a 100 KB attachment of its own (to bob and outside) and inbound SMTP (~100 KB) until
-   the disk is full for a while; every answer must be 202/250 or a clean refusal: Graph
-   `507 quotaLimitReached` (or `503`) with a Graph error body, SMTP `452 4.3.1` — never a 500;
+3. clients send Graph `sendMail` with a 100 KB attachment of its own (to bob and outside) and inbound
+   SMTP (~100 KB) until the disk is full for a while; every answer must be 202/250 or a clean refusal:
+   Graph `507 quotaLimitReached` with a Graph error body, SMTP `452 4.3.1` — never a 500;
 4. the filler is deleted (space returns) and a send must work again;
 5. once drained: every message is in all of its places or in none (Sent Items ⇔ bob's Inbox ⇔ the sink;
    an acknowledged one in all), and none is both sent and still a draft.
