@@ -62,7 +62,10 @@ class Scenario:
     processes: int = 1
     fault: str = "kill"
     """kill: kill -9 only; faults: kill -9 while the relay refuses/drops 20 % of DATA and the webhook
-    receiver answers 503 for a while; pg-loss: no kill, every PostgreSQL connection is terminated."""
+    receiver answers 503 for a while; pg-loss: no kill, every PostgreSQL connection is terminated;
+    slow-webhook: no kill, the webhook receiver answers after 12 s (beyond the 3 s delivery timeout)
+    for a while, then promptly: every notification must arrive after all, and the send rate while it
+    was slow is compared with the rate before."""
 
 
 SCENARIOS = [
@@ -75,7 +78,10 @@ FAULT_SCENARIOS = [
     Scenario("kill -9 + flaky relay + webhook 503", "sqlite", 1, "faults"),
     Scenario("kill -9 + flaky relay + webhook 503", "postgres", 1, "faults"),
     Scenario("connections terminated", "postgres", 1, "pg-loss"),
+    Scenario("slow webhook receiver (12 s)", "sqlite", 1, "slow-webhook"),
+    Scenario("slow webhook receiver (12 s)", "postgres", 1, "slow-webhook"),
 ]
+SLOW_RECEIVER_S = 12.0  # longer than the 3 s delivery timeout (delivery/webhook_http.py, Graph's rule)
 
 
 @dataclass
@@ -88,6 +94,7 @@ class TrialResult:
     restart_failures: int = 0
     webhook_lost: int = 0  # bob's Inbox items never notified to the subscription
     server_errors: int = 0  # 5xx answers during the load (clean errors while a fault lasts)
+    slow_rate_ratio: float | None = None  # slow-webhook: acknowledgements/s while slow ÷ before
     notes: list[str] = field(default_factory=list)
 
 
@@ -169,6 +176,7 @@ class Load:
         self.server = server
         self.trial = trial
         self.acked: dict[str, str] = {}  # subject -> kind (graph, batch, inbound, submission)
+        self.acked_at: list[float] = []  # monotonic time of each acknowledgement (send rates)
         self.tried: set[str] = set()
         self.server_errors = 0
         self.error_bodies: list[str] = []
@@ -203,6 +211,7 @@ class Load:
                 self._answered(r)
                 if r.status_code == 202:
                     self.acked[subject] = "graph"
+                    self.acked_at.append(time.monotonic())
             except httpx.HTTPError:
                 await asyncio.sleep(0.05)
 
@@ -221,6 +230,7 @@ class Load:
                     for item in r.json()["responses"]:
                         if item["status"] == 202:
                             self.acked[subjects[int(item["id"])]] = "batch"
+                            self.acked_at.append(time.monotonic())
             except (httpx.HTTPError, ValueError, KeyError):
                 await asyncio.sleep(0.05)
 
@@ -249,6 +259,7 @@ class Load:
                 r = await client.post(f"{base}/{draft}/send", headers=token)
                 if r.status_code == 202:
                     self.acked[subject] = "upload"
+                    self.acked_at.append(time.monotonic())
             except (httpx.HTTPError, ValueError, KeyError):
                 await asyncio.sleep(0.05)
 
@@ -270,6 +281,7 @@ class Load:
                         client.login("alice@fabrikam.test", "alice-Passw0rd")
                     if client.sendmail(sender, rcpts, data) == {}:
                         self.acked[subject] = kind
+                        self.acked_at.append(time.monotonic())
             except (smtplib.SMTPException, OSError):
                 time.sleep(0.05)
 
@@ -402,17 +414,24 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
             load = Load(server, f"{label}{rng.randrange(10**6)}")
             runner = asyncio.create_task(load.run(auth))
-            await asyncio.sleep(rng.uniform(0.3, 0.9) * load_s)
-            if scenario.fault == "pg-loss":
+            ratio = None
+            if scenario.fault == "slow-webhook":
+                ratio = await _slow_receiver(load, receiver, load_s)
+            else:
+                await asyncio.sleep(rng.uniform(0.3, 0.9) * load_s)
+            if scenario.fault == "slow-webhook":
+                pass
+            elif scenario.fault == "pg-loss":
                 assert database is not None
                 await blocking(pgdb.terminate, database.rsplit("/", 1)[1])
             else:
                 await blocking(server.kill9, rng)
             await asyncio.sleep(rng.uniform(0.0, 0.3) * load_s)
             receiver.status = 202  # the receiver is back (faults: it answered 503 until now)
+            receiver.delay_s = 0.0
             load.stopping = True
             await runner
-            if scenario.fault == "pg-loss":  # the server itself lives on: it must recover on its own
+            if scenario.fault in ("pg-loss", "slow-webhook"):  # the server lives on: it must recover itself
                 back = await blocking(server.wait_ready, 120) and await blocking(_sends_again, server.url)
             elif scenario.processes == 1:
                 back = await blocking(server.start, 120)
@@ -443,6 +462,7 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             )
             result = account(load, places)
             result.server_errors = load.server_errors
+            result.slow_rate_ratio = ratio
             result.notes += load.error_bodies[:3]
             return result
         finally:
@@ -451,6 +471,22 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             await blocking(sink.stop)
             if database is not None:
                 await blocking(pgdb.drop, database.rsplit("/", 1)[1])
+
+
+async def _slow_receiver(load: Load, receiver: Receiver, load_s: float) -> float:
+    """`load_s` of load with a prompt receiver, then `load_s` with one that answers after 12 s (its
+    late answers do not count: the server gave up at 3 s and must retry); returns the send rate while it
+    was slow ÷ the rate before (≈ 1: the send path does not wait on webhooks)."""
+    receiver.drop_when_slow = True
+    t0 = time.monotonic()
+    await asyncio.sleep(load_s)
+    t1 = time.monotonic()
+    receiver.delay_s = SLOW_RECEIVER_S
+    await asyncio.sleep(load_s)
+    t2 = time.monotonic()
+    before = sum(t0 <= t < t1 for t in load.acked_at) / (t1 - t0)
+    during = sum(t1 <= t < t2 for t in load.acked_at) / (t2 - t1)
+    return during / before if before else 0.0
 
 
 def _sends_again(url: str) -> bool:

@@ -1,5 +1,6 @@
 """The crash trials, bounded for CI: one round per scenario (SQLite and PostgreSQL, one and two
-processes). `./dev trials` runs 20 rounds per scenario and prints the table (tests/trials/run.py)."""
+processes), a short soak (tests/trials/soak.py) and one disk-full round (tests/trials/disk_full.py).
+`./dev trials` runs 20 rounds per scenario and prints the table (tests/trials/run.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import random
 import pytest
 
 from tests import pgdb
+from tests.trials.disk_full import mount_allowed, run_disk_full
 from tests.trials.harness import CONCURRENCY, SCENARIOS, Scenario, run_trial
+from tests.trials.soak import FD_SLACK, run_soak
 
 pytestmark = [pytest.mark.trials, pytest.mark.e2e]
 
@@ -25,3 +28,31 @@ def test_kill_9_loses_nothing_acknowledged(scenario: Scenario) -> None:
     assert result.duplicated == 0, result.notes  # local delivery and Sent Items are exactly-once
     assert result.relay_duplicates <= CONCURRENCY, result.notes  # at-least-once relay, bounded
     assert result.webhook_lost == 0, result.notes
+
+
+def test_soak_bounded_descriptors_steady_and_backlog_drains() -> None:
+    """A short soak at a fixed modest rate (`./dev trials --soak MIN` is the real one): the server's open
+    descriptors do not grow from the end of the warm-up to the end, and the relay backlog drains."""
+    result = run_soak(25, rate=8, interval_s=5, warmup_s=5)
+    assert result.acknowledged > 0, result.notes
+    before, after = result.idle_fds
+    assert after <= before + FD_SLACK, result.table()
+    assert result.drained, result.table()
+    assert result.server_errors == 0, result.notes
+
+
+def test_disk_full_clean_refusals_nothing_half_written_recovers() -> None:
+    """The data dir on a 24 MB tmpfs fills under load (tests/trials/disk_full.py): Graph answers 507
+    `quotaLimitReached` (SMTP 452), never a 500; no message is half written; sends work again once the
+    filler is deleted, without a restart."""
+    reason = mount_allowed()
+    if reason:
+        pytest.skip(reason)
+    result = run_disk_full(rounds_full=3)
+    assert result.server_errors == [], (result.server_errors[:3], result.log_tail)
+    assert result.refused, "the disk never filled"
+    assert set(result.refused) <= {"507 quotaLimitReached", "SMTP 452 4.3.1"}, result.refused
+    assert result.half_done == [] and result.lost == [], (result.half_done[:5], result.lost[:5])
+    assert result.duplicated == [], result.duplicated[:5]
+    assert result.recovered, result.log_tail
+    assert result.drained, result.log_tail

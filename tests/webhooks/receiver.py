@@ -1,7 +1,8 @@
 """A webhook receiver on 127.0.0.1 for the change-notification tests: a raw ASGI app served by uvicorn.
 
 It answers the validation handshake (echoing the URL-decoded `validationToken` as text/plain), records
-every notification batch, and can be told to fail (`status`), to answer slowly (`delay_s`), or be
+every notification batch, and can be told to fail (`status`), to answer slowly (`delay_s`; with `drop_when_slow` such a late
+answer does not count as received, as the publisher timed out), or be
 stopped and started again on the same port (the receiver-down test).
 """
 
@@ -33,6 +34,7 @@ class Receiver:
 
     status: int = 202
     delay_s: float = 0.0
+    drop_when_slow: bool = False  # a delayed answer is not recorded: the publisher gave up (its timeout)
     validation: str = "echo"  # echo | wrong | status500 | slow
     validations: list[str] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
@@ -82,9 +84,10 @@ class Receiver:
                         "headers": [(b"content-type", b"text/plain")]})  # fmt: skip
             await send({"type": "http.response.body", "body": answer.encode()})
             return
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if 200 <= self.status < 300:
+        slow = self.delay_s
+        if slow:
+            await asyncio.sleep(slow)
+        if 200 <= self.status < 300 and not (slow and self.drop_when_slow):
             self.posts.append(Post(scope["path"], orjson.loads(body), time.monotonic()))
             self._arrived.set()
         await send({"type": "http.response.start", "status": self.status, "headers": []})

@@ -89,6 +89,9 @@ DOMAIN_ERRORS: dict[type[d.DomainError], tuple[int, str]] = {
     # The store's connection was lost (issue 17 fault trials): Graph's transient 503 (error-codes doc:
     # "serviceNotAvailable … you may repeat the request after a delay").
     d.StoreUnavailableError: (503, "serviceNotAvailable"),
+    # The disk is full (issue 17 disk-full trial): Graph's "507 Insufficient Storage — the maximum
+    # storage quota has been reached" with its `quotaLimitReached` code (graph/errors); nothing was saved.
+    d.StorageFullError: (507, "quotaLimitReached"),
 }
 
 # spec §0.3: the 401 challenge names the Graph resource app.

@@ -202,6 +202,14 @@ class MoveCopyFailedError(DomainError):
         super().__init__("A folder cannot be moved or copied into itself or one of its subfolders.")
 
 
+class StorageFullError(DomainError):
+    """The data directory's disk (or the database's) is full: nothing of the unit was committed and any
+    bytes written for it were removed; try again when space returns (Graph 507, SMTP 452 4.3.1)."""
+
+    def __init__(self) -> None:
+        super().__init__("The server has no storage space left; nothing was saved. Try again later.")
+
+
 class StoreUnavailableError(DomainError):
     """The database could not be reached (a PostgreSQL restart, a dropped connection): nothing of the
     unit was committed that the caller was told about; try again (Graph 503, SMTP 451)."""

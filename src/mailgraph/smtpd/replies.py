@@ -75,6 +75,9 @@ DOMAIN_REPLIES: Final[dict[type[d.DomainError], Reply]] = {
     SubmissionAuthError: Reply(535, "5.7.3", "Authentication unsuccessful"),
     # The store is unreachable for a moment: temporary, so the sender keeps the message and retries.
     d.StoreUnavailableError: Reply(451, "4.3.0", "Local error in processing; try again later"),
+    # Disk full: RFC 5321 §4.2.3 "452 insufficient system storage", RFC 3463 X.3.1 "mail system full";
+    # temporary, so the sending MTA keeps the message.
+    d.StorageFullError: Reply(452, "4.3.1", "Insufficient system storage"),
     d.DomainError: Reply(550, "5.6.0", "Message rejected"),
 }
 

@@ -27,7 +27,9 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from mailgraph.domain.errors import StorageFullError
 from mailgraph.files import PRIVATE_DIR, private_opener
+from mailgraph.store.full import is_full
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -79,16 +81,25 @@ class BlobStore:
     def _put(self, data: bytes) -> str:
         blob_hash = hashlib.sha256(data).hexdigest()
         temp = self._blobs / f".tmp-{uuid.uuid4().hex}"
-        with open(temp, "wb", opener=private_opener) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        self._install(temp, blob_hash)
+        try:
+            with open(temp, "wb", opener=private_opener) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self._install(temp, blob_hash)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # a disk-full write leaves no half file taking space
+            raise
         return blob_hash
 
     async def put(self, data: bytes) -> str:
-        """Store bytes; returns their sha256 (hex)."""
-        return await asyncio.to_thread(self._put, data)
+        """Store bytes; returns their sha256 (hex). A full disk raises `StorageFullError`."""
+        try:
+            return await asyncio.to_thread(self._put, data)
+        except OSError as exc:
+            if is_full(exc):
+                raise StorageFullError() from exc
+            raise
 
     async def read(self, blob_hash: str) -> bytes:
         """A blob's bytes, whole."""
@@ -108,17 +119,26 @@ class BlobStore:
         directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         name = f"{start:012d}-{uuid.uuid4().hex}"
         temp = directory / f".tmp-{name}"
-        with open(temp, "wb", opener=private_opener) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(temp, "wb", opener=private_opener) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         os.replace(temp, directory / f"{name}.part")
         _fsync_dir(directory)
         return name
 
     async def write_part(self, upload: str, start: int, data: bytes) -> str:
-        """Store a chunk of an upload as a new part; returns the part's name."""
-        return await asyncio.to_thread(self._write_part, upload, start, data)
+        """Store a chunk of an upload as a new part; returns the part's name. Disk full: `StorageFullError`."""
+        try:
+            return await asyncio.to_thread(self._write_part, upload, start, data)
+        except OSError as exc:
+            if is_full(exc):
+                raise StorageFullError() from exc
+            raise
 
     def _adopt_parts(self, upload: str, parts: Sequence[str]) -> tuple[str, int]:
         directory = self._upload(upload)
@@ -145,8 +165,14 @@ class BlobStore:
         return blob_hash, size
 
     async def adopt_parts(self, upload: str, parts: Sequence[str]) -> tuple[str, int]:
-        """Join parts into a blob in 1 MiB blocks, hashing on the way: (hash, size)."""
-        return await asyncio.to_thread(self._adopt_parts, upload, parts)
+        """Join parts into a blob in 1 MiB blocks, hashing on the way: (hash, size). Disk full:
+        `StorageFullError`."""
+        try:
+            return await asyncio.to_thread(self._adopt_parts, upload, parts)
+        except OSError as exc:
+            if is_full(exc):
+                raise StorageFullError() from exc
+            raise
 
     def _drop_parts(self, upload: str) -> None:
         shutil.rmtree(self._upload(upload), ignore_errors=True)

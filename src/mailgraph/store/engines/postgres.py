@@ -35,10 +35,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from mailgraph.domain.errors import BadRequestError, ConflictError, StoreUnavailableError
+from mailgraph.domain.errors import BadRequestError, ConflictError, StorageFullError, StoreUnavailableError
 from mailgraph.domain.ports import Tx
 from mailgraph.store.contract import Durability, Row
 from mailgraph.store.engines.pg_wakeups import PgWakeups
+from mailgraph.store.full import is_full
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -165,6 +166,10 @@ async def _reachable() -> AsyncIterator[None]:
         yield
     except _CONNECTION_LOST as exc:
         raise StoreUnavailableError() from exc
+    except asyncpg.PostgresError as exc:
+        if is_full(exc):  # SQLSTATE 53100 disk_full: a clean 507/452, the unit was rolled back
+            raise StorageFullError() from exc
+        raise
     except asyncpg.InterfaceError as exc:
         # "cannot call Transaction.__aexit__(): the underlying connection is closed": the same loss, seen
         # by the rollback; any other InterfaceError is a bug of ours and stays one.

@@ -31,6 +31,7 @@ from mailgraph.store.contract import DatabaseUnusableError, Durability, Row, Uni
 from mailgraph.store.engines.sqlite_stats import pin_statistics
 from mailgraph.store.engines.urls import sqlite_url
 from mailgraph.store.engines.wakeups import FifoWakeups
+from mailgraph.store.full import is_full, storage_full_or
 from mailgraph.store.migrate import (
     CREATE_VERSION_TABLE,
     CURRENT_VERSION,
@@ -249,6 +250,8 @@ class SqliteEngine:
                 try:
                     result = drive(fn(tx))
                 except Exception as exc:  # the unit's own failure: undo it alone
+                    if is_full(exc):  # SQLite may have rolled the whole transaction back: fail the batch
+                        raise
                     db.execute("ROLLBACK TO unit")
                     db.execute("RELEASE unit")
                     outcomes.append((future, None, exc))
@@ -259,7 +262,8 @@ class SqliteEngine:
         except Exception as exc:  # the batch itself failed (disk full, I/O error): nobody committed
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            outcomes = [(future, None, exc) for _, future in batch]
+            failure = storage_full_or(exc)  # disk full: a clean 507/452 to every unit of the batch
+            outcomes = [(future, None, failure) for _, future in batch]
         finally:
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)
         self._checkpoint_wake.set()
@@ -281,7 +285,14 @@ class SqliteEngine:
                 if self._closed:
                     break
                 # PASSIVE never blocks the writer or readers; it copies what it can (sqlite.org/wal.html).
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError as exc:
+                    # A full disk (the database file cannot grow): try again later rather than end
+                    # the checkpointer — else the WAL would grow without bound once space returns.
+                    if not is_full(exc):
+                        raise
+                    self._checkpoint_wake.wait(timeout=1.0)
                 self._checkpoint_wake.wait(timeout=0.2)  # at most ~5 checkpoints a second
         finally:
             db.close()
