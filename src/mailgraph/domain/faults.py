@@ -20,9 +20,6 @@ applies the returned rule's effect (status, latency, reset), or delivers normall
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import random
 import uuid
 from collections.abc import Callable
@@ -32,11 +29,11 @@ from typing import TYPE_CHECKING, Literal
 
 from mailgraph.domain.errors import BadRequestError
 from mailgraph.domain.model import Timestamp
+from mailgraph.domain.periodic import Periodic
 
 if TYPE_CHECKING:
     from mailgraph.domain.ports import Tx, UnitOfWork
 
-log = logging.getLogger("mailgraph.faults")
 
 FaultScope = Literal["http", "relay", "webhook"]
 SCOPES: tuple[FaultScope, ...] = ("http", "relay", "webhook")
@@ -135,7 +132,7 @@ class FaultService:
         self._uow = uow
         self._clock = clock
         self._rules: list[FaultRule] = []
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("mailgraph-faults", REFRESH_S, self.refresh)
 
     @property
     def active(self) -> bool:
@@ -211,24 +208,11 @@ class FaultService:
 
     def start(self) -> None:
         """Reload the rules every second in the background (rules added by other processes)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._poll(), name="mailgraph-faults")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the background reload."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(REFRESH_S)
-            try:
-                await self.refresh()
-            except Exception:  # the store may be closing; try again next time
-                log.debug("fault rules not reloaded", exc_info=True)
+        await self._periodic.stop()
 
 
 # The fields of a rule as clients write them (JSON of /_mailgraph/faults, TOML of the tenant file).

@@ -11,13 +11,8 @@ twice at once (several processes) or not at all (counts stay exact; reads just s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
+from mailgraph.domain.periodic import Periodic
 from mailgraph.domain.ports import UnitOfWork
-
-log = logging.getLogger("mailgraph.folder_counts")
 
 INTERVAL_S = 1.0
 """How often the pending deltas are folded (a second's worth of writes is a few thousand rows)."""
@@ -32,9 +27,8 @@ class FolderCountFolder:
 
     def __init__(self, uow: UnitOfWork, interval_s: float = INTERVAL_S, batch: int = BATCH) -> None:
         self._uow = uow
-        self._interval_s = interval_s
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("mailgraph-folder-counts", interval_s, self.fold)
 
     async def fold(self) -> int:
         """Fold the pending deltas now (all of them unless more keep coming); returns how many."""
@@ -48,21 +42,8 @@ class FolderCountFolder:
 
     def start(self) -> None:
         """Fold every `interval_s` until `stop`."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="mailgraph-folder-counts")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop folding (pending deltas stay, and stay counted)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.fold()
-            except Exception:  # the store may be closing or briefly unreachable: try again next time
-                log.debug("folder count deltas not folded", exc_info=True)
+        await self._periodic.stop()
