@@ -43,28 +43,29 @@ def test_other_parameters_are_read_from_the_stored_form() -> None:
 VALID = hash_secret("pw")
 
 
-@pytest.mark.parametrize(
-    "stored",
-    [
-        "",
-        "pw",
-        "$$$$$",
-        "argon2$16384$8$1$AAAA$AAAA",
-        VALID.replace("scrypt", "SCRYPT"),
-        VALID + "$extra",
-        VALID.rsplit("$", 1)[0],
-        VALID.replace("$16384$", "$15000$"),  # N not a power of two
-        VALID.replace("$16384$", "$0$"),
-        VALID.replace("$16384$", "$x$"),
-        VALID.replace("$8$1$", "$0$1$"),
-        VALID.replace("$8$1$", "$8$0$"),
-        VALID.replace("$8$1$", "$-8$1$"),
-        VALID.rsplit("$", 1)[0] + "$not base64!",
-        VALID.rsplit("$", 1)[0] + "$",
-        VALID.rsplit("$", 2)[0] + "$$" + VALID.rsplit("$", 1)[1],  # empty salt
-        VALID.rsplit("$", 1)[0] + "$QUFB",  # 3-byte hash: too short to be ours
-    ],
-)
+# ids by position: the cases hold a random salt, and pytest-xdist needs the same ids in every worker.
+MALFORMED = [
+    "",
+    "pw",
+    "$$$$$",
+    "argon2$16384$8$1$AAAA$AAAA",
+    VALID.replace("scrypt", "SCRYPT"),
+    VALID + "$extra",
+    VALID.rsplit("$", 1)[0],
+    VALID.replace("$16384$", "$15000$"),  # N not a power of two
+    VALID.replace("$16384$", "$0$"),
+    VALID.replace("$16384$", "$x$"),
+    VALID.replace("$8$1$", "$0$1$"),
+    VALID.replace("$8$1$", "$8$0$"),
+    VALID.replace("$8$1$", "$-8$1$"),
+    VALID.rsplit("$", 1)[0] + "$not base64!",
+    VALID.rsplit("$", 1)[0] + "$",
+    VALID.rsplit("$", 2)[0] + "$$" + VALID.rsplit("$", 1)[1],  # empty salt
+    VALID.rsplit("$", 1)[0] + "$QUFB",  # 3-byte hash: too short to be ours
+]
+
+
+@pytest.mark.parametrize("stored", MALFORMED, ids=[f"case{i}" for i in range(len(MALFORMED))])
 def test_malformed_stored_hash_is_false(stored: str) -> None:
     assert verify_secret("pw", stored) is False
 
