@@ -71,11 +71,10 @@ export CONTAINERS_CONF=$WORK/containers.conf
 # itself runs (`podman healthcheck run`, below). Drop that one message.
 podman() { command podman "$@" 2> >(grep -v 'unable to get systemd connection' >&2); }
 
-cleanup() {
-  podman rm -f -t 2 mgcheck >/dev/null 2>&1 || true
-  podman volume rm -f mgcheck-data >/dev/null 2>&1 || true
-  [ -n "${COMPOSE_UP:-}" ] && podman-compose -p mgcheck -f compose.yaml -f scripts/container/compose.catcher.yaml \
-    down -v -t 2 >/dev/null 2>&1 || true
+cleanup() {  # by name; -v: the anonymous /data volume of the catcher (it runs the mailgraph image) too
+  podman rm -f -v -t 2 mgcheck mgcheck_mailgraph_1 mgcheck_mailpit_1 >/dev/null 2>&1 || true
+  podman volume rm -f mgcheck-data mgcheck_mailgraph-data >/dev/null 2>&1 || true
+  podman network rm -f mgcheck_default >/dev/null 2>&1 || true  # podman-compose 1.0.3's down leaves it
 }
 trap cleanup EXIT
 
@@ -158,16 +157,15 @@ podman logs mgcheck 2>&1 | grep -q 'Application shutdown complete' || fail "no c
 [ $((SECONDS - t0)) -lt 10 ] || fail "SIGTERM ignored: stopped by the SIGKILL after 10 s"
 echo "stopped in $((SECONDS - t0)) s, exit code 0, 'Application shutdown complete'"
 step "a new container on the same volume keeps the store"
-podman rm -f mgcheck >/dev/null
+podman rm -f -v mgcheck >/dev/null
 run
 $PROBE inbox "$HTTP" bob@contoso.com "graph to bob, check.sh" --timeout 5
 podman exec mgcheck find /data -printf '%m %U %y %p\n' | $PROBE perms 10001
-podman rm -f -t 5 mgcheck >/dev/null
+podman rm -f -v -t 5 mgcheck >/dev/null
 
 # --- 5. compose -----------------------------------------------------------------------------------------
 step "podman-compose -f compose.yaml -f scripts/container/compose.catcher.yaml up -d --build"
 $PROBE free-ports 5000 2525 8025
-COMPOSE_UP=1
 podman-compose -p mgcheck -f compose.yaml -f scripts/container/compose.catcher.yaml \
   --podman-build-args='--format docker' up -d --build --build-arg BASE="$BASE_IMAGE" \
   >"$WORK/compose.log" 2>&1 || { tail -30 "$WORK/compose.log"; fail "podman-compose up"; }
