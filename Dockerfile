@@ -2,22 +2,30 @@
 #   docker build -t mailgraph .
 #   docker run -p 5000:5000 -v mailgraph-data:/data mailgraph
 # Two stages: the wheel is built with the build tools, the runtime image gets the wheel only.
-FROM python:3.12-slim AS build
+# BASE is the base image of both stages; only the container test (scripts/container/check.sh) changes it,
+# to a locally made Debian image where no registry is reachable.
+ARG BASE=python:3.12-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.12-slim
+FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MAILGRAPH_LOG_FORMAT=json
-# A system user without a login shell owns the data dir; the server never runs as root.
-RUN useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin mailgraph \
-    && mkdir -p /data && chown mailgraph:mailgraph /data
+# A system user without a login shell (uid and gid 10001) owns the data dir, 0700 like the server makes
+# it; the server never runs as root. (useradd warns that 10001 is above SYS_UID_MAX: harmless.)
+RUN groupadd --system --gid 10001 mailgraph \
+    && useradd --system --uid 10001 --gid mailgraph --home-dir /data --no-create-home \
+        --shell /usr/sbin/nologin mailgraph \
+    && install -d -m 0700 -o mailgraph -g mailgraph /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-USER mailgraph
+# Numeric, so that a runtime can tell it is not root without the image's /etc/passwd (Kubernetes'
+# runAsNonRoot refuses a user name).
+USER 10001:10001
 WORKDIR /data
 # The store (SQLite), signing keys, attachment blobs, TLS material and the admin token live here.
 VOLUME ["/data"]

@@ -53,6 +53,16 @@ async def test_a_dead_listeners_pipe_is_removed(tmp_path: Path) -> None:
         n.listen("../x", lambda: None)
 
 
+async def test_the_pipe_directory_is_private(tmp_path: Path) -> None:
+    w = FifoWakeups(tmp_path / "m.db.wake")  # made by the first listen, 0700 like the data dir
+    w.listen("outbox", lambda: None)
+    try:
+        assert (tmp_path / "m.db.wake").stat().st_mode & 0o777 == 0o700
+        assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp_path / "m.db.wake").iterdir())
+    finally:
+        w.close()
+
+
 async def test_engines_offer_wakeups(tmp_path: Path) -> None:
     engine = SqliteEngine(tmp_path / "m.db")
     try:

@@ -53,7 +53,8 @@ class _Output:
 
 def test_json_log_format_gives_json_lines_for_app_access_and_banner(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "mailgraph", "serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
-           "--tenant", str(TENANT_FILE), "--log-format", "json", "--access-log"]  # fmt: skip
+           "--tenant", str(TENANT_FILE), "--log-format", "json", "--access-log",
+           "--smtp-port", "0", "--submission-port", "0"]  # fmt: skip
     popen = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
     )
@@ -66,6 +67,8 @@ def test_json_log_format_gives_json_lines_for_app_access_and_banner(tmp_path: Pa
         url = next(m.split(": ", 1)[1] for m in banner if m.startswith("mailgraph ready: "))
         assert any("client_id=full-app -d client_secret=full-secret" in m for m in banner)
         assert not any("mailgraph-demo" in m for m in banner)
+        assert any(m.startswith("mailgraph SMTP: smtp://") for m in banner)  # the SMTP lines too
+        assert any(m.startswith("mailgraph SMTP submission: smtp://") for m in banner)
         assert any(r["logger"].startswith("uvicorn") for r in records)
         assert httpx.get(f"{url}/health?probe=1", timeout=30).status_code == 200
         access = json.loads(output.until("/health?probe=1", deadline)[-1])

@@ -126,7 +126,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _start_smtp(runtime: Runtime, host: str) -> bool:
+def _say(text: str, log_format: str) -> None:
+    """Print banner lines; with JSON logs, one JSON log line per banner line, like every other line."""
+    if log_format == "json":
+        for line in text.splitlines():
+            logging.getLogger("mailgraph.banner").info(line)
+    else:
+        print(text, flush=True)
+
+
+async def _start_smtp(runtime: Runtime, host: str, log_format: str) -> bool:
     """Bind the SMTP listeners and print where they are; on failure close the store and say why."""
     if runtime.smtp is None:
         return True
@@ -140,9 +149,9 @@ async def _start_smtp(runtime: Runtime, host: str) -> bool:
         if name.startswith("submission"):
             continue
         kind = "STARTTLS, AUTH after TLS" if name == "smtp" else "implicit TLS, AUTH"
-        print(f"mailgraph SMTP: {name}://{host}:{port}   ({kind}; mail for the tenant's domains)", flush=True)
+        _say(f"mailgraph SMTP: {name}://{host}:{port}   ({kind}; mail for the tenant's domains)", log_format)
     for line in submission_banner(runtime.smtp.ports, host, runtime.smtp.settings.submission_allow_plaintext):
-        print(line, flush=True)
+        _say(line, log_format)
     return True
 
 
@@ -166,7 +175,7 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
     import uvicorn
 
     runtime = await build(settings)
-    if not await _start_smtp(runtime, settings.host):
+    if not await _start_smtp(runtime, settings.host, settings.log_format):
         return 1
     listeners: list[tuple[str, int, dict[str, Any]]] = []
     if settings.http or not settings.tls:
@@ -212,11 +221,7 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
             shown = text if i == 0 else "\n".join(text.splitlines()[:3])
             if scheme == "https":
                 shown += "\n" + tls_banner(settings)
-            if settings.log_format == "json":  # one JSON line per banner line, like every other log line
-                for line in shown.splitlines():
-                    logging.getLogger("mailgraph.banner").info(line)
-            else:
-                print(shown, flush=True)
+            _say(shown, settings.log_format)
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for server, task in reversed(list(zip(servers, tasks, strict=True))):  # the lifespan server last
         server.should_exit = True

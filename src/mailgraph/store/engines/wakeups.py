@@ -30,6 +30,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from mailgraph.files import PRIVATE_DIR
+
 log = logging.getLogger("mailgraph.wakeups")
 
 
@@ -50,7 +52,7 @@ class FifoWakeups:
         if channel in self._listening:
             raise RuntimeError(f"already listening on {channel!r}")
         loop = asyncio.get_running_loop()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)  # like the data dir: 0700
         final = self.directory / f"{channel}.{self._pid}"
         temp = self.directory / f".{channel}.{self._pid}.tmp"
         with contextlib.suppress(FileNotFoundError):
