@@ -407,8 +407,9 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
         server = ServerProcess(data, database, scenario.processes, sink.url)
         try:
             if not await blocking(server.start, 120):
+                kept = _keep_log(server, label)
                 return TrialResult(
-                    restart_failures=1, notes=[f"first start failed: {server.log.read_text()[-2000:]}"]
+                    restart_failures=1, notes=[f"first start failed (log: {kept}): {server.log.read_text()[-2000:]}"]
                 )
             auth = await blocking(token, server.url)
             await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
@@ -438,8 +439,9 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             else:  # the supervisor restarts the killed process
                 back = await blocking(server.wait_ready, 120)
             if not back:
+                kept = _keep_log(server, label)
                 return TrialResult(
-                    len(load.acked), restart_failures=1, notes=[server.log.read_text()[-2000:]]
+                    len(load.acked), restart_failures=1, notes=[f"log: {kept}", server.log.read_text()[-2000:]]
                 )
             for _ in range(400):  # bounded: 120 s
                 if await blocking(drained, server.url):

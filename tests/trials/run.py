@@ -27,6 +27,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--load", type=float, default=3.0, help="seconds of load per round")
     parser.add_argument("--engine", choices=("sqlite", "postgres"))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--scenario", action="append", metavar="TEXT",
+        help="run only the scenarios whose name contains TEXT (repeatable; 'disk full' selects that trial)",
+    )
     parser.add_argument("--fault-rounds", type=int, default=5, help="rounds of each fault scenario (0: none)")
     parser.add_argument(
         "--soak", type=float, metavar="MIN", help="soak for MIN minutes instead (tests/trials/soak.py)"
@@ -49,6 +53,8 @@ def main(argv: list[str]) -> int:
         if not rounds:
             continue
         if args.engine and scenario.engine != args.engine:
+            continue
+        if args.scenario and not any(t in scenario.name for t in args.scenario):
             continue
         if scenario.engine == "postgres" and not pgdb.enabled():
             print(f"skipped {scenario.name} on postgres: 127.0.0.1:5432 does not answer", file=sys.stderr)
@@ -83,7 +89,7 @@ def main(argv: list[str]) -> int:
             total.lost or total.half_done or total.duplicated or total.restart_failures or total.webhook_lost
         )
         bad |= worst > CONCURRENCY
-    if args.fault_rounds and args.engine != "postgres":
+    if args.fault_rounds and args.engine != "postgres" and (not args.scenario or any(t in "disk full" for t in args.scenario)):
         row, failed = _disk_full(args.fault_rounds)
         if row:
             rows.append(row)
