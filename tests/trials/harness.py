@@ -417,7 +417,8 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             if not await blocking(server.start, 120):
                 kept = _keep_log(server, label)
                 return TrialResult(
-                    restart_failures=1, notes=[f"first start failed (log: {kept}): {server.log.read_text()[-2000:]}"]
+                    restart_failures=1,
+                    notes=[f"first start failed (log: {kept}): {server.log.read_text()[-2000:]}"],
                 )
             auth = await blocking(token, server.url)
             await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
@@ -449,7 +450,9 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             if not back:
                 kept = _keep_log(server, label)
                 return TrialResult(
-                    len(load.acked), restart_failures=1, notes=[f"log: {kept}", server.log.read_text()[-2000:]]
+                    len(load.acked),
+                    restart_failures=1,
+                    notes=[f"log: {kept}", server.log.read_text()[-2000:]],
                 )
             for _ in range(400):  # bounded: 120 s
                 if await blocking(drained, server.url):

@@ -125,7 +125,9 @@ def _message(subject: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _graph_send(url: str, auth: dict[str, str], subject: str, result: DiskFullResult, acked: set[str]) -> None:
+def _graph_send(
+    url: str, auth: dict[str, str], subject: str, result: DiskFullResult, acked: set[str]
+) -> None:
     """One send; a 202 is acknowledged, a 5xx other than a clean Graph error (507, 503) is an error."""
     try:
         r = httpx.post(f"{url}/v1.0/users/alice@fabrikam.test/sendMail", json={"message": _message(subject)}, headers=auth, timeout=60)  # fmt: skip

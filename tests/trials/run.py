@@ -15,8 +15,8 @@ from collections import Counter
 
 from tests import pgdb
 from tests.trials.disk_full import mount_allowed, run_disk_full
-from tests.trials.pg_disk_full import pg_allowed, run_pg_disk_full
 from tests.trials.harness import CONCURRENCY, FAULT_SCENARIOS, SCENARIOS, TrialResult, run_trial
+from tests.trials.pg_disk_full import pg_allowed, run_pg_disk_full
 from tests.trials.soak import run_soak
 
 COLUMNS = ("scenario", "engine", "trials", "acknowledged", "lost", "duplicated", "relay dup. (max)", "half-done", "webhook lost", "5xx", "restart failures")  # fmt: skip
@@ -29,7 +29,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgres"))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
-        "--scenario", action="append", metavar="TEXT",
+        "--scenario",
+        action="append",
+        metavar="TEXT",
         help="run only the scenarios whose name contains TEXT (repeatable; 'disk full' selects that trial)",
     )
     parser.add_argument("--fault-rounds", type=int, default=5, help="rounds of each fault scenario (0: none)")
@@ -134,7 +136,11 @@ def _disk_full(rounds: int, engine: str) -> tuple[tuple[str, ...] | None, bool]:
     print(f"disk full on {engine}: clean refusals {dict(refused)}", file=sys.stderr)
     if engine == "postgres":
         print(f"disk full on postgres: PostgreSQL went down (WAL PANIC) in {went_down} of {rounds} rounds", file=sys.stderr)  # fmt: skip
-    name = "disk full (24 MB tmpfs), refill" if engine == "sqlite" else "disk full (64 MB tmpfs under PGDATA), refill"
+    name = (
+        "disk full (24 MB tmpfs), refill"
+        if engine == "sqlite"
+        else "disk full (64 MB tmpfs under PGDATA), refill"
+    )
     row = (name, engine, str(rounds), str(acked), str(lost), str(dup), "–", str(half), "–", str(errors), str(not_back))  # fmt: skip
     return row, bool(lost or half or dup or errors or not_back or not refused)
 

@@ -54,7 +54,11 @@ def _wait(predicate: object, bound_s: float) -> bool:
 def test_a_process_killed_while_another_starts_is_restarted_not_fatal() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path])}
     popen = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(SLOT1_START_S)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        [sys.executable, "-c", SCRIPT, str(SLOT1_START_S)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         assert _wait(lambda: len(_children(popen.pid)) == 2, 30), "the supervisor did not fork both"
@@ -74,4 +78,3 @@ def test_a_process_killed_while_another_starts_is_restarted_not_fatal() -> None:
         if popen.poll() is None:
             popen.kill()
             popen.wait(10)
-

@@ -55,7 +55,6 @@ class Slot:
     lifeline_fd: int
     """EOF here means the supervisor is gone: stop."""
 
-
     def ready(self) -> None:
         """Tell the supervisor this slot's process listens (two bytes: atomic on a pipe)."""
         os.write(self.ready_fd, self.index.to_bytes(2, "big"))
