@@ -2,10 +2,9 @@
 
 1. a throw-away PostgreSQL 15 cluster (`initdb` as the `postgres` user, 1 MB WAL segments) whose
    whole data directory, `pg_wal` included, is on a size-limited tmpfs, on its own port on 127.0.0.1;
-2. `mailgraph serve` against it (its own data directory — blobs — on the ordinary disk), with the
-   relay sink; a filler file leaves the cluster's disk a few MB;
-3. Graph `sendMail` (a 48 KB body of its own, which the database stores, and a small attachment; to bob
-   and outside) and inbound SMTP (~100 KB) until the disk has been full for several rounds. Every answer
+2. `mailgraph serve` against it (with PostgreSQL the attachment bytes are in the database too; its
+   data directory holds only keys), with the relay sink; a filler file leaves the cluster's disk a few MB;
+3. Graph `sendMail` (a 48 KB body of its own and a 2 KB attachment; to bob and outside) and inbound SMTP (~100 KB) until the disk has been full for several rounds. Every answer
    must be 202/250, or a clean refusal: `507 quotaLimitReached` / `452 4.3.1` when PostgreSQL says
    its disk is full (SQLSTATE 53100), or `503 serviceNotAvailable` / `451 4.3.0` when PostgreSQL
    itself goes down — it PANICs when it cannot write its WAL, and its crash recovery needs disk space
