@@ -1,5 +1,7 @@
-"""`./dev trials [--rounds N] [--load SECONDS] [--engine sqlite|postgres]`: the crash trials, N rounds per
-scenario (default 20), then the table docs/reliability.md quotes. The machine's load matters for how
+"""`./dev trials [--rounds N] [--load SECONDS] [--engine sqlite|postgres] [--scenario TEXT]`: the crash
+trials, N rounds per scenario (default 20; the fault scenarios and the disk-full trials of both engines
+`--fault-rounds`), then the table docs/reliability.md quotes. `--scenario TEXT` (repeatable) keeps the
+scenarios whose name contains it ("two processes", "disk full", …). The machine's load matters for how
 much is acknowledged per round, not for the verdicts.
 
 `./dev trials --soak MIN [--rate OPS] [--interval S]`: the soak instead (tests/trials/soak.py).
