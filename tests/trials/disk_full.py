@@ -60,9 +60,11 @@ def mount_allowed() -> str | None:
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size_mb: int) -> Iterator[Path]:
+def tmpfs(path: Path, size_mb: int, owner: tuple[int, int] | None = None) -> Iterator[Path]:
+    """A tmpfs of `size_mb` on `path` (owned by `owner` (uid, gid), else root), unmounted at the end."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)], check=True)  # fmt: skip
+    options = f"size={size_mb}m,mode=0700" + (f",uid={owner[0]},gid={owner[1]}" if owner else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
     try:
         yield path
     finally:
@@ -111,6 +113,12 @@ def _smtp_send(port: int, subject: str, result: DiskFullResult, acked: set[str])
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.sendmail("sam@example.org", ["bob@fabrikam.test"], data.encode())
         acked.add(subject)
+    except smtplib.SMTPRecipientsRefused as e:  # refused at RCPT (e.g. 451 4.3.0: the store is down)
+        for code, text in e.recipients.values():
+            if code >= 500:
+                result.server_errors.append(f"SMTP RCPT {code} {text!r}")
+            else:
+                result.refused[f"SMTP {code} {text.decode(errors='replace').split(' ')[0]}"] += 1
     except smtplib.SMTPResponseException as e:
         if e.smtp_code >= 500:
             result.server_errors.append(f"SMTP {e.smtp_code} {e.smtp_error!r}")
@@ -163,30 +171,39 @@ async def _disk_full(rounds_full: int) -> DiskFullResult:
                     result.recovered = True
                     break
                 await asyncio.sleep(0.5)
-            for _ in range(400):  # bounded: 120 s
-                if await blocking(drained, server.url):
-                    result.drained = True
-                    break
-                await asyncio.sleep(0.3)
-            await asyncio.sleep(1)
-            sent = await blocking(subjects, server.url, auth, "alice@fabrikam.test", "sentitems")
-            inbox = await blocking(subjects, server.url, auth, "bob@fabrikam.test", "inbox")
-            drafts = await blocking(subjects, server.url, auth, "alice@fabrikam.test", "drafts")
-            sink_seen = Counter(str(r.message["Subject"]) for r in sink.received)
-            for subject in tried:
-                places = {"inbox": inbox[subject]}
-                if "-inbound-" not in subject:
-                    places |= {"sent": sent[subject], "sink": sink_seen[subject]}
-                found = [p for p, c in places.items() if c]
-                if places["inbox"] > 1 or places.get("sent", 0) > 1:
-                    result.duplicated.append(f"{subject}: {places}")
-                if subject in acked and not found:
-                    result.lost.append(subject)
-                elif (found and len(found) < len(places)) or (drafts[subject] and found):
-                    result.half_done.append(f"{subject}: {places} drafts={drafts[subject]}")
-            result.acknowledged = len(acked)
-            result.log_tail = server.log.read_text(errors="replace")[-3000:]
+            await account(server, sink, auth, tried, acked, result)
             return result
         finally:
             await blocking(server.stop)
             await blocking(sink.stop)
+
+
+async def account(
+    server: ServerProcess, sink: Sink, auth: dict[str, str], tried: list[str], acked: set[str], result: DiskFullResult
+) -> None:  # fmt: skip
+    """Once the queue drained: every message in all of its places (Sent Items, bob's Inbox, the sink;
+    inbound: the Inbox) or in none, acknowledged ones in all, none twice, none sent and still a draft."""
+    blocking = asyncio.to_thread
+    for _ in range(400):  # bounded: 120 s
+        if await blocking(drained, server.url):
+            result.drained = True
+            break
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(1)
+    sent = await blocking(subjects, server.url, auth, "alice@fabrikam.test", "sentitems")
+    inbox = await blocking(subjects, server.url, auth, "bob@fabrikam.test", "inbox")
+    drafts = await blocking(subjects, server.url, auth, "alice@fabrikam.test", "drafts")
+    sink_seen = Counter(str(r.message["Subject"]) for r in sink.received)
+    for subject in tried:
+        places = {"inbox": inbox[subject]}
+        if "-inbound-" not in subject:
+            places |= {"sent": sent[subject], "sink": sink_seen[subject]}
+        found = [p for p, c in places.items() if c]
+        if places["inbox"] > 1 or places.get("sent", 0) > 1:
+            result.duplicated.append(f"{subject}: {places}")
+        if subject in acked and not found:
+            result.lost.append(subject)
+        elif (found and len(found) < len(places)) or (drafts[subject] and found):
+            result.half_done.append(f"{subject}: {places} drafts={drafts[subject]}")
+    result.acknowledged = len(acked)
+    result.log_tail = server.log.read_text(errors="replace")[-3000:]

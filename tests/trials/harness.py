@@ -53,6 +53,13 @@ EXTERNAL = "ext@example.org"
 CONCURRENCY = 4  # the relay worker's transactions in flight: the duplicate bound per crash
 ATTACHMENT = base64.b64encode(os.urandom(2048)).decode()
 UPLOAD = os.urandom(400 * 1024)  # two chunks of an upload session
+SERVER_KEEPALIVE_S = 30  # --http-keepalive (the server's default)
+CLIENT_KEEPALIVE_S = 5.0
+"""The load's pool expiry (httpx's default, said explicitly): below the server's keep-alive, so the
+client always retires an idle connection before the server closes it. Equal values race: a POST sent
+on a connection the server is closing gets a reset and no answer (httpx `ReadError`, the soak's 3
+errors; docs/reliability.md). The load never re-sends a POST that got no answer: it may have been
+handled (the accounting counts it as tried, not acknowledged)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class ServerProcess:
             "--submission-allow-plaintext", "--relay", relay, "--admin-token", ADMIN,
             "--worker-concurrency", str(CONCURRENCY), "--queue-lease", "2", "--queue-poll", "0.2",
             "--retry-schedule", "1", "--log-level", "warning", "--processes", str(processes),
-            "--durability", "normal", "--webhook-retry-schedule", "1",
+            "--durability", "normal", "--webhook-retry-schedule", "1", "--http-keepalive", str(SERVER_KEEPALIVE_S),
         ]  # fmt: skip
         if database:
             self.args += ["--database", database]
@@ -286,7 +293,8 @@ class Load:
                 time.sleep(0.05)
 
     async def run(self, token: dict[str, str]) -> None:
-        async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as client:
+        limits = httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_S)
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=30, limits=limits) as client:
             await asyncio.gather(
                 self.graph(client, token),
                 self.graph(client, token),
@@ -407,8 +415,10 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
         server = ServerProcess(data, database, scenario.processes, sink.url)
         try:
             if not await blocking(server.start, 120):
+                kept = _keep_log(server, label)
                 return TrialResult(
-                    restart_failures=1, notes=[f"first start failed: {server.log.read_text()[-2000:]}"]
+                    restart_failures=1,
+                    notes=[f"first start failed (log: {kept}): {server.log.read_text()[-2000:]}"],
                 )
             auth = await blocking(token, server.url)
             await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
@@ -438,8 +448,11 @@ async def _trial(scenario: Scenario, rng: random.Random, load_s: float, label: s
             else:  # the supervisor restarts the killed process
                 back = await blocking(server.wait_ready, 120)
             if not back:
+                kept = _keep_log(server, label)
                 return TrialResult(
-                    len(load.acked), restart_failures=1, notes=[server.log.read_text()[-2000:]]
+                    len(load.acked),
+                    restart_failures=1,
+                    notes=[f"log: {kept}", server.log.read_text()[-2000:]],
                 )
             for _ in range(400):  # bounded: 120 s
                 if await blocking(drained, server.url):

@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 from tests.delivery.sink import Sink
-from tests.trials.harness import ADMIN, Load, ServerProcess, _subscribe, drained, token
+from tests.trials.harness import ADMIN, CLIENT_KEEPALIVE_S, Load, ServerProcess, _subscribe, drained, token
 from tests.webhooks.receiver import Receiver
 
 RSS_GROWTH = 0.10  # targets of issue 17
@@ -171,7 +171,7 @@ class Mix:
                 self._note(f"sendMail {r.status_code} {r.text[:200]}")
         except httpx.HTTPError as e:
             ok = False
-            self._note(f"sendMail {type(e).__name__} {e}")
+            self._note(f"sendMail {type(e).__name__} {e} (after {time.monotonic() - started:.3f} s)")
         self._done(started, ok)
 
     def _note(self, text: str) -> None:
@@ -244,7 +244,9 @@ async def _soak(seconds: float, rate: float | None, interval_s: float, warmup_s:
             pid = server.process.pid
             auth = await blocking(token, server.url)
             await blocking(_subscribe, server.url, auth, f"{receiver.url}/hook")
-            limits = httpx.Limits(max_connections=64)
+            # The pool's idle expiry stays below the server's keep-alive: a connection is never reused
+            # at the moment the server closes it (harness.CLIENT_KEEPALIVE_S says why).
+            limits = httpx.Limits(max_connections=64, keepalive_expiry=CLIENT_KEEPALIVE_S)
             async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
                 mix = Mix(server, auth)
                 capacity = None
@@ -286,14 +288,16 @@ async def _soak(seconds: float, rate: float | None, interval_s: float, warmup_s:
                     await asyncio.gather(*tasks)
                 result.acknowledged, result.errors, result.notes = mix.acknowledged, mix.errors, mix.notes
                 result.server_errors = mix.server_errors
-                for _ in range(400):  # bounded: 120 s for the relay to catch up
-                    if await blocking(drained, server.url):
-                        result.drained = True
-                        break
-                    await asyncio.sleep(0.3)
-                await asyncio.sleep(2)  # connections of the last operations close
-                result.idle_fds = (idle_before, open_fds(pid))
-                return result
+            # The pool is closed now: at rest means without the client's idle keep-alive connections
+            # (the server keeps them open for --http-keepalive, longer than the client's expiry).
+            for _ in range(400):  # bounded: 120 s for the relay to catch up
+                if await blocking(drained, server.url):
+                    result.drained = True
+                    break
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(2)  # connections of the last operations close
+            result.idle_fds = (idle_before, open_fds(pid))
+            return result
         finally:
             await blocking(server.stop)
             await receiver.stop()

@@ -239,7 +239,7 @@ def _supervised(slot: Slot, servers: list[Any]) -> None:
             server.should_exit = True
 
     loop.add_reader(slot.lifeline_fd, orphaned)
-    os.write(slot.ready_fd, b"r")
+    slot.ready()
 
 
 def _serve_child(settings: Settings, slot: Slot) -> int:

@@ -11,7 +11,14 @@ wraps uvicorn's `HttpToolsProtocol`:
 - **head size**: more than `max_head_bytes` before the head is complete → 431 and close
   (RFC 6585 §5; Graph's front end refuses large heads the same way);
 - **body deadline**: once the head is in, the body must arrive within `body_timeout_s`; a stalled
-  upload is cut and the application sees a disconnect (api/http.py then drops the request).
+  upload is cut and the application sees a disconnect (api/http.py then drops the request);
+- **idle keep-alive**: between a response and the next request's first byte only uvicorn's
+  keep-alive timer (`--http-keepalive`) runs; the head deadline starts with that first byte;
+- **no close over a request that has arrived**: when a deadline fires but request bytes are already
+  in the socket, the connection is not closed. A busy event loop runs its due timers before it reads,
+  so a request that arrived just before the keep-alive deadline was closed unread: the kernel resets
+  the connection and the client cannot know whether its POST was handled (the soak's `ReadError`s,
+  docs/reliability.md).
 
 The figures measured with these limits are in docs/limits.md.
 """
@@ -20,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import sys
+import termios
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -56,6 +66,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """The parsed head's size: request target and header fields (a head that arrived at once)."""
         self._rejected = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._idle = False
+        """Between a response and the next request's first byte (the keep-alive timer's time)."""
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -66,12 +78,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline.cancel()
             self._deadline = None
 
+    def _request_waiting(self) -> bool:
+        """Bytes from the client are in the socket, not read yet (the loop reads them next)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+        return int.from_bytes(waiting, sys.byteorder) > 0
+
+    def timeout_keep_alive_handler(self) -> None:
+        if self._request_waiting():  # a request arrived in time: serve it (the head deadline runs)
+            self._arm(self.head_timeout_s)
+            return
+        super().timeout_keep_alive_handler()
+
     def _expired(self) -> None:
         self._deadline = None
         if self.transport.is_closing():
             return
         if self._in_head and self.cycle is not None and not self.cycle.response_complete:
             return  # a (pipelined) response is being written: the next head's deadline starts after it
+        if self._in_head and not self._head_bytes and self._request_waiting():
+            self._arm(self.head_timeout_s)  # a first byte came in time; the read callback is next
+            return
         if self._in_head and self._head_bytes:  # a started request: say why (an idle one just closes)
             self.transport.write(_TIMEOUT)
         self.transport.close()
@@ -94,6 +126,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._rejected:
             return
+        if self._idle:  # the next request's first byte: its head deadline starts
+            self._idle = False
+            self._arm(self.head_timeout_s)
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -127,10 +162,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():  # the next request's head starts now
+        if not self.transport.is_closing():  # idle until the next request's first byte (keep-alive)
             self._in_head = True
             self._head_bytes = self._head_size = 0
-            self._arm(self.head_timeout_s)
+            self._disarm()
+            self._idle = True
 
 
 def limited_protocol(

@@ -18,7 +18,8 @@ The supervisor never opens the store or starts a thread or an event loop, so it 
    process group (a terminal's Ctrl-C reaches only the supervisor, which stops them once) and hold the
    read end of a "lifeline" pipe: if the supervisor dies, even by SIGKILL, they see EOF and stop.
 5. A process that exits while the supervisor is not stopping is **restarted** in its slot (same
-   sockets, same role), after a back-off; more than `MAX_RESTARTS` within `RESTART_WINDOW_S` means a
+   sockets, same role), after a back-off — also while the others are still starting (only process
+   0's first start must succeed: it alone proves the configuration); more than `MAX_RESTARTS` within `RESTART_WINDOW_S` means a
    crash loop: the supervisor stops the others and exits 1.
 """
 
@@ -50,12 +51,25 @@ class Slot:
     index: int
     sockets: dict[str, socket.socket]
     ready_fd: int
-    """Write one byte here once listening."""
+    """`ready()` writes the slot's index here once listening."""
     lifeline_fd: int
     """EOF here means the supervisor is gone: stop."""
 
+    def ready(self) -> None:
+        """Tell the supervisor this slot's process listens (two bytes: atomic on a pipe)."""
+        os.write(self.ready_fd, self.index.to_bytes(2, "big"))
+
 
 ServeChild = Callable[[Settings, Slot], int]
+
+
+def _ready_slots(fd: int) -> list[int]:
+    """The slots whose process said it is ready since the last read (none if nothing waits)."""
+    try:
+        data = os.read(fd, 512)
+    except BlockingIOError:
+        return []
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data) - 1, 2)]
 
 
 def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -105,16 +119,15 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         try:
             self._fork(0)
-            if not self._await_ready(1):
+            if not self._await_ready(1):  # process 0 never came up (migrations, ports): a real failure
                 return self._stop(1)
             for index in range(1, self.count):
                 self._fork(index)
-            if not self._await_ready(self.count - 1):
-                return self._stop(1)
-            ports = ", ".join(f"{k} port {v[0].getsockname()[1]}" for k, v in self.listeners.items())
-            pids = " ".join(str(p) for p in sorted(self.pids, key=self.pids.__getitem__))
-            print(f"mailgraph processes: {self.count} serving on {ports} (pids {pids})", flush=True)
-            return self._watch()
+            # From here on the server is serving (process 0 answers; connections for a slot still
+            # starting wait in its socket's backlog): a process that dies now, even before the others
+            # said they are ready, is restarted in its slot like any later crash, not taken as a
+            # failed start that stops the whole server (issue 17: 2 of 40 two-process crash rounds).
+            return self._watch(starting=set(range(1, self.count)))
         finally:
             for socks in self.listeners.values():
                 for sock in socks:
@@ -174,8 +187,7 @@ class Supervisor:
                 return False
             readable, _, _ = select.select([self._ready_r], [], [], min(left, 0.2))
             if readable:
-                with contextlib.suppress(BlockingIOError):
-                    got += len(os.read(self._ready_r, 64))
+                got += len(_ready_slots(self._ready_r))
         return got >= n
 
     def _reap(self, *, restart: bool) -> bool:
@@ -205,15 +217,32 @@ class Supervisor:
             print(f"mailgraph: process {index} restarted", file=sys.stderr, flush=True)
         return exited
 
-    def _watch(self) -> int:
+    def _watch(self, starting: set[int] | None = None) -> int:
+        """Restart what dies until stopped; `starting`: the slots whose first start has not said ready
+        yet (the "serving" line is printed once they all have; more than READY_TIMEOUT_S is a failure)."""
+        starting = starting or set()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        if not starting:
+            self._serving()
         while not self.stopping:
             if self._reap(restart=True):
                 return self._stop(1)
             with contextlib.suppress(InterruptedError):
                 select.select([self._ready_r], [], [], 0.2)
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._ready_r, 64)  # restarted processes say they are ready; nothing to do
+            ready = _ready_slots(self._ready_r)  # (re)started processes that listen now
+            if starting and ready:
+                starting -= set(ready)
+                if not starting:
+                    self._serving()
+            if starting and time.monotonic() > deadline:
+                print("mailgraph: processes did not become ready in time", file=sys.stderr, flush=True)
+                return self._stop(1)
         return self._stop(0)
+
+    def _serving(self) -> None:
+        ports = ", ".join(f"{k} port {v[0].getsockname()[1]}" for k, v in self.listeners.items())
+        pids = " ".join(str(p) for p in sorted(self.pids, key=self.pids.__getitem__))
+        print(f"mailgraph processes: {self.count} serving on {ports} (pids {pids})", flush=True)
 
     def _stop(self, code: int) -> int:
         self.stopping = True

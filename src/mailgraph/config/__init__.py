@@ -142,8 +142,11 @@ class Settings:
     http_max_head_bytes: int = field(
         default=64 * 1024, metadata={"help": "largest request line + headers, in bytes (else 431)"}
     )
+    # Longer than the idle expiry of the pools Graph clients use (httpx 5 s — the Python SDK —, undici
+    # 4 s, aiohttp 15 s), so the client, not the server, closes an idle connection: a server that
+    # closes first races the client's reuse of it (docs/reliability.md, the soak's ReadErrors).
     http_keepalive_s: int = field(
-        default=5, metadata={"help": "seconds an idle keep-alive connection stays open"}
+        default=30, metadata={"help": "seconds an idle keep-alive connection stays open"}
     )
     http_max_connections: int = field(
         default=1000, metadata={"help": "concurrent HTTP connections and requests before 503"}
