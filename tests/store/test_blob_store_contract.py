@@ -1,0 +1,136 @@
+"""The blob store contract (`domain.ports.BlobStorage`), once per engine with its default store: the data
+directory on SQLite (store/blobs.py), chunked rows on PostgreSQL (store/engines/pg_blobs.py, issue 11).
+Plus `--blobs dir` on PostgreSQL, so both choices of the setting are exercised where both exist."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailgraph.domain.collector import GRACE_S, BlobCollector
+from mailgraph.domain.model import Attachment, UploadSession, now
+from mailgraph.store.blobs import BlobStore
+from mailgraph.store.contract import Engine, EngineUrlError
+from mailgraph.store.engines import open_blobs
+from mailgraph.store.engines.pg_blobs import CHUNK, PgBlobStore
+
+BIG = os.urandom(2 * CHUNK + 12345)  # three chunks, the last one short
+
+
+@pytest.fixture(params=["auto", "dir"])
+async def blobs(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) -> AsyncIterator[Any]:
+    """The engine's default blob store (`auto`), and the directory (`dir`, only worth it on PostgreSQL)."""
+    if request.param == "dir" and engine.name == "sqlite":
+        pytest.skip("auto is dir on SQLite")
+    store = open_blobs(engine, tmp_path / "data", request.param)
+    assert isinstance(store, PgBlobStore if engine.name == "postgres" and request.param == "auto" else BlobStore)
+    yield store
+
+
+async def test_put_read_stream_round_trip(blobs: Any) -> None:
+    for data in (b"", b"hello", BIG):
+        blob_hash = await blobs.put(data)
+        assert blob_hash == hashlib.sha256(data).hexdigest()
+        assert await blobs.read(blob_hash) == data
+        for piece in (1000, CHUNK, 3 * 256 * 1024):
+            pieces = [p async for p in blobs.stream(blob_hash, piece)]
+            assert b"".join(pieces) == data
+            assert all(len(p) == piece for p in pieces[:-1]) and all(0 < len(p) <= piece for p in pieces)
+    assert await blobs.put(BIG) == hashlib.sha256(BIG).hexdigest()  # idempotent: stored once
+    assert await blobs.usage() == (3, len(b"hello") + len(BIG))
+
+
+async def test_concurrent_puts_of_one_content_store_it_once(blobs: Any) -> None:
+    hashes = await asyncio.gather(*(blobs.put(BIG) for _ in range(4)))
+    assert set(hashes) == {hashlib.sha256(BIG).hexdigest()}
+    assert await blobs.usage() == (1, len(BIG))
+    assert await blobs.read(hashes[0]) == BIG
+
+
+async def test_unknown_blob_is_not_found(blobs: Any) -> None:
+    with pytest.raises(FileNotFoundError):
+        await blobs.read("0" * 64)
+
+
+async def test_parts_join_in_order_and_drop(blobs: Any) -> None:
+    first = await blobs.write_part("s1", 0, BIG[:CHUNK + 7])
+    loser = await blobs.write_part("s1", 0, b"X" * 10)  # same offset, its own part, never recorded
+    second = await blobs.write_part("s1", CHUNK + 7, BIG[CHUNK + 7 :])
+    assert len({first, loser, second}) == 3
+    blob_hash, size = await blobs.adopt_parts("s1", [first, second])
+    assert (blob_hash, size) == (hashlib.sha256(BIG).hexdigest(), len(BIG))
+    assert await blobs.read(blob_hash) == BIG
+    assert await blobs.adopt_parts("s1", [first, second]) == (blob_hash, size)  # again: stored once
+    assert await blobs.parts_stored() == 3  # the parts stay until dropped
+    await blobs.drop_parts("s1")
+    assert await blobs.parts_stored() == 0
+    with pytest.raises(FileNotFoundError):  # cancelled (parts dropped) before the last chunk joined
+        await blobs.adopt_parts("s1", [first])
+    assert await blobs.read(blob_hash) == BIG  # the blob does not depend on its parts
+
+
+async def test_remove_spares_what_was_written_or_refreshed_within_the_grace(blobs: Any) -> None:
+    young = await blobs.put(b"young")
+    old = await blobs.put(BIG)
+    await blobs.backdate(old, 3600)
+    assert await blobs.remove([young, old], 60) == 1
+    assert await blobs.usage() == (1, 5)
+    refreshed = await blobs.put(b"put again")
+    await blobs.backdate(refreshed, 3600)
+    assert await blobs.put(b"put again") == refreshed  # about to be referenced again: refreshed
+    assert await blobs.remove([refreshed], 60) == 0
+    assert await blobs.read(refreshed) == b"put again"
+
+
+async def test_collector_removes_unreferenced_and_keeps_referenced(engine: Engine, blobs: Any) -> None:
+    kept = await blobs.put(b"referenced")
+    stray = await blobs.put(BIG)  # written before a unit that never committed
+    released = await blobs.put(b"released")
+    t = now()
+
+    def row(blob_hash: str, size: int, item: str) -> Attachment:
+        return Attachment("a-" + item, item, 0, "file", "f", "text/plain", size, False, None, None, t, blob_hash)
+
+    await engine.write(lambda tx: tx.attachments.insert(row(kept, 10, "m1")))
+    await engine.write(lambda tx: tx.attachments.insert(row(released, 8, "m2")))
+    await engine.write(lambda tx: tx.attachments.delete("m2", "a-m2", t))
+    for blob_hash in (kept, stray, released):
+        await blobs.backdate(blob_hash, 3600)
+    later = BlobCollector(engine, blobs, lambda: now() + int(2 * GRACE_S * 1_000_000))
+    assert await later.collect() == 1  # `released` (no reconcile: m1 is no real message here)
+    assert await blobs.usage() == (2, 10 + len(BIG))
+    assert await blobs.read(kept) == b"referenced"
+    # The reconcile's stray step, as the collector does it: old blobs that no row knows.
+    found = await blobs.stray(60)
+    known = await engine.read(lambda tx: tx.attachments.known_blobs(found))
+    assert await blobs.remove([h for h in found if h not in known], 60) == 1  # `stray`
+    assert await blobs.usage() == (1, 10)
+
+
+async def test_expired_upload_sessions_lose_their_parts(engine: Engine, blobs: Any) -> None:
+    t = now()
+    session = UploadSession("sess1", "h", "mbx", "item", "f.bin", None, 100, False, None, 0, t - 1, t)
+    await engine.write(lambda tx: tx.attachments.put_session(session))
+    await blobs.write_part("sess1", 0, b"x" * 50)
+    await BlobCollector(engine, blobs, now).collect()
+    assert await blobs.parts_stored() == 0
+
+
+def test_db_blobs_need_postgres(tmp_path: Path) -> None:
+    async def go() -> None:
+        from mailgraph.store.engines import open_engine
+
+        engine = await open_engine(f"sqlite://{tmp_path.resolve()}/db.sqlite")
+        try:
+            with pytest.raises(EngineUrlError, match="needs PostgreSQL"):
+                open_blobs(engine, tmp_path, "db")
+        finally:
+            await engine.close()
+
+    asyncio.run(go())
