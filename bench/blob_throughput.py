@@ -89,7 +89,9 @@ def upload(client: httpx.Client, url: str, auth: dict[str, str], data: bytes) ->
     session = r.json()["uploadUrl"]
     for at in range(0, len(data), CHUNK):
         piece = data[at : at + CHUNK]
-        r = client.put(session, content=piece, headers={"Content-Range": f"bytes {at}-{at + len(piece) - 1}/{len(data)}"})
+        r = client.put(
+            session, content=piece, headers={"Content-Range": f"bytes {at}-{at + len(piece) - 1}/{len(data)}"}
+        )
         assert r.status_code in (200, 201), r.text
     attachment = r.headers["location"].rsplit("/attachments('", 1)[1].rstrip("')")
     return f"{message}/attachments/{attachment}/$value"
@@ -116,7 +118,10 @@ def one(store: str, size: int) -> dict[str, float]:
             with httpx.Client(timeout=300, trust_env=False) as client:
                 form = {"grant_type": "client_credentials", "client_id": "full-app", "client_secret": "full-secret",
                         "scope": "https://graph.microsoft.com/.default"}  # fmt: skip
-                auth = {"Authorization": "Bearer " + client.post(f"{url}/fabrikam.test/oauth2/v2.0/token", data=form).json()["access_token"]}
+                auth = {
+                    "Authorization": "Bearer "
+                    + client.post(f"{url}/fabrikam.test/oauth2/v2.0/token", data=form).json()["access_token"]
+                }
                 warm = os.urandom(CHUNK + 1)
                 download(client, upload(client, url, auth, warm), auth)
                 data = os.urandom(size * MIB)
@@ -156,7 +161,9 @@ def main() -> int:
     keys = list(results[stores[0]][0])
     print(f"{'store':12}" + "".join(f"{k:>16}" for k in keys))
     for store in stores:
-        print(f"{store:12}" + "".join(f"{statistics.median(r[k] for r in results[store]):16.2f}" for k in keys))
+        print(
+            f"{store:12}" + "".join(f"{statistics.median(r[k] for r in results[store]):16.2f}" for k in keys)
+        )
     return 0
 
 

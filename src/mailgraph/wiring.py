@@ -493,7 +493,9 @@ def blob_storage(settings: Settings, engine: Engine) -> BlobStorage:
     return open_blobs(engine, settings.data_dir, settings.blobs)
 
 
-def delivery_worker(settings: Settings, engine: UnitOfWork, blobs: BlobStorage | None = None) -> DeliveryWorker:
+def delivery_worker(
+    settings: Settings, engine: UnitOfWork, blobs: BlobStorage | None = None
+) -> DeliveryWorker:
     """The queue worker: relaying to `settings.relay`, or capturing when none is set. `blobs`: the
     attachment store (default: `blob_storage` of `engine`, which must then be the `Engine` itself).
 

@@ -113,7 +113,9 @@ def test_large_upload_session_round_trips_in_bounded_memory(server: Server) -> N
         finally:
             peak = sampler.stop()
     growth = peak - baseline
-    print(f"server RSS: baseline {baseline / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB, growth {growth / MIB:.1f} MiB")
+    print(
+        f"server RSS: baseline {baseline / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB, growth {growth / MIB:.1f} MiB"
+    )
     # Whole-blob handling would hold ≥ 32 MiB (in practice two or three copies); bounded handling holds
     # a request body (4 MiB) and its copies, plus a few 256 KiB rows.
     assert growth < SIZE // 2, f"server RSS grew {growth / MIB:.1f} MiB for a {SIZE // MIB} MiB attachment"

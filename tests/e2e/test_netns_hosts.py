@@ -238,7 +238,10 @@ def test_two_hosts_share_one_postgresql(hosts: tuple[Host, Host], tmp_path: Path
             # An attachment uploaded on A, read on B, relayed by B's worker.
             data = os.urandom(3 * 1024 * 1024 + 12345)
             box = "/v1.0/users/alice@fabrikam.test/messages"
-            draft = {"subject": "with a file", "toRecipients": [{"emailAddress": {"address": "far@example.net"}}]}
+            draft = {
+                "subject": "with a file",
+                "toRecipients": [{"emailAddress": {"address": "far@example.net"}}],
+            }
             r = client.post(f"{a.url}{box}", json=draft, headers=auth)
             assert r.status_code == 201, r.text
             message = f"{box}/{r.json()['id']}"
@@ -248,7 +251,11 @@ def test_two_hosts_share_one_postgresql(hosts: tuple[Host, Host], tmp_path: Path
             assert r.status_code == 201, r.text
             upload, half = r.json()["uploadUrl"], len(data) // 2
             for at, end in ((0, half), (half, len(data))):
-                r = client.put(upload, content=data[at:end], headers={"Content-Range": f"bytes {at}-{end - 1}/{len(data)}"})
+                r = client.put(
+                    upload,
+                    content=data[at:end],
+                    headers={"Content-Range": f"bytes {at}-{end - 1}/{len(data)}"},
+                )
                 assert r.status_code in (200, 201), r.text
             attachment = r.headers["location"].rsplit("/attachments('", 1)[1].rstrip("')")
             r = client.get(f"{b.url}{message}/attachments/{attachment}/$value", headers=auth)

@@ -29,7 +29,9 @@ async def blobs(request: pytest.FixtureRequest, engine: Engine, tmp_path: Path) 
     if request.param == "dir" and engine.name == "sqlite":
         pytest.skip("auto is dir on SQLite")
     store = open_blobs(engine, tmp_path / "data", request.param)
-    assert isinstance(store, PgBlobStore if engine.name == "postgres" and request.param == "auto" else BlobStore)
+    assert isinstance(
+        store, PgBlobStore if engine.name == "postgres" and request.param == "auto" else BlobStore
+    )
     yield store
 
 
@@ -59,7 +61,7 @@ async def test_unknown_blob_is_not_found(blobs: Any) -> None:
 
 
 async def test_parts_join_in_order_and_drop(blobs: Any) -> None:
-    first = await blobs.write_part("s1", 0, BIG[:CHUNK + 7])
+    first = await blobs.write_part("s1", 0, BIG[: CHUNK + 7])
     loser = await blobs.write_part("s1", 0, b"X" * 10)  # same offset, its own part, never recorded
     second = await blobs.write_part("s1", CHUNK + 7, BIG[CHUNK + 7 :])
     assert len({first, loser, second}) == 3
@@ -95,7 +97,9 @@ async def test_collector_removes_unreferenced_and_keeps_referenced(engine: Engin
     t = now()
 
     def row(blob_hash: str, size: int, item: str) -> Attachment:
-        return Attachment("a-" + item, item, 0, "file", "f", "text/plain", size, False, None, None, t, blob_hash)
+        return Attachment(
+            "a-" + item, item, 0, "file", "f", "text/plain", size, False, None, None, t, blob_hash
+        )
 
     await engine.write(lambda tx: tx.attachments.insert(row(kept, 10, "m1")))
     await engine.write(lambda tx: tx.attachments.insert(row(released, 8, "m2")))
@@ -122,15 +126,8 @@ async def test_expired_upload_sessions_lose_their_parts(engine: Engine, blobs: A
     assert await blobs.parts_stored() == 0
 
 
-def test_db_blobs_need_postgres(tmp_path: Path) -> None:
-    async def go() -> None:
-        from mailgraph.store.engines import open_engine
-
-        engine = await open_engine(f"sqlite://{tmp_path.resolve()}/db.sqlite")
-        try:
-            with pytest.raises(EngineUrlError, match="needs PostgreSQL"):
-                open_blobs(engine, tmp_path, "db")
-        finally:
-            await engine.close()
-
-    asyncio.run(go())
+async def test_db_blobs_need_postgres(engine: Engine, tmp_path: Path) -> None:
+    if engine.name != "sqlite":
+        pytest.skip("PostgreSQL holds blobs")
+    with pytest.raises(EngineUrlError, match="needs PostgreSQL"):
+        open_blobs(engine, tmp_path, "db")

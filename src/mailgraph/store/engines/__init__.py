@@ -55,9 +55,13 @@ def open_blobs(engine: Engine, data_dir: Path, choice: BlobsChoice = "auto") -> 
     """
     in_database = getattr(engine, "blob_store", None)
     if choice == "db" and in_database is None:
-        raise EngineUrlError(f"--blobs db needs PostgreSQL; the {engine.name} engine keeps blobs in the data dir")
+        raise EngineUrlError(
+            f"--blobs db needs PostgreSQL; the {engine.name} engine keeps blobs in the data dir"
+        )
     if choice == "dir" or in_database is None:
         return BlobStore(data_dir)
     legacy = data_dir / "blobs"  # files of a PostgreSQL deployment from before migration 0034
-    store: BlobStorage = in_database(BlobStore(data_dir) if legacy.is_dir() and any(legacy.iterdir()) else None)
+    store: BlobStorage = in_database(
+        BlobStore(data_dir) if legacy.is_dir() and any(legacy.iterdir()) else None
+    )
     return store

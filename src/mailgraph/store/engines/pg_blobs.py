@@ -77,7 +77,11 @@ def _mapped() -> Iterator[None]:
     `StoreUnavailableError` (as the engine maps them for units)."""
     try:
         yield
-    except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError) as exc:
+    except (
+        asyncpg.PostgresConnectionError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CannotConnectNowError,
+    ) as exc:
         raise StoreUnavailableError() from exc
     except OSError as exc:
         if is_full(exc):  # pragma: no cover - the client side does not write to disk

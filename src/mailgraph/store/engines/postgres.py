@@ -37,8 +37,8 @@ import asyncpg
 
 from mailgraph.domain.errors import BadRequestError, ConflictError, StorageFullError, StoreUnavailableError
 from mailgraph.domain.ports import Tx
-from mailgraph.store.contract import Durability, Row
 from mailgraph.store.blobs import BlobStore
+from mailgraph.store.contract import Durability, Row
 from mailgraph.store.engines.pg_blobs import PgBlobStore
 from mailgraph.store.engines.pg_wakeups import PgWakeups
 from mailgraph.store.full import is_full
