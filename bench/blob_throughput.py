@@ -8,11 +8,15 @@ SQLite default), `dir-pg` (PostgreSQL, `--blobs dir`), `db-pg` (PostgreSQL, `--b
 there). Rounds alternate the stores (paired A/B in one sitting: the machine is shared and noisy).
 
     PYTHONPATH=src .venv/bin/python bench/blob_throughput.py --size 40 --rounds 3
+
+`--cycles N`: instead, N create+send cycles with a 10 KB attachment (POSTed with the draft) on
+PostgreSQL, `--blobs dir` against `db`: server CPU and wall time per cycle.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import os
 import re
@@ -143,26 +147,68 @@ def one(store: str, size: int) -> dict[str, float]:
                 _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
+def cycles(store: str, count: int) -> dict[str, float]:
+    """`count` create+send cycles, each draft with one 10 KB file attachment (POSTed inline, as most
+    clients attach small files): the server's CPU and the wall time per cycle."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"mg_blobbench_{secrets.token_hex(4)}"
+        _psql(f"CREATE DATABASE {db}")
+        args = ["--database", f"{PG}/{db}", "--blobs", store.split("-")[0], "--durability", "normal"]
+        proc, url = serve(Path(tmp) / "data", *args)
+        try:
+            with httpx.Client(timeout=60, trust_env=False) as client:
+                form = {"grant_type": "client_credentials", "client_id": "full-app", "client_secret": "full-secret",
+                        "scope": "https://graph.microsoft.com/.default"}  # fmt: skip
+                token = client.post(f"{url}/fabrikam.test/oauth2/v2.0/token", data=form).json()["access_token"]
+                auth = {"Authorization": f"Bearer {token}"}
+                box = f"{url}/v1.0/users/alice@fabrikam.test/messages"
+
+                def cycle() -> None:
+                    content = base64.b64encode(os.urandom(10_000)).decode()  # new bytes: a new blob each time
+                    draft = {"subject": "c", "toRecipients": [{"emailAddress": {"address": "bob@fabrikam.test"}}],
+                             "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.bin",
+                                              "contentBytes": content}]}  # fmt: skip
+                    r = client.post(box, json=draft, headers=auth)
+                    assert r.status_code == 201, r.text
+                    r = client.post(f"{box}/{r.json()['id']}/send", headers=auth)
+                    assert r.status_code == 202, r.text
+
+                for _ in range(20):
+                    cycle()
+                cpu0, t0 = _cpu(proc.pid), time.perf_counter()
+                for _ in range(count):
+                    cycle()
+                cpu1, t1 = _cpu(proc.pid), time.perf_counter()
+            return {"cpu_ms_per_cycle": (cpu1 - cpu0) * 1000 / count, "wall_ms_per_cycle": (t1 - t0) * 1000 / count}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=40, help="MiB")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stores", default="dir-sqlite,dir-pg,db-pg")
+    parser.add_argument("--cycles", type=int, default=0, help="instead: N create+send cycles, small attachment")
     args = parser.parse_args()
     stores = args.stores.split(",")
+    if args.cycles:
+        stores = [s for s in stores if s.endswith("pg")]
     results: dict[str, list[dict[str, float]]] = {s: [] for s in stores}
     print(f"load: {os.getloadavg()}", flush=True)
     for _ in range(args.rounds):
         for store in stores:
-            results[store].append(one(store, args.size))
+            results[store].append(cycles(store, args.cycles) if args.cycles else one(store, args.size))
             print(store, {k: round(v, 2) for k, v in results[store][-1].items()}, flush=True)
     print(f"load: {os.getloadavg()}")
-    print(f"\nmedians of {args.rounds} rounds, {args.size} MiB:")
+    print(f"\nmedians of {args.rounds} rounds, " + (f"{args.cycles} cycles:" if args.cycles else f"{args.size} MiB:"))
     keys = list(results[stores[0]][0])
-    print(f"{'store':12}" + "".join(f"{k:>16}" for k in keys))
+    print(f"{'store':12}" + "".join(f"{k:>18}" for k in keys))
     for store in stores:
         print(
-            f"{store:12}" + "".join(f"{statistics.median(r[k] for r in results[store]):16.2f}" for k in keys)
+            f"{store:12}" + "".join(f"{statistics.median(r[k] for r in results[store]):18.2f}" for k in keys)
         )
     return 0
 
