@@ -131,3 +131,10 @@ async def test_db_blobs_need_postgres(engine: Engine, tmp_path: Path) -> None:
         pytest.skip("PostgreSQL holds blobs")
     with pytest.raises(EngineUrlError, match="needs PostgreSQL"):
         open_blobs(engine, tmp_path, "db")
+
+
+def test_serve_refuses_db_blobs_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailgraph.cli import main
+
+    assert main(["serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--blobs", "db"]) == 2
+    assert "--blobs db needs PostgreSQL" in capsys.readouterr().err
