@@ -159,7 +159,9 @@ def cycles(store: str, count: int) -> dict[str, float]:
             with httpx.Client(timeout=60, trust_env=False) as client:
                 form = {"grant_type": "client_credentials", "client_id": "full-app", "client_secret": "full-secret",
                         "scope": "https://graph.microsoft.com/.default"}  # fmt: skip
-                token = client.post(f"{url}/fabrikam.test/oauth2/v2.0/token", data=form).json()["access_token"]
+                token = client.post(f"{url}/fabrikam.test/oauth2/v2.0/token", data=form).json()[
+                    "access_token"
+                ]
                 auth = {"Authorization": f"Bearer {token}"}
                 box = f"{url}/v1.0/users/alice@fabrikam.test/messages"
 
@@ -179,7 +181,10 @@ def cycles(store: str, count: int) -> dict[str, float]:
                 for _ in range(count):
                     cycle()
                 cpu1, t1 = _cpu(proc.pid), time.perf_counter()
-            return {"cpu_ms_per_cycle": (cpu1 - cpu0) * 1000 / count, "wall_ms_per_cycle": (t1 - t0) * 1000 / count}
+            return {
+                "cpu_ms_per_cycle": (cpu1 - cpu0) * 1000 / count,
+                "wall_ms_per_cycle": (t1 - t0) * 1000 / count,
+            }
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -191,7 +196,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=40, help="MiB")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stores", default="dir-sqlite,dir-pg,db-pg")
-    parser.add_argument("--cycles", type=int, default=0, help="instead: N create+send cycles, small attachment")
+    parser.add_argument(
+        "--cycles", type=int, default=0, help="instead: N create+send cycles, small attachment"
+    )
     args = parser.parse_args()
     stores = args.stores.split(",")
     if args.cycles:
@@ -203,7 +210,10 @@ def main() -> int:
             results[store].append(cycles(store, args.cycles) if args.cycles else one(store, args.size))
             print(store, {k: round(v, 2) for k, v in results[store][-1].items()}, flush=True)
     print(f"load: {os.getloadavg()}")
-    print(f"\nmedians of {args.rounds} rounds, " + (f"{args.cycles} cycles:" if args.cycles else f"{args.size} MiB:"))
+    print(
+        f"\nmedians of {args.rounds} rounds, "
+        + (f"{args.cycles} cycles:" if args.cycles else f"{args.size} MiB:")
+    )
     keys = list(results[stores[0]][0])
     print(f"{'store':12}" + "".join(f"{k:>18}" for k in keys))
     for store in stores:

@@ -5,6 +5,7 @@ Plus `--blobs dir` on PostgreSQL, so both choices of the setting are exercised w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -138,3 +139,40 @@ def test_serve_refuses_db_blobs_on_sqlite(tmp_path: Path, capsys: pytest.Capture
 
     assert main(["serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--blobs", "db"]) == 2
     assert "--blobs db needs PostgreSQL" in capsys.readouterr().err
+
+
+async def test_a_write_cut_off_midway_leaves_nothing(engine: Engine, blobs: Any) -> None:
+    """A crash (here: cancellation) during a blob write never leaves a partial blob: on PostgreSQL the
+    row and its chunks commit together; the directory writes a temp file and renames it. Either the
+    blob is there whole, or it is not there at all (and no orphan chunk is left)."""
+    large = os.urandom(40 * CHUNK)
+    task = asyncio.ensure_future(blobs.put(large))
+    await asyncio.sleep(0.005)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # the directory store's worker thread is not interrupted by the cancel
+    try:
+        assert await blobs.read(hashlib.sha256(large).hexdigest()) == large
+        stored = 1
+    except FileNotFoundError:
+        stored = 0
+    assert await blobs.usage() == (stored, stored * len(large))
+    if isinstance(blobs, PgBlobStore):
+        import asyncpg
+
+        con = await asyncpg.connect(engine.url)
+        try:
+            assert await con.fetchval("SELECT COUNT(*) FROM blob_chunks") == 40 * stored
+        finally:
+            await con.close()
+
+
+def test_postgres_disk_full_is_storage_full() -> None:
+    import asyncpg
+
+    from mailgraph.domain.errors import StorageFullError
+    from mailgraph.store.engines.pg_blobs import _mapped
+
+    with pytest.raises(StorageFullError), _mapped():
+        raise asyncpg.DiskFullError("could not extend file: No space left on device")
