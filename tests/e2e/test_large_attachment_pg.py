@@ -2,8 +2,8 @@
 
 A real `mailgraph serve` on PostgreSQL keeps blobs in the database (`--blobs` auto): 32 MiB go up in
 4 MiB chunks and come back through `$value`, byte-identical, while a thread samples the server's
-resident set (`/proc/PID/status` VmRSS). The peak growth over the warmed-up baseline must stay well
-under the attachment's size: chunks are written as 256 KiB rows and streamed back one row at a time,
+resident set (`/proc/PID/status` VmRSS). The peak growth over the warmed-up baseline must stay under
+8 MiB (a quarter of the attachment): chunks are written as 256 KiB rows and streamed back one row at a time,
 never the whole blob in memory. Memory, not time, is asserted (bench/blob_throughput.py measures MB/s).
 """
 
@@ -116,6 +116,6 @@ def test_large_upload_session_round_trips_in_bounded_memory(server: Server) -> N
     print(
         f"server RSS: baseline {baseline / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB, growth {growth / MIB:.1f} MiB"
     )
-    # Whole-blob handling would hold ≥ 32 MiB (in practice two or three copies); bounded handling holds
-    # a request body (4 MiB) and its copies, plus a few 256 KiB rows.
-    assert growth < SIZE // 2, f"server RSS grew {growth / MIB:.1f} MiB for a {SIZE // MIB} MiB attachment"
+    # Bounded handling reuses what the warm-up allocated (a 4 MiB body, a few 256 KiB rows): measured
+    # +0.1 MiB. A download that gathered the blob's rows before handing them on measured +22 MiB.
+    assert growth < 8 * MIB, f"server RSS grew {growth / MIB:.1f} MiB for a {SIZE // MIB} MiB attachment"
