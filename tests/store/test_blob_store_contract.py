@@ -18,7 +18,7 @@ from mailgraph.domain.collector import GRACE_S, BlobCollector
 from mailgraph.domain.model import Attachment, UploadSession, now
 from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine, EngineUrlError
-from mailgraph.store.engines import open_blobs
+from mailgraph.store.engines import import_blob_files, open_blobs
 from mailgraph.store.engines.pg_blobs import CHUNK, PgBlobStore
 
 BIG = os.urandom(2 * CHUNK + 12345)  # three chunks, the last one short
@@ -176,3 +176,40 @@ def test_postgres_disk_full_is_storage_full() -> None:
 
     with pytest.raises(StorageFullError), _mapped():
         raise asyncpg.DiskFullError("could not extend file: No space left on device")
+
+
+async def test_import_blob_files_into_postgres(engine: Engine, tmp_path: Path) -> None:
+    """`mailgraph db import-blobs`: a PostgreSQL deployment from before migration 0034 moves its files."""
+    if engine.name != "postgres":
+        with pytest.raises(EngineUrlError):
+            await import_blob_files(engine, tmp_path)
+        return
+    files = BlobStore(tmp_path)
+    old = [await files.put(data) for data in (b"old draft file", BIG)]
+    database = open_blobs(engine, tmp_path / "elsewhere", "db")
+    await database.put(b"old draft file")  # one of them is there already
+    assert await import_blob_files(engine, tmp_path) == (1, 1)
+    assert await import_blob_files(engine, tmp_path) == (0, 2)  # idempotent
+    assert await database.read(old[1]) == BIG
+    assert [p async for p in database.stream(old[1], CHUNK)][0] == BIG[:CHUNK]
+    damaged = files.path(old[1])
+    victim = await files.put(b"will be damaged")
+    files.path(victim).write_bytes(b"not what its name says")
+    with pytest.raises(FileNotFoundError, match="hash to"):
+        await import_blob_files(engine, tmp_path)
+    with pytest.raises(FileNotFoundError):
+        await database.read(victim)  # nothing of it kept
+    assert damaged.exists()  # the files stay
+
+
+async def test_legacy_directory_is_read_where_the_database_lacks_a_blob(
+    engine: Engine, tmp_path: Path
+) -> None:
+    if engine.name != "postgres":
+        pytest.skip("the fallback is PostgreSQL's")
+    old = await BlobStore(tmp_path).put(b"written before 0034")
+    store = open_blobs(engine, tmp_path)  # auto: the database, with the data dir's files behind it
+    assert await store.read(old) == b"written before 0034"
+    assert [p async for p in store.stream(old, 8)] == [b"written ", b"before 0", b"034"]
+    new = await store.put(b"written after")
+    assert not BlobStore(tmp_path).path(new).exists()  # new blobs go to the database only

@@ -220,6 +220,12 @@ class BlobStore:
         """Hashes of blob files older than `older_than_s` seconds; also removes stale temp files."""
         return await asyncio.to_thread(self._stray, older_than_s)
 
+    async def hashes(self) -> list[str]:
+        """Every stored blob's hash (no side effects: `mailgraph db import-blobs` lists with it)."""
+        return await asyncio.to_thread(
+            lambda: sorted(p.name for p in self._blobs.rglob("*") if p.is_file() and _HASH.match(p.name))
+        )
+
     def _usage(self) -> tuple[int, int]:
         files = [p for p in self._blobs.rglob("*") if p.is_file() and _HASH.match(p.name)]
         return len(files), sum(p.stat().st_size for p in files)

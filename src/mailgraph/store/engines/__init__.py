@@ -17,7 +17,7 @@ from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Durability, Engine, EngineUrlError
 from mailgraph.store.engines.urls import sqlite_path, sqlite_url
 
-__all__ = ["BlobsChoice", "open_blobs", "open_engine", "sqlite_path", "sqlite_url"]
+__all__ = ["BlobsChoice", "import_blob_files", "open_blobs", "open_engine", "sqlite_path", "sqlite_url"]
 
 BlobsChoice = Literal["auto", "db", "dir"]
 
@@ -65,3 +65,17 @@ def open_blobs(engine: Engine, data_dir: Path, choice: BlobsChoice = "auto") -> 
         BlobStore(data_dir) if legacy.is_dir() and any(legacy.iterdir()) else None
     )
     return store
+
+
+async def import_blob_files(engine: Engine, data_dir: Path) -> tuple[int, int]:
+    """Copy the blob files of `data_dir` into the database (`mailgraph db import-blobs`): (imported,
+    already there).
+
+    Raises:
+        EngineUrlError: the engine cannot hold blobs (SQLite).
+    """
+    in_database = getattr(engine, "blob_store", None)
+    if in_database is None:
+        raise EngineUrlError(f"the {engine.name} engine keeps blobs in the data dir: nothing to import")
+    imported: tuple[int, int] = await in_database().import_directory(BlobStore(data_dir))
+    return imported
