@@ -202,6 +202,11 @@ def _closing_smtp(smtp: SmtpServer, then: Callable[[], Awaitable[None]]) -> Call
 async def build(settings: Settings) -> Runtime:
     """Open the data directory, load or seed the tenant, and assemble the app."""
     engine = await open_engine(settings)
+    try:
+        blobs = blob_storage(settings, engine)  # --blobs db on SQLite: refused before any tenant is seeded
+    except BaseException:
+        await engine.close()
+        raise
     # Services get the observed engine: the one change-event point and after-commit signal (domain/changes.py).
     uow = observed(engine)
     directory = DirectoryService(uow, Secrets(hash_secret, verify_secret))
@@ -234,11 +239,6 @@ async def build(settings: Settings) -> Runtime:
     send_policy = SendPolicy(round(settings.queue_expiry_s), profiles if profiles.active else None)
     sending = SendService(uow, clock, send_policy)
     notifier = notification_worker(settings, uow, keyring)
-    try:
-        blobs = blob_storage(settings, engine)
-    except BaseException:
-        await engine.close()
-        raise
     attachments = AttachmentService(uow, blobs, clock)
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
     services = Services(
