@@ -12,7 +12,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mailgraph.api.admin import AdminApi
 from mailgraph.api.app import GraphApp
@@ -78,8 +78,8 @@ from mailgraph.smtpd.handler import InboundHandler
 from mailgraph.smtpd.server import SmtpServer, SmtpSettings
 from mailgraph.smtpd.submission import SubmissionHandler
 from mailgraph.smtpd.throttle import AuthThrottle
-from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine, Wakeups, wakeups_of
+from mailgraph.store.engines import open_blobs
 from mailgraph.store.engines import open_engine as open_database
 from mailgraph.store.migrate import migrations
 
@@ -202,6 +202,11 @@ def _closing_smtp(smtp: SmtpServer, then: Callable[[], Awaitable[None]]) -> Call
 async def build(settings: Settings) -> Runtime:
     """Open the data directory, load or seed the tenant, and assemble the app."""
     engine = await open_engine(settings)
+    try:
+        blobs = blob_storage(settings, engine)  # --blobs db on SQLite: refused before any tenant is seeded
+    except BaseException:
+        await engine.close()
+        raise
     # Services get the observed engine: the one change-event point and after-commit signal (domain/changes.py).
     uow = observed(engine)
     directory = DirectoryService(uow, Secrets(hash_secret, verify_secret))
@@ -234,7 +239,7 @@ async def build(settings: Settings) -> Runtime:
     send_policy = SendPolicy(round(settings.queue_expiry_s), profiles if profiles.active else None)
     sending = SendService(uow, clock, send_policy)
     notifier = notification_worker(settings, uow, keyring)
-    attachments = AttachmentService(uow, BlobStore(settings.data_dir), clock)
+    attachments = AttachmentService(uow, blobs, clock)
     await attachments.collect(reconcile=True)  # blobs orphaned by a crash or by deleted mailboxes
     services = Services(
         messages=MessageService(uow, clock),
@@ -261,7 +266,7 @@ async def build(settings: Settings) -> Runtime:
     shutdown = engine.close if smtp is None else _closing_smtp(smtp, engine.close)
     shutdown = _stopping_collector(attachments, shutdown)
     shutdown = _stopping_keyring(keyring, shutdown)
-    worker = delivery_worker(settings, uow)
+    worker = delivery_worker(settings, uow, blobs)
     worker.faults = faults
     shutdown = _stopping_faults(faults, shutdown)
     # Folder item counts are appended as deltas (migration 0029); every process folds them (safe at once).
@@ -479,8 +484,20 @@ def rule_forwarder(settings: Settings, uow: UnitOfWork, blobs: BlobStorage) -> R
     return RuleForwarder(service, clock, poll_s=settings.queue_poll_s)
 
 
-def delivery_worker(settings: Settings, engine: UnitOfWork) -> DeliveryWorker:
-    """The queue worker: relaying to `settings.relay`, or capturing when none is set.
+def blob_storage(settings: Settings, engine: Engine) -> BlobStorage:
+    """Where attachment bytes live (`--blobs`): the database on PostgreSQL, the data dir on SQLite.
+
+    Raises:
+        EngineUrlError: `--blobs db` on SQLite.
+    """
+    return open_blobs(engine, settings.data_dir, settings.blobs)
+
+
+def delivery_worker(
+    settings: Settings, engine: UnitOfWork, blobs: BlobStorage | None = None
+) -> DeliveryWorker:
+    """The queue worker: relaying to `settings.relay`, or capturing when none is set. `blobs`: the
+    attachment store (default: `blob_storage` of `engine`, which must then be the `Engine` itself).
 
     Raises:
         ValueError: the relay URL or the retry settings are not valid.
@@ -491,7 +508,11 @@ def delivery_worker(settings: Settings, engine: UnitOfWork) -> DeliveryWorker:
     if settings.relay:
         relay = RelayClient(parse_relay_url(settings.relay), hostname, settings.worker_concurrency)
     config = WorkerConfig(settings.worker_concurrency, poll_s=settings.queue_poll_s, hostname=hostname)
-    return DeliveryWorker(engine, clock, relay, policy, config, BlobStore(settings.data_dir))
+    if blobs is None:
+        if not hasattr(engine, "name"):  # pragma: no cover - a wrapper hides the engine's blob store
+            raise TypeError("delivery_worker needs `blobs` when given a wrapped unit of work")
+        blobs = blob_storage(settings, cast(Engine, engine))
+    return DeliveryWorker(engine, clock, relay, policy, config, blobs)
 
 
 def webhook_policy(settings: Settings) -> WebhookPolicy:

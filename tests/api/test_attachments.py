@@ -38,7 +38,7 @@ async def add(api: AsyncClient, headers: dict[str, str], url: str, body: dict[st
 
 
 async def blob_usage(runtime: Runtime) -> tuple[int, int]:
-    return runtime.app.services.attachments.blobs.usage()  # type: ignore[attr-defined, no-any-return]
+    return await runtime.app.services.attachments.blobs.usage()  # type: ignore[attr-defined, no-any-return]
 
 
 @pytest.mark.parametrize("version", ROOTS)
@@ -213,8 +213,7 @@ async def test_purge_releases_blob_and_collector_removes_it(
     assert (await api.delete(url, headers=alice)).status_code == 204  # purged
     assert await service.collect() == 0  # released just now: within the grace period
     later = AttachmentService(runtime.engine, service.blobs, lambda: clock() + 3600 * 1_000_000)
-    path = service.blobs.path(hashlib.sha256(b"bye").hexdigest())
-    os.utime(path, (path.stat().st_mtime - 3600,) * 2)
+    await service.blobs.backdate(hashlib.sha256(b"bye").hexdigest(), 3600)  # type: ignore[attr-defined]
     assert await later.collect() == 1
     assert await blob_usage(runtime) == (0, 0)
 
@@ -222,10 +221,10 @@ async def test_purge_releases_blob_and_collector_removes_it(
 async def test_startup_collects_strays_and_reconciles(runtime: Runtime) -> None:
     service = runtime.app.services.attachments
     stray = await service.blobs.put(b"written before a unit that failed")
-    path = service.blobs.path(stray)
-    os.utime(path, (path.stat().st_mtime - 3600,) * 2)
+    await service.blobs.backdate(stray, 3600)  # type: ignore[attr-defined]
     assert await service.collect(reconcile=True) == 1
-    assert not path.exists()
+    with pytest.raises(FileNotFoundError):
+        await service.blobs.read(stray)
 
 
 @pytest.mark.parametrize("version", ROOTS)

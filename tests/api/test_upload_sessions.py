@@ -6,14 +6,18 @@ import hashlib
 import itertools
 import os
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from httpx import AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailgraph.wiring import Runtime
+from mailgraph.config import Settings
+from mailgraph.store.blobs import BlobStore
+from mailgraph.wiring import Runtime, build
 from tests.api.helpers import assert_graph_error, create_draft, folder_items, q
 from tests.conftest import TokenFor
 
@@ -72,7 +76,7 @@ async def test_chunked_upload_creates_attachment(
     # The session is finished: its URL is gone, and no partial file is left behind.
     r = await api.put(upload, content=b"x", headers=span(0, b"x", len(data)))
     assert_graph_error(r, 404, "uploadSessionNotFound")
-    assert list((runtime.data_dir / "uploads").iterdir()) == []
+    assert await runtime.app.services.attachments.blobs.parts_stored() == 0  # type: ignore[attr-defined]
 
 
 async def test_range_errors_and_cancel(api: AsyncClient, token_for: TokenFor, runtime: Runtime) -> None:
@@ -113,7 +117,7 @@ async def test_range_errors_and_cancel(api: AsyncClient, token_for: TokenFor, ru
         await api.put(upload, content=chunk, headers=span(400, chunk, size)), 404, "uploadSessionNotFound"
     )
     assert_graph_error(await api.delete(upload), 404, "uploadSessionNotFound")
-    assert list((runtime.data_dir / "uploads").iterdir()) == []
+    assert await runtime.app.services.attachments.blobs.parts_stored() == 0  # type: ignore[attr-defined]
     assert (await api.get(f"/v1.0{url}/attachments", headers=alice)).json()["value"] == []
     r = await api.post(f"/v1.0{url}/send", headers=sender)
     assert r.status_code == 202
@@ -240,3 +244,30 @@ async def test_any_chunking_reassembles_and_bad_ranges_are_graph_errors(
     assert r.status_code == 201, r.text
     aid = r.headers["location"].rsplit("('", 1)[1].rstrip("')")
     assert (await api.get(f"{url}/attachments/{aid}/$value", headers=alice)).content == data
+
+
+async def test_blobs_dir_works_on_either_engine(
+    data_dir: Path, database: str | None, token_for: TokenFor, runtime: Runtime
+) -> None:
+    """`--blobs dir`: SQLite's default, and a real choice on PostgreSQL (one host): upload, `$value`."""
+    second = await build(Settings(data_dir=data_dir, database=database, blobs="dir"))
+    try:
+        blobs = second.app.services.attachments.blobs
+        assert isinstance(blobs, BlobStore)
+        transport = httpx.ASGITransport(app=second.app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://graph.test") as api:
+            alice = token_for("alice", "Mail.ReadWrite")
+            draft = await create_draft(api, alice)
+            url = f"/v1.0/me/messages/{q(draft['id'])}"
+            data = os.urandom(3_000_001)
+            upload = (await start(api, alice, url, len(data)))["uploadUrl"]
+            for at, end in ((0, 2_000_000), (2_000_000, len(data))):
+                r = await api.put(upload, content=data[at:end], headers=span(at, data[at:end], len(data)))
+                assert r.status_code in (200, 201), r.text
+            aid = r.headers["location"].rsplit("('", 1)[1].rstrip("')")
+            r = await api.get(f"{url}/attachments/{aid}/$value", headers=alice)
+            assert r.status_code == 200 and r.content == data
+        assert await blobs.usage() == (1, len(data))  # a file in the data dir, whatever the engine
+        assert blobs.path(hashlib.sha256(data).hexdigest()).is_file()
+    finally:
+        await second.engine.close()

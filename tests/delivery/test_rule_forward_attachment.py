@@ -16,7 +16,6 @@ from mailgraph.domain.model import InternetMessageHeader
 from mailgraph.domain.ports import Tx
 from mailgraph.domain.rule_engine import LOOP_HEADER
 from mailgraph.mime.parse import parse
-from mailgraph.store.blobs import BlobStore
 from mailgraph.wiring import Runtime, rule_forwarder
 from tests.conftest import Directory, TokenFor
 from tests.delivery.conftest import FAST, MakeWorker
@@ -72,7 +71,9 @@ async def test_an_external_recipient_gets_the_original_as_a_message_rfc822_part(
     )  # fmt: skip
     assert r.status_code == 201, r.text
     worker = make_worker(relay=sink.url, queue_poll_s=POLL_S)
-    forwarder = rule_forwarder(replace(FAST, queue_poll_s=POLL_S), runtime.uow, BlobStore(runtime.data_dir))
+    forwarder = rule_forwarder(
+        replace(FAST, queue_poll_s=POLL_S), runtime.uow, runtime.app.services.attachments.blobs
+    )
     runtime.uow.signals.subscribe(worker.on_commit)  # as `serve` wires them
     runtime.uow.signals.subscribe(forwarder.on_commit)
     await worker.start()

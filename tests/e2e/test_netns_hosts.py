@@ -9,7 +9,10 @@ sink is reached from the second host the same way. Then:
 - a send accepted by host A is in Bob's Inbox read through host B (one store, no shared files: each
   host has its own data directory);
 - a wake-up crosses hosts: host A runs no delivery worker, host B's polls only every 60 s, yet B relays
-  A's external recipient within seconds, because A's commit woke it through LISTEN/NOTIFY.
+  A's external recipient within seconds, because A's commit woke it through LISTEN/NOTIFY;
+- attachment blobs live in the database (issue 11, `--blobs` auto on PostgreSQL): a file uploaded to a
+  draft through an upload session on host A is downloaded byte-identical from host B, and the draft
+  sent on A is relayed by B's worker with the file in its MIME; neither data directory holds a blob.
 
 Needs root and `ip netns` (CI runs as root); skipped with the reason otherwise. Marker `netns`.
 Namespaces and links are removed in a `finally`, the processes stopped by their PIDs.
@@ -231,6 +234,42 @@ def test_two_hosts_share_one_postgresql(hosts: tuple[Host, Host], tmp_path: Path
             assert time.monotonic() - started < 30  # well before B's 60 s poll: the NOTIFY crossed
             (got,) = sink.received
             assert got.rcpt_tos == ["far@example.net"] and str(got.message["Subject"]) == "across hosts"
+
+            # An attachment uploaded on A, read on B, relayed by B's worker.
+            data = os.urandom(3 * 1024 * 1024 + 12345)
+            box = "/v1.0/users/alice@fabrikam.test/messages"
+            draft = {
+                "subject": "with a file",
+                "toRecipients": [{"emailAddress": {"address": "far@example.net"}}],
+            }
+            r = client.post(f"{a.url}{box}", json=draft, headers=auth)
+            assert r.status_code == 201, r.text
+            message = f"{box}/{r.json()['id']}"
+            item = {"attachmentType": "file", "name": "across.bin", "size": len(data)}
+            r = client.post(f"{a.url}{message}/attachments/createUploadSession", json={"AttachmentItem": item},
+                            headers=auth)  # fmt: skip
+            assert r.status_code == 201, r.text
+            upload, half = r.json()["uploadUrl"], len(data) // 2
+            for at, end in ((0, half), (half, len(data))):
+                r = client.put(
+                    upload,
+                    content=data[at:end],
+                    headers={"Content-Range": f"bytes {at}-{end - 1}/{len(data)}"},
+                )
+                assert r.status_code in (200, 201), r.text
+            attachment = r.headers["location"].rsplit("/attachments('", 1)[1].rstrip("')")
+            r = client.get(f"{b.url}{message}/attachments/{attachment}/$value", headers=auth)
+            assert r.status_code == 200 and r.content == data  # host B reads what host A stored
+            r = client.post(f"{a.url}{message}/send", headers=auth)
+            assert r.status_code == 202, r.text
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: len(sink.received) == 2, timeout=30)
+            assert len(sink.received) == 2, "".join(b.output)
+            relayed = sink.received[1].message
+            files = [part for part in relayed.walk() if part.get_filename() == "across.bin"]
+            assert len(files) == 1 and files[0].get_payload(decode=True) == data
+            for host_dir in (tmp_path / "a", tmp_path / "b"):
+                assert not [p for p in (host_dir / "blobs").rglob("*") if p.is_file()]  # all in the database
     finally:
         for server in servers:
             server.stop()

@@ -15,6 +15,7 @@ from typing import Any
 from mailgraph.cli.banner import banner
 from mailgraph.cli.db import BACKUP_COMMANDS, add_db_commands, run_backup, run_db
 from mailgraph.cli.delivery import (
+    add_blobs_option,
     add_database_option,
     add_delivery_commands,
     add_delivery_options,
@@ -37,7 +38,7 @@ from mailgraph.cli.workbench import COMMANDS as WORKBENCH_COMMANDS
 from mailgraph.cli.workbench import add_workbench_commands, run_workbench
 from mailgraph.config import Settings, TenantFileError
 from mailgraph.domain.errors import DomainError
-from mailgraph.store.contract import DatabaseUnusableError
+from mailgraph.store.contract import DatabaseUnusableError, EngineUrlError
 from mailgraph.wiring import Runtime, build
 
 DEFAULTS = Settings()
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
     add_database_option(serve)
+    add_blobs_option(serve)
     serve.add_argument("--tenant", type=Path, default=None, help=_help("tenant_file"))
     serve.add_argument(
         "--durability", choices=("full", "normal"), default=DEFAULTS.durability, help=_help("durability")
@@ -266,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 data_dir=args.data_dir,
                 database=args.database,
+                blobs=args.blobs,
                 tenant_file=args.tenant,
                 durability=args.durability,
                 token_lifetime_s=args.token_lifetime,
@@ -320,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AdminError as exc:
         print(f"mailgraph: {exc}", file=sys.stderr)
+        return 2
+    except EngineUrlError as exc:  # an unknown database URL, or `--blobs db` on SQLite
+        print(f"mailgraph: cannot start: {exc}", file=sys.stderr)
         return 2
     except DatabaseUnusableError as exc:  # a corrupt or foreign data dir: say so, touch nothing
         print(f"mailgraph: cannot start: {exc}", file=sys.stderr)

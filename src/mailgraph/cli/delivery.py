@@ -26,12 +26,12 @@ from mailgraph.delivery.policy import parse_schedule
 from mailgraph.delivery.queue import FINISHED, RETRYABLE, STATUSES, QueueAdmin
 from mailgraph.delivery.relay import parse_relay_url
 from mailgraph.domain.sending import SendService
-from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import wakeups_of
 from mailgraph.wiring import (
     NOTIFY_CHANNEL,
     OUTBOX_CHANNEL,
     Runtime,
+    blob_storage,
     clock,
     delivery_worker,
     notification_worker,
@@ -80,6 +80,16 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_blobs_option(parser: argparse.ArgumentParser) -> None:
+    """`--blobs auto|db|dir` (default: env MAILGRAPH_BLOBS, else auto): where attachment bytes live."""
+    parser.add_argument(
+        "--blobs",
+        choices=("auto", "db", "dir"),
+        default=os.environ.get("MAILGRAPH_BLOBS") or DEFAULTS.blobs,
+        help=_help("blobs"),
+    )
+
+
 def add_delivery_options(parser: argparse.ArgumentParser, *, serve: bool) -> None:
     """The relay and queue options of `serve` and `worker`."""
     parser.add_argument("--relay", type=_relay, default=None, help=_help("relay"))
@@ -125,6 +135,7 @@ def add_delivery_commands(sub: Any) -> None:
     worker.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
     worker.add_argument("--log-level", default=DEFAULTS.log_level, help=_help("log_level"))
     add_database_option(worker)
+    add_blobs_option(worker)
     add_delivery_options(worker, serve=False)
     queue = sub.add_parser("queue", help="inspect and repair the outbound queue")
     queue_sub = queue.add_subparsers(dest="queue_command", required=True)
@@ -142,6 +153,7 @@ def add_delivery_commands(sub: Any) -> None:
     for p in (listing, show, retry, purge):
         p.add_argument("--data-dir", type=Path, default=DEFAULTS.data_dir, help=_help("data_dir"))
         add_database_option(p)
+        add_blobs_option(p)
 
 
 def delivery_banner(runtime: Runtime, base_url: str) -> list[str]:
@@ -167,7 +179,8 @@ async def _worker(settings: Settings) -> int:
     # Observed like `serve`: the reports the worker writes reach the change log and the notification
     # outbox in their own units (issue 12), and wake the webhook worker after their commit.
     uow = observed(engine)
-    worker = delivery_worker(settings, uow)
+    blobs = blob_storage(settings, engine)
+    worker = delivery_worker(settings, uow, blobs)
     keyring = KeyRing(engine)  # signs the validationTokens of rich notifications
     await keyring.refresh()
     notifier = notification_worker(settings, uow, keyring)  # the webhook outbox too (issue 12)
@@ -184,7 +197,7 @@ async def _worker(settings: Settings) -> int:
     held = HeldSendReleaser(uow, SendService(uow, clock), clock, poll_s=min(settings.queue_poll_s, 0.5))
     await held.start()
     # Rules' forwards-as-attachment left by `serve --no-worker` deliveries (polled: domain/rule_forwards.py).
-    forwarder = rule_forwarder(settings, uow, BlobStore(settings.data_dir))
+    forwarder = rule_forwarder(settings, uow, blobs)
     uow.signals.subscribe(forwarder.on_commit)  # and by the deliveries of this worker's own reports
     await forwarder.start()
     keyring.start()
@@ -203,8 +216,14 @@ async def _worker(settings: Settings) -> int:
 
 
 async def _queue(args: argparse.Namespace) -> int:
-    engine = await open_engine(Settings(data_dir=args.data_dir, database=args.database))
-    admin = QueueAdmin(engine, clock, blobs=BlobStore(args.data_dir))
+    settings = Settings(data_dir=args.data_dir, database=args.database, blobs=args.blobs)
+    engine = await open_engine(settings)
+    try:
+        blobs = blob_storage(settings, engine)
+    except BaseException:
+        await engine.close()
+        raise
+    admin = QueueAdmin(engine, clock, blobs=blobs)
     try:
         if args.queue_command == "list":
             if args.message:
@@ -243,6 +262,7 @@ async def run_delivery(args: argparse.Namespace) -> int:
             Settings(
                 data_dir=args.data_dir,
                 database=args.database,
+                blobs=args.blobs,
                 log_level=args.log_level,
                 **delivery_settings(args),
             )

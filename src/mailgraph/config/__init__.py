@@ -32,6 +32,13 @@ class Settings:
             "help": "database URL, sqlite:///abs/path.db (env MAILGRAPH_DATABASE); unset: in the data dir"
         },
     )
+    blobs: Literal["auto", "db", "dir"] = field(
+        default="auto",
+        metadata={
+            "help": "where attachment bytes live: db (PostgreSQL only), dir (the data dir), auto: db on"
+            " PostgreSQL, dir on SQLite (env MAILGRAPH_BLOBS)"
+        },
+    )
     tenant_file: Path | None = field(
         default=None, metadata={"help": "declarative tenant (TOML) loaded at start"}
     )

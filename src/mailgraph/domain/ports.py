@@ -327,8 +327,9 @@ class AttachmentRepo(Protocol):
 
 
 class BlobStorage(Protocol):
-    """Content-addressed bytes (sha256 hex names), read as bytes or streams, never as local paths, so a
-    database-backed store can implement it too. Used outside units of work only.
+    """Content-addressed bytes (sha256 hex names), read as bytes or streams, never as local paths: files
+    in the data directory (store/blobs.py) or rows in PostgreSQL (store/engines/pg_blobs.py), chosen by
+    `--blobs`. Used outside units of work only: a blob is written before the unit that references it.
 
     Partial uploads are stored as parts: each accepted chunk is its own part (named by `write_part`),
     so two processes writing chunks of one upload never write into the same place; the store records
@@ -336,7 +337,8 @@ class BlobStorage(Protocol):
     """
 
     async def put(self, data: bytes) -> str:
-        """Store bytes durably (temp file, fsync, rename); returns their hash. Idempotent by hash."""
+        """Store bytes durably and whole or not at all (a file: temp, fsync, rename; rows: one
+        transaction); returns their hash. Idempotent by hash; storing existing bytes refreshes them."""
         ...
 
     async def read(self, blob_hash: str) -> bytes:
@@ -362,11 +364,12 @@ class BlobStorage(Protocol):
         ...
 
     async def remove(self, hashes: Sequence[str], older_than_s: float) -> int:
-        """Delete the files of these blobs unless written in the last `older_than_s` seconds."""
+        """Delete these blobs unless written (or refreshed) in the last `older_than_s` seconds."""
         ...
 
     async def stray(self, older_than_s: float) -> list[str]:
-        """Hashes of blob files older than `older_than_s` seconds (for orphan collection)."""
+        """Hashes of blobs older than `older_than_s` seconds that may have no reference (a superset is
+        fine: the collector asks the store which are known); for orphan collection."""
         ...
 
 

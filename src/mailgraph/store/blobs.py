@@ -5,9 +5,11 @@ and `uploads/{session}/{start}-{nonce}.part`, one file per accepted chunk (issue
 upload may arrive at different server processes; a part per chunk means no two writers ever share a
 file, and the store decides which parts count). Writes are crash-safe (temp file, fsync, rename, fsync
 of the directory) and idempotent by hash. Reads are bytes or streams (`domain.ports.BlobStorage`),
-never paths, so a database-backed store can take this one's place. Everything here runs in a worker
-thread (`asyncio.to_thread`), never inside the SQLite writer's units of work: a blob is written
-*before* the unit that references it, and a collector removes files that no row references.
+never paths, so the database-backed store (store/engines/pg_blobs.py, the default with PostgreSQL) takes
+this one's place where hosts share only the database. This one is SQLite's default (`--blobs dir`).
+Everything here runs in a worker thread (`asyncio.to_thread`), never inside the SQLite writer's units
+of work: a blob is written *before* the unit that references it, and a collector removes files that no
+row references.
 
 `put` and `remove` share a lock: `put` of an existing blob refreshes its mtime under the lock, and
 `remove` re-checks the mtime under the lock, so a blob about to be referenced again is never deleted.
@@ -218,7 +220,26 @@ class BlobStore:
         """Hashes of blob files older than `older_than_s` seconds; also removes stale temp files."""
         return await asyncio.to_thread(self._stray, older_than_s)
 
-    def usage(self) -> tuple[int, int]:
-        """(files, bytes) in the blob directory, for tests and operations."""
+    async def hashes(self) -> list[str]:
+        """Every stored blob's hash (no side effects: `mailgraph db import-blobs` lists with it)."""
+        return await asyncio.to_thread(
+            lambda: sorted(p.name for p in self._blobs.rglob("*") if p.is_file() and _HASH.match(p.name))
+        )
+
+    def _usage(self) -> tuple[int, int]:
         files = [p for p in self._blobs.rglob("*") if p.is_file() and _HASH.match(p.name)]
         return len(files), sum(p.stat().st_size for p in files)
+
+    async def usage(self) -> tuple[int, int]:
+        """(blobs, bytes) stored, for tests and operations (as `PgBlobStore.usage`)."""
+        return await asyncio.to_thread(self._usage)
+
+    async def parts_stored(self) -> int:
+        """Upload parts not yet dropped (tests and operations)."""
+        return await asyncio.to_thread(lambda: sum(1 for _ in self._uploads.rglob("*.part")))
+
+    async def backdate(self, blob_hash: str, seconds: float) -> None:
+        """Make a blob look written `seconds` earlier (tests of the collector's grace period)."""
+        path = self.path(blob_hash)
+        mtime = path.stat().st_mtime - seconds
+        os.utime(path, (mtime, mtime))

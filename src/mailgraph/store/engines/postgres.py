@@ -37,7 +37,9 @@ import asyncpg
 
 from mailgraph.domain.errors import BadRequestError, ConflictError, StorageFullError, StoreUnavailableError
 from mailgraph.domain.ports import Tx
+from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Durability, Row
+from mailgraph.store.engines.pg_blobs import PgBlobStore
 from mailgraph.store.engines.pg_wakeups import PgWakeups
 from mailgraph.store.full import is_full
 from mailgraph.store.migrate import (
@@ -223,6 +225,11 @@ class PostgresEngine:
                 if attempt:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def blob_store(self, legacy: BlobStore | None = None) -> PgBlobStore:
+        """Attachment blobs in this database (migration 0034), on this engine's pool; `legacy`: a blob
+        directory of before 0034, read where the database lacks a blob (store/engines/pg_blobs.py)."""
+        return PgBlobStore(self._pool, legacy)
 
     async def close(self) -> None:
         """Wait for running units, then close every connection."""

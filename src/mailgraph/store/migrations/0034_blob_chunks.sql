@@ -1,0 +1,2 @@
+-- Attachment blobs in the database (issue 11): PostgreSQL only (0034_blob_chunks.postgres.sql). On
+-- SQLite the blobs stay files in the data directory (store/blobs.py). Nothing to do here.
