@@ -29,7 +29,7 @@ def test_template_items_are_the_dict_items_serialised() -> None:
     row = Notification("n1", "s0,s1,s2", "fanout", "deleted", "", "tenant", "mbx", "imm", 'rest"é', None,
                        0, "pending", 0, 0, 0)  # fmt: skip
     subs = [_sub(0, None), _sub(1, 'state "quoted" ü'), _sub(2, "")]
-    joined = bodies.fanout().items(row, subs, None)
+    joined = bodies.fanout().items(row, subs, None, None)
     expected = b",".join(orjson.dumps(bodies.item(row, sub, None)) for sub in subs)
     assert joined == expected
     assert [i["clientState"] for i in orjson.loads(b"[" + joined + b"]")] == [None, 'state "quoted" ü', ""]
