@@ -51,8 +51,14 @@ async def test_one_post_carries_the_notifications_of_several_changes_and_subscri
     s = await serve()
     bob = s.token("bob", "Mail.ReadWrite")
     subs = [
-        await subscribe(s, bob, notificationUrl=f"{receiver.url}/hook", resource="/me/messages",
-                        changeType="created", clientState=f"state-{n}")  # fmt: skip
+        await subscribe(
+            s,
+            bob,
+            notificationUrl=f"{receiver.url}/hook",
+            resource="/me/messages",
+            changeType="created",
+            clientState=f"state-{n}",
+        )
         for n in range(3)
     ]
     await _paused(s)

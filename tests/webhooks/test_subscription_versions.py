@@ -66,7 +66,9 @@ async def test_the_unit_sees_sets_changed_by_another_process(runtime: Runtime, d
     assert await _notified(runtime, directory, "m5") == []
 
 
-async def test_a_row_is_not_for_subscriptions_created_after_it(runtime: Runtime, directory: Directory) -> None:
+async def test_a_row_is_not_for_subscriptions_created_after_it(
+    runtime: Runtime, directory: Directory
+) -> None:
     """A fanout row names its subscriptions by the set's version: one created after the change (a
     later version, `since_version`) does not get it, even when the worker resolves the row later."""
     await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("old", directory)))
