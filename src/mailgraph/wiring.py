@@ -539,6 +539,7 @@ def notification_worker(
         lease_s=min(WebhookConfig().lease_s, settings.queue_lease_s),
         schedule=settings.webhook_retry_schedule,
         max_age_s=settings.webhook_max_age_s,
+        batch=max(1, settings.webhook_batch),
     )
 
     def render(message: Message, select: tuple[str, ...], version: str) -> dict[str, Any]:

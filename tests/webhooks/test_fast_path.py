@@ -4,6 +4,7 @@ from templates, and the lean keep-alive POST client."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -11,8 +12,8 @@ import pytest
 
 from mailgraph.delivery.webhook_bodies import Bodies
 from mailgraph.delivery.webhook_client import HttpError, PostClient
-from mailgraph.delivery.webhooks import _pack
-from mailgraph.domain.subscriptions import Notification, Subscription
+from mailgraph.delivery.webhooks import _members, _pack
+from mailgraph.domain.subscriptions import Notification, Subscription, fanout_ref, match_class
 from tests.webhooks.conftest import ServeFn
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.test_notifications import send_to, subscribe
@@ -29,7 +30,7 @@ def test_template_items_are_the_dict_items_serialised() -> None:
     row = Notification("n1", "s0,s1,s2", "fanout", "deleted", "", "tenant", "mbx", "imm", 'rest"é', None,
                        0, "pending", 0, 0, 0)  # fmt: skip
     subs = [_sub(0, None), _sub(1, 'state "quoted" ü'), _sub(2, "")]
-    joined = bodies.fanout().items(row, subs, None)
+    joined = bodies.fanout().items(row, subs, None, None)
     expected = b",".join(orjson.dumps(bodies.item(row, sub, None)) for sub in subs)
     assert joined == expected
     assert [i["clientState"] for i in orjson.loads(b"[" + joined + b"]")] == [None, 'state "quoted" ü', ""]
@@ -142,3 +143,22 @@ async def test_post_client_resends_once_on_a_connection_closed_while_idle() -> N
         server.close()
     with pytest.raises(HttpError):  # nobody listens any more
         await client.post(f"http://127.0.0.1:{port}/", b"3", "text/x")
+
+
+def test_a_fanout_row_resolves_to_its_subscriptions() -> None:
+    """New rows name their subscriptions by set version and match classes (`fanout_ref`); rows written
+    before migration 0035 list their ids, and are still resolved."""
+    mailbox_wide = [replace(_sub(i, None), since_version=i) for i in range(3)]  # versions 0, 1, 2
+    in_folder = replace(_sub(3, None), folder_id="inbox", since_version=1)
+    other_box = replace(_sub(4, None), mailbox_id="other", since_version=0)
+    subs = {s.id: s for s in [*mailbox_wide, in_folder, other_box]}
+    wide = match_class(None, ("created",), False)
+
+    def row(ref: str) -> Notification:
+        return Notification("n", ref, "fanout", "created", "", "tenant", "mbx", "i", "r", None, 0,
+                            "pending", 0, 0, 0)  # fmt: skip
+
+    assert [s.id for s in _members(row(fanout_ref(1, [wide])), subs)] == ["s0", "s1"]
+    both = fanout_ref(2, [wide, match_class("inbox", ("created",), False)])
+    assert [s.id for s in _members(row(both), subs)] == ["s0", "s1", "s2", "s3"]
+    assert [s.id for s in _members(row("s2,gone,s0"), subs)] == ["s2", "s0"]  # the old form

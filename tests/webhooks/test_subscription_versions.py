@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from mailgraph.delivery.webhooks import _members
 from mailgraph.domain.changes import Change
 from mailgraph.domain.model import SECOND, now
 from mailgraph.domain.ports import Tx
@@ -25,18 +26,31 @@ def _sub(sub_id: str, directory: Directory, expires_in: int = 10**9) -> Subscrip
                         None, None, (), False, "v1.0", t, t + 10**12)  # fmt: skip
 
 
-async def _notified(runtime: Runtime, directory: Directory, item: str) -> list[str]:
-    """Commit one created message change for Bob through the observed unit of work; the subscription
-    ids its outbox row names (sorted), then empty the outbox."""
+async def _change(runtime: Runtime, directory: Directory, item: str) -> None:
+    """Commit one created message change for Bob through the observed unit of work."""
     bob = directory.users["bob"]
 
     async def unit(tx: Tx) -> None:
         tx.changes.record(Change("created", "message", bob.id, item, item, "f"))
 
     await runtime.uow.write(unit)
+
+
+async def _drain(runtime: Runtime, directory: Directory) -> dict[str, list[str]]:
+    """The outbox rows by item, each with the live subscriptions it is for (as the worker resolves
+    its reference, sorted); then empty the outbox."""
+    bob = directory.users["bob"]
     rows = await runtime.engine.write(lambda tx: tx.subscriptions.claim(now(), now() + 10**6, 10))
+    live = await runtime.engine.read(lambda tx: tx.subscriptions.of_mailbox(bob.id, now()))
     await runtime.engine.write(lambda tx: tx.subscriptions.delivered([r.id for r in rows], now() + 10**6))
-    return sorted(i for r in rows if r.item_id == item for i in r.subscription_id.split(","))
+    assert all(len(r.subscription_id) < 64 for r in rows)  # a reference, not a list of ids
+    return {r.item_id: sorted(sub.id for sub in _members(r, {s.id: s for s in live})) for r in rows}
+
+
+async def _notified(runtime: Runtime, directory: Directory, item: str) -> list[str]:
+    """The subscriptions one change of Bob's is for (sorted), then empty the outbox."""
+    await _change(runtime, directory, item)
+    return (await _drain(runtime, directory)).get(item, [])
 
 
 async def test_the_unit_sees_sets_changed_by_another_process(runtime: Runtime, directory: Directory) -> None:
@@ -52,13 +66,25 @@ async def test_the_unit_sees_sets_changed_by_another_process(runtime: Runtime, d
     assert await _notified(runtime, directory, "m5") == []
 
 
+async def test_a_row_is_not_for_subscriptions_created_after_it(
+    runtime: Runtime, directory: Directory
+) -> None:
+    """A fanout row names its subscriptions by the set's version: one created after the change (a
+    later version, `since_version`) does not get it, even when the worker resolves the row later."""
+    await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("old", directory)))
+    await _change(runtime, directory, "before")
+    await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("new", directory)))
+    await _change(runtime, directory, "after")
+    assert await _drain(runtime, directory) == {"before": ["old"], "after": ["new", "old"]}
+
+
 async def test_an_expiring_subscription_drops_out_of_the_cached_set(
     runtime: Runtime, directory: Directory
 ) -> None:
     await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("long", directory)))
-    await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("short", directory, SECOND // 5)))
+    await runtime.engine.write(lambda tx: tx.subscriptions.insert(_sub("short", directory, 2 * SECOND)))
     assert await _notified(runtime, directory, "m1") == ["long", "short"]
-    await asyncio.sleep(0.3)  # past the short one's expiry (the version did not move)
+    await asyncio.sleep(2.1)  # past the short one's expiry (the version did not move)
     assert await _notified(runtime, directory, "m2") == ["long"]
 
 

@@ -34,6 +34,13 @@ def _schedule(value: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _batch(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def add_webhook_options(parser: argparse.ArgumentParser) -> None:
     """The change-notification options of `serve` (docs/change-tracking.md)."""
     parser.add_argument("--webhooks-https-only", action="store_true", help="only https notification URLs")
@@ -50,6 +57,12 @@ def add_webhook_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--webhook-max-age", type=float, default=DEFAULTS.webhook_max_age_s, help="retry window in seconds"
+    )
+    parser.add_argument(
+        "--webhook-batch",
+        type=_batch,
+        default=DEFAULTS.webhook_batch,
+        help="notifications per POST at most, one URL and tenant each (default: 1000)",
     )
     parser.add_argument(
         "--webhook-reauth-lead",
@@ -69,6 +82,7 @@ def webhook_settings(args: argparse.Namespace) -> dict[str, Any]:
         "webhook_retry_schedule": args.webhook_retry_schedule,
         "webhook_max_age_s": args.webhook_max_age,
         "webhook_reauth_lead_s": args.webhook_reauth_lead,
+        "webhook_batch": args.webhook_batch,
     }
 
 

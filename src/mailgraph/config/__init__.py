@@ -136,6 +136,12 @@ class Settings:
     webhook_max_age_s: float = field(
         default=4 * 3600.0, metadata={"help": "seconds a notification is retried before it is dropped"}
     )
+    webhook_batch: int = field(
+        default=1000,
+        metadata={
+            "help": "notifications per POST at most (one URL and tenant per POST; Graph sets no limit)"
+        },
+    )
     webhook_reauth_lead_s: float = field(
         default=600.0, metadata={"help": "seconds before token expiry that reauthorizationRequired is sent"}
     )

@@ -42,11 +42,11 @@ def lifecycle_item(row: Notification) -> dict[str, Any]:
     }
 
 
-def _resource(row: Notification, message: Message | None) -> dict[str, Any]:
+def _resource(row: Notification, etag: str | None) -> dict[str, Any]:
     resource = f"Users/{row.mailbox_id}/Messages/{row.resource_id}"
     data: dict[str, Any] = {"@odata.type": "#Microsoft.Graph.Message", "@odata.id": resource}
-    if message is not None:
-        data["@odata.etag"] = f'W/"{message.change_key}"'
+    if etag is not None:
+        data["@odata.etag"] = f'W/"{etag}"'
     data["id"] = row.resource_id
     return {"resource": resource, "resourceData": data}
 
@@ -59,15 +59,18 @@ class Bodies:
         self._render = render
         self._certs: dict[str, x509.Certificate] = {}
 
-    def item(self, row: Notification, sub: Subscription, message: Message | None) -> dict[str, Any]:
-        """One change item (`encryptedContent` for rich subscriptions). Raises on a bad certificate."""
+    def item(
+        self, row: Notification, sub: Subscription, message: Message | None, etag: str | None = None
+    ) -> dict[str, Any]:
+        """One change item (`encryptedContent` for rich subscriptions, which need `message`; the
+        others only its changeKey, `etag`). Raises on a bad certificate."""
         item: dict[str, Any] = {
             "subscriptionId": sub.id,
             "subscriptionExpirationDateTime": graph_time(sub.expires_at),
             "clientState": sub.client_state,
             "tenantId": sub.tenant_id,
             "changeType": row.event,
-            **_resource(row, message),
+            **_resource(row, message.change_key if message is not None else etag),
         }
         if sub.include_resource_data and message is not None and row.event != "deleted":
             shown = replace(message, rest_id=row.resource_id)
@@ -123,20 +126,23 @@ class FanoutItems:
         if len(self._groups) > 256:  # slices of long lists are new objects per job: bounded
             self._groups.clear()
 
-    def items(self, row: Notification, subs: Sequence[Subscription], message: Message | None) -> bytes:
+    def items(
+        self, row: Notification, subs: Sequence[Subscription], message: Message | None, etag: str | None
+    ) -> bytes:
         """The comma-separated items of one change for these subscriptions; each exactly
-        `orjson.dumps(Bodies.item(row, sub, message))`."""
+        `orjson.dumps(Bodies.item(row, sub, message, etag))`."""
         tail = self._changes.get(row.id)
         if tail is None:
+            shown = message.change_key if message is not None else etag
             tail = self._changes[row.id] = (
-                b',"changeType":' + orjson.dumps(row.event) + b"," + orjson.dumps(_resource(row, message))[1:]
+                b',"changeType":' + orjson.dumps(row.event) + b"," + orjson.dumps(_resource(row, shown))[1:]
             )
         group = self._groups.get(id(subs))
         if group is None:
             group = self._groups[id(subs)] = (subs, *self._split(subs))
         _, heads, rich = group
         # Rich items are encrypted one by one (the dict path); plain ones are one join for all.
-        parts = [orjson.dumps(self._bodies.item(row, sub, message)) for sub in rich]
+        parts = [orjson.dumps(self._bodies.item(row, sub, message, etag)) for sub in rich]
         if heads:  # `head,tail` items comma-joined, in one copy (the last head takes the tail first)
             parts.append((tail + b",").join([*heads[:-1], heads[-1] + tail]))
         return b",".join(parts)

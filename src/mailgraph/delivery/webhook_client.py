@@ -40,22 +40,35 @@ class PostClient:
     def __init__(self, tls: ssl.SSLContext | None) -> None:
         self._tls = tls
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
+        # Per URL: its origin and the request head up to the Content-Length value (a receiver gets
+        # every POST of its subscriptions at one URL: parsed once, not per POST). Bounded.
+        self._heads: dict[str, tuple[tuple[str, str, int], bytes]] = {}
+
+    def _target(self, url: str, content_type: str) -> tuple[tuple[str, str, int], bytes]:
+        key = f"{content_type} {url}"
+        known = self._heads.get(key)
+        if known is None:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            host = parts.hostname or ""
+            port = parts.port or (443 if scheme == "https" else 80)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            authority = host if ":" not in host else f"[{host}]"
+            if parts.port is not None:
+                authority += f":{parts.port}"
+            head = (
+                f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n"
+                f"User-Agent: mailgraph-notifications\r\nContent-Length: "
+            ).encode("latin-1")
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            known = self._heads[key] = ((scheme, host, port), head)
+        return known
 
     async def post(self, url: str, body: bytes, content_type: str) -> int:
         """POST `body` to `url`. Raises HttpError (and whatever cancels it: the caller's timeout)."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        authority = host if ":" not in host else f"[{host}]"
-        if parts.port is not None:
-            authority += f":{parts.port}"
-        request = (
-            f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nUser-Agent: mailgraph-notifications\r\n\r\n"
-        ).encode("latin-1")
-        origin = (scheme, host, port)
+        origin, head = self._target(url, content_type)
+        request = head + b"%d\r\n\r\n" % len(body)
         idle = self._idle.setdefault(origin, [])
         while idle:
             conn = idle.pop()

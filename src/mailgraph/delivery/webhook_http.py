@@ -75,6 +75,9 @@ class WebhookHttp:
         # keep-alive client: notifications to one receiver reuse its connection either way.
         self._client = httpx.AsyncClient(verify=verify, follow_redirects=False, trust_env=False)
         self._posts = PostClient(_tls_context(self.policy))
+        # URLs whose host is an address literal that passed the check (the usual 127.0.0.1 receiver):
+        # the literal cannot change, so it is not parsed again for every POST. Bounded.
+        self._literal_ok: set[str] = set()
 
     async def close(self) -> None:
         """Close pooled connections."""
@@ -100,7 +103,7 @@ class WebhookHttp:
 
     async def check_address(self, url: str) -> None:
         """Refuse link-local/metadata destinations (resolved now). Raises SubscriptionError."""
-        if self.policy.allow_link_local:
+        if self.policy.allow_link_local or url in self._literal_ok:
             return
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -111,6 +114,9 @@ class WebhookHttp:
         else:  # an address literal (127.0.0.1, the usual receiver): no resolver round trip
             if _forbidden(str(literal)):
                 raise SubscriptionError(_LINK_LOCAL)
+            if len(self._literal_ok) >= 1024:
+                self._literal_ok.clear()
+            self._literal_ok.add(url)
             return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(

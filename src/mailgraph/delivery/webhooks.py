@@ -4,16 +4,16 @@ Built on the generic leased-queue runner (delivery/runner.py), like the SMTP rel
 
 1. `claim` — one unit of work: removes expired subscriptions (they stop), queues the
    `reauthorizationRequired` reminders that came due, leases due outbox rows, and loads what their
-   bodies need (the subscriptions, in one read; the message for its etag and, for rich notifications,
-   its data);
-2. `handle` — POSTs `{"value": [...]}` batches per notification URL (lifecycle events go to the
-   lifecycle URL the same way); 2xx within 3 s is delivered, anything else is retried on the back-off
-   schedule until `max_age_s` (Graph: 4 h) after the change, then dropped with a `missed` lifecycle
-   event; then one unit records the outcome under the lease.
+   bodies need (the subscription sets, by version; the items' changeKeys for their etags, in one
+   statement per mailbox — the whole message only where a rich subscription encrypts it);
+2. `handle` — POSTs `{"value": [...]}` batches per notification URL and tenant (lifecycle events go to
+   the lifecycle URL the same way); 2xx within 3 s delivers every item of the POST, anything else
+   retries every item of it on the back-off schedule until `max_age_s` (Graph: 4 h) after the change,
+   then drops it with a `missed` lifecycle event; then one unit records the outcome under the lease.
 
 A `fanout` row (one change for many subscriptions, written by the send) is delivered straight from
-that row: its notifications go into the batches of their URLs, and when every POST succeeded the row
-is simply deleted. Only the subscriptions whose POST failed get a row of their own (`change`, one per
+that row: its notifications go into the batches of their URLs (with those of the other rows of the
+claim: several changes per POST), and when every POST succeeded the row is simply deleted. Only the subscriptions whose POST failed get a row of their own (`change`, one per
 subscription, in the recording unit), which then follows the retry schedule. So the common case costs
 one outbox row per change whatever the number of subscriptions.
 
@@ -37,7 +37,7 @@ from mailgraph.delivery.webhook_http import WebhookHttp
 from mailgraph.domain.changes import Commit
 from mailgraph.domain.model import SECOND, Message, Timestamp
 from mailgraph.domain.ports import Tx, UnitOfWork
-from mailgraph.domain.subscriptions import Notification, Subscription
+from mailgraph.domain.subscriptions import Notification, Subscription, in_fanout, parse_fanout_ref
 from mailgraph.domain.webhooks import WebhookPolicy, expand, lifecycle
 
 __all__ = ["DEFAULT_SCHEDULE", "NotificationWorker", "Render", "WebhookConfig"]
@@ -55,19 +55,25 @@ class WebhookConfig:
     poll_s: float = 1.0
     lease_s: float = 60.0
     claim: int = 200  # outbox rows leased per cycle (a fanout row may stand for up to 1,000 notifications)
-    batch: int = 100  # notifications per POST
+    # Notifications per POST (of one URL and tenant). Graph documents no maximum; 1,000 plain items are
+    # ~650 kB. Per POST the worker pays a request, a response and the receiver's per-request work, so
+    # the notifications of several changes share one (bench/README.md "Notifications").
+    batch: int = 1000
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     max_age_s: float = 4 * 3600.0  # Graph retries for up to 4 hours, then drops
 
 
 @dataclass(slots=True)
 class _Batch:
-    """One job: due `change`/`lifecycle` rows to one URL (one or more POSTs of `batch` items)."""
+    """One job: due `change`/`lifecycle` rows to one URL of one tenant (POSTs of up to `batch` items)."""
 
     url: str
     rows: list[Notification]
     subs: dict[str, Subscription]
     messages: dict[str, Message | None]
+    """Items whose resource data a rich subscription encrypts (None: gone)."""
+    etags: dict[str, str]
+    """changeKey by item id (absent: the item is gone)."""
 
 
 @dataclass(slots=True)
@@ -77,10 +83,23 @@ class _Fanout:
     rows: list[Notification]
     subs: dict[str, Subscription]
     messages: dict[str, Message | None]
+    etags: dict[str, str]
 
 
 _Job = _Batch | _Fanout
 _Segment = tuple[Notification, list[Subscription]]
+
+
+def _members(row: Notification, subs: dict[str, Subscription]) -> list[Subscription]:
+    """The live subscriptions a fanout row is for: those of its reference (`fanout_ref`: created at or
+    before the set version it names, in its match classes), by id; or, for a row written before
+    migration 0035, those of its comma-joined ids."""
+    ref = parse_fanout_ref(row.subscription_id)
+    if ref is None:
+        return [sub for sub_id in row.subscription_id.split(",") if (sub := subs.get(sub_id)) is not None]
+    version, classes = ref
+    found = [sub for sub in subs.values() if in_fanout(sub, row.mailbox_id, version, classes)]
+    return sorted(found, key=lambda sub: sub.id)
 
 
 def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
@@ -105,6 +124,9 @@ def _pack(segments: list[_Segment], size: int) -> list[list[_Segment]]:
 
 
 _Failed = list[tuple[Notification, str]]
+_Target = tuple[str, str]
+"""Where one POST goes: (notification URL, tenant id). A POST never mixes tenants (Graph may; see
+docs/change-tracking.md), nor URLs."""
 _Fresh = dict[str, tuple[int, Timestamp, dict[str, Subscription]]]
 """Reread subscription sets: mailbox → (version, first expiry, live subscriptions by id)."""
 
@@ -136,9 +158,9 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         # Per mailbox: (version of its subscription set, first expiry in it, its live subscriptions by
         # id), reread only when the store's version moved (another process may have changed the set).
         self._known: dict[str, tuple[int, Timestamp, dict[str, Subscription]]] = {}
-        # Per fanout row subscription list (the same string for every change to one mailbox while its
-        # set stands): the subscriptions by URL. Item templates live as long (`_items`).
-        self._by_url: dict[str, dict[str, list[Subscription]]] = {}
+        # Per (mailbox, fanout row reference) (the same for every change to one mailbox while its set
+        # stands): the subscriptions by POST target. Item templates live as long (`_items`).
+        self._by_url: dict[tuple[str, str], dict[_Target, list[Subscription]]] = {}
         self._items = self._bodies.fanout()
         # Delivered fanout rows not yet deleted: the next claim deletes them in its own unit (one unit
         # per round instead of two). Until then their lease keeps them from any other runner; a crash
@@ -176,7 +198,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
 
         async def unit(
             tx: Tx,
-        ) -> tuple[list[Notification], _Fresh, dict[str, Message | None]]:
+        ) -> tuple[list[Notification], _Fresh, dict[str, Message | None], dict[str, str]]:
             for ids, lease in done:
                 await tx.subscriptions.delivered(ids, lease)
             if housekeeping:
@@ -202,14 +224,27 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                         subs = await tx.subscriptions.of_mailbox(mailbox_id, now)
                         until = min((sub.expires_at for sub in subs), default=now + 3600 * SECOND)
                         fresh[mailbox_id] = (version, until, {sub.id: sub for sub in subs})
-            messages: dict[str, Message | None] = {}
+            # What the bodies need of the items: their changeKey (the etag), one statement per mailbox;
+            # the whole message only in a mailbox where a rich subscription encrypts it.
+            items: dict[str, dict[str, None]] = {}
             for row in rows:
-                if row.kind != "lifecycle" and row.event != "deleted" and row.item_id not in messages:
-                    messages[row.item_id] = await tx.messages.get_immutable(row.mailbox_id, row.item_id)
-            return rows, fresh, messages
+                if row.kind != "lifecycle" and row.event != "deleted":
+                    items.setdefault(row.mailbox_id, {})[row.item_id] = None
+            messages: dict[str, Message | None] = {}
+            etags: dict[str, str] = {}
+            for mailbox_id, wanted in items.items():
+                entry = fresh.get(mailbox_id) or known.get(mailbox_id)
+                if entry is not None and any(s.include_resource_data for s in entry[2].values()):
+                    for item_id in wanted:
+                        message = messages[item_id] = await tx.messages.get_immutable(mailbox_id, item_id)
+                        if message is not None:
+                            etags[item_id] = message.change_key
+                else:
+                    etags.update(await tx.messages.change_keys(mailbox_id, list(wanted)))
+            return rows, fresh, messages, etags
 
         try:
-            rows, fresh, messages = await self._uow.write(unit)
+            rows, fresh, messages, etags = await self._uow.write(unit)
         except BaseException:
             self._done = done + self._done  # recorded by the next claim instead
             raise
@@ -228,11 +263,12 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         jobs: list[_Job] = []
         fanouts = [row for row in rows if row.kind == "fanout"]
         if fanouts:
-            jobs.append(_Fanout(fanouts, subs, messages))
-        by_url: dict[str, _Batch] = {}
+            jobs.append(_Fanout(fanouts, subs, messages, etags))
+        by_url: dict[_Target, _Batch] = {}
         for row in rows:
             if row.kind != "fanout":
-                by_url.setdefault(row.url, _Batch(row.url, [], subs, messages)).rows.append(row)
+                target = (row.url, row.tenant_id)
+                by_url.setdefault(target, _Batch(row.url, [], subs, messages, etags)).rows.append(row)
         jobs += by_url.values()
         return Claimed(jobs, len(rows))
 
@@ -268,30 +304,34 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         await self._uow.write(unit)
 
     async def _handle_fanout(self, job: _Fanout, lease: Timestamp) -> None:
-        """Deliver fanout rows straight: group their (change, subscriptions) by URL, POST, then delete
-        the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
-        plans = self._by_url  # a row's subscription list → by URL
+        """Deliver fanout rows straight: group their (change, subscriptions) by URL and tenant, POST,
+        then delete the rows; the pairs whose POST failed become `change` rows on the retry schedule."""
+        plans = self._by_url  # a row's subscriptions → by POST target
         if len(plans) > 256:
             plans.clear()
-        per_url: dict[str, list[tuple[Notification, list[Subscription]]]] = {}
+        per_url: dict[_Target, list[tuple[Notification, list[Subscription]]]] = {}
         for row in job.rows:
-            plan = plans.get(row.subscription_id)
+            key = (row.mailbox_id, row.subscription_id)
+            plan = plans.get(key)
             if plan is None:
-                plan = plans[row.subscription_id] = {}
-                for sub_id in row.subscription_id.split(","):
-                    sub = job.subs.get(sub_id)
-                    if sub is not None:  # a removed or expired subscription's notifications go with it
-                        plan.setdefault(sub.notification_url, []).append(sub)
-            for url, subs in plan.items():
-                per_url.setdefault(url, []).append((row, subs))
+                plan = plans[key] = {}
+                # A removed or expired subscription's notifications go with it (it is not in job.subs).
+                for sub in _members(row, job.subs):
+                    plan.setdefault((sub.notification_url, sub.tenant_id), []).append(sub)
+            for target, subs in plan.items():
+                per_url.setdefault(target, []).append((row, subs))
         items = self._items
         items.new_job()
         failed: dict[str, list[tuple[Subscription, str]]] = {}  # fanout row id → its failed pairs
 
-        async def post(url: str, segments: list[tuple[Notification, list[Subscription]]]) -> None:
+        async def post(target: _Target, segments: list[tuple[Notification, list[Subscription]]]) -> None:
+            url = target[0]
             for chunk in _pack(segments, self.config.batch):
                 try:
-                    parts = [items.items(row, subs, job.messages.get(row.item_id)) for row, subs in chunk]
+                    parts = [
+                        items.items(row, subs, job.messages.get(row.item_id), job.etags.get(row.item_id))
+                        for row, subs in chunk
+                    ]
                     tokens = {
                         (s.tenant_id, s.app_id): None
                         for row, subs in chunk
@@ -311,7 +351,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                     for row, subs in chunk:
                         failed.setdefault(row.id, []).extend((sub, error) for sub in subs)
 
-        await asyncio.gather(*(post(url, segments) for url, segments in per_url.items()))
+        await asyncio.gather(*(post(target, segments) for target, segments in per_url.items()))
         done = [row.id for row in job.rows if row.id not in failed]
         partial = [row for row in job.rows if row.id in failed]
         if not partial:
@@ -341,7 +381,8 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                 items.append(orjson.dumps(lifecycle_item(row)))
                 continue
             sub = job.subs[row.subscription_id]  # orphans were set aside
-            items.append(orjson.dumps(self._bodies.item(row, sub, job.messages.get(row.item_id))))
+            message, etag = job.messages.get(row.item_id), job.etags.get(row.item_id)
+            items.append(orjson.dumps(self._bodies.item(row, sub, message, etag)))
             if self._rich(row, sub, job.messages):
                 tokens[(sub.tenant_id, sub.app_id)] = None
         return self._bodies.body(items, list(tokens))

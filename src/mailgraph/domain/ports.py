@@ -196,6 +196,11 @@ class MessageRepo(Protocol):
         """An item of this mailbox by its immutable id."""
         ...
 
+    async def change_keys(self, mailbox_id: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """The changeKey of each of these items (by immutable id) that exists in this mailbox: what a
+        notification's `@odata.etag` needs, without reading the items."""
+        ...
+
     async def list(self, mailbox_id: str, folder_id: str | None, page: Page) -> list[Message]:
         """Items of a folder (or of the whole mailbox) in page order, at most `page.top` of them."""
         ...

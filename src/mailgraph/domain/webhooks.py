@@ -37,6 +37,8 @@ from mailgraph.domain.subscriptions import (
     check_expiration,
     check_rich,
     events_for,
+    fanout_ref,
+    match_class,
     parse_change_types,
     parse_resource,
 )
@@ -247,11 +249,10 @@ class SubscriptionService:
 
 def expand(row: Notification, subs: Sequence[Subscription]) -> list[Notification]:
     """`change` rows of a `fanout` row for some of its subscriptions (same time and event; the id says
-    which: `{row id}.{position of the subscription in the row}`, so an expansion cannot happen twice)."""
-    position = {sub_id: i for i, sub_id in enumerate(row.subscription_id.split(","))}
+    which: `{row id}.{subscription id}`, so an expansion cannot happen twice)."""
     return [
         Notification(
-            f"{row.id}.{position[sub.id]}",
+            f"{row.id}.{sub.id}",
             sub.id,
             "change",
             row.event,
@@ -296,13 +297,14 @@ def lifecycle(sub: Subscription, event: str, now: Timestamp) -> Notification | N
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """The live subscriptions of one mailbox at one version of its set, grouped into classes."""
+    """The live subscriptions of one mailbox at one version of its set, grouped into match classes."""
 
     version: int
     valid_until: Timestamp
     """The first expiry among them: from then on the set is reread (an expired subscription stops)."""
     classes: list[tuple[Watch, str]]
-    """(a representative, the comma-joined ids of the subscriptions that raise what it raises)."""
+    """(a representative, the class key: `match_class`) per class of subscriptions that raise the
+    same notifications."""
 
 
 class NotificationHook:
@@ -326,14 +328,13 @@ class NotificationHook:
         if plan is not None and plan.version == version and now < plan.valid_until:
             return plan
         watches = await tx.subscriptions.live_watches(mailbox_id, now)
-        classes: dict[tuple[object, ...], tuple[Watch, list[str]]] = {}
+        classes: dict[str, Watch] = {}
         for watch in watches:
-            key = (watch.tenant_id, watch.folder_id, watch.change_types, watch.immutable_ids)
-            classes.setdefault(key, (watch, []))[1].append(watch.id)
+            classes.setdefault(match_class(watch.folder_id, watch.change_types, watch.immutable_ids), watch)
         plan = _Plan(
             version,
             min((w.expires_at for w in watches), default=now + 3600 * SECOND),
-            [(watch, ",".join(members)) for watch, members in classes.values()],
+            [(watch, key) for key, watch in classes.items()],
         )
         if len(self._plans) >= self._MAILBOXES:
             self._plans.clear()
@@ -350,20 +351,24 @@ class NotificationHook:
         if not versions:
             return  # no subscription was ever made on these mailboxes
         now = self._clock()
-        plans = {m: (await self._plan(tx, m, v, now)).classes for m, v in versions.items()}
-        # One outbox row per (change, event, id), naming every subscription it is for: a send to a
-        # mailbox with 100 subscriptions writes 1 row here, not 100 (the worker delivers from it).
+        plans = {m: await self._plan(tx, m, v, now) for m, v in versions.items()}
+        # One outbox row per (change, event, id), naming every subscription it is for by the set's
+        # version and their match classes (`fanout_ref`, a few dozen bytes): a send to a mailbox with
+        # 100 subscriptions writes 1 short row here, not 100 (the worker delivers from it).
         groups: dict[tuple[str, str, str], tuple[Watch, list[str]]] = {}
         for change in changes:
-            for watch, members in plans.get(change.mailbox_id, ()):
+            plan = plans.get(change.mailbox_id)
+            if plan is None:
+                continue
+            for watch, key in plan.classes:
                 for event, resource_id in events_for(watch, change):
-                    groups.setdefault((change.item_id, event, resource_id), (watch, []))[1].append(members)
+                    groups.setdefault((change.item_id, event, resource_id), (watch, []))[1].append(key)
         if not groups:
             return
         rows = [
             Notification(
                 ids.guid(),
-                ",".join(members),
+                fanout_ref(plans[watch.mailbox_id].version, keys),
                 "fanout",
                 event,
                 "",
@@ -378,7 +383,7 @@ class NotificationHook:
                 now,
                 now,
             )
-            for (item_id, event, resource_id), (watch, members) in groups.items()
+            for (item_id, event, resource_id), (watch, keys) in groups.items()
         ]
         await tx.subscriptions.enqueue(rows)
         recorder.notified += len(rows)

@@ -184,6 +184,22 @@ class SqlMessages:
         )
         return None if row is None else from_row(row)
 
+    async def change_keys(self, mailbox_id: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """The changeKey of each of these items that exists in this mailbox, by immutable id."""
+        found: dict[str, str] = {}
+        for start in range(0, len(message_ids), 500):  # bounded IN lists (parameter limits)
+            chunk = message_ids[start : start + 500]
+            args: list[object]
+            if len(chunk) == 1:  # the common case: one statement text, one cached plan
+                where, args = "id = ?", [chunk[0]]
+            else:
+                where, args = in_list("id", chunk)
+            rows = await self._conn.fetch_all(
+                f"SELECT id, change_key FROM messages WHERE {where} AND mailbox_id = ?", (*args, mailbox_id)
+            )
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
     def _where(self, mailbox_id: str, folder_id: str | None, page: Page) -> tuple[str, list[object]]:
         if folder_id is None:
             # The whole mailbox is the visible folder tree (spec §2.9); Recoverable Items stays out.

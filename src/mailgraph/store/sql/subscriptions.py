@@ -19,7 +19,7 @@ _SUB_COLUMNS = (
     "id, tenant_id, mailbox_id, app_id, creator_id, resource, folder_id, change_types, notification_url,"
     " lifecycle_url, client_state, expires_at, token_expires_at, include_resource_data,"
     " encryption_certificate, encryption_certificate_id, select_props, immutable_ids, version, created_at,"
-    " reauth_at"
+    " reauth_at, since_version"
 )
 _NOTE_COLUMNS = (
     "id, subscription_id, kind, event, url, tenant_id, mailbox_id, item_id, resource_id, client_state,"
@@ -31,7 +31,7 @@ def _sub(r: Sequence[Any]) -> Subscription:
     return Subscription(
         r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(r[7].split(",")), r[8], r[9], r[10], int(r[11]),
         int(r[12]), bool(r[13]), r[14], r[15], tuple(p for p in r[16].split(",") if p), bool(r[17]),
-        r[18], int(r[19]), int(r[20]),
+        r[18], int(r[19]), int(r[20]), int(r[21]),
     )  # fmt: skip
 
 
@@ -76,17 +76,19 @@ class SqlSubscriptions:
         )
 
     async def insert(self, sub: Subscription) -> None:
-        """Store a new subscription."""
+        """Store a new subscription; its `since_version` is the set version its insert makes (the
+        one given is ignored)."""
         s = sub
         await self._bump(s.mailbox_id)
         await self._conn.execute(
-            f"INSERT INTO subscriptions ({_SUB_COLUMNS}) VALUES ({_marks(21)})",
+            f"INSERT INTO subscriptions ({_SUB_COLUMNS}) VALUES ({_marks(21)},"
+            " (SELECT version FROM subscription_versions WHERE mailbox_id = ?))",
             (
                 s.id, s.tenant_id, s.mailbox_id, s.app_id, s.creator_id, s.resource, s.folder_id,
                 ",".join(s.change_types), s.notification_url, s.lifecycle_url, s.client_state, s.expires_at,
                 s.token_expires_at, int(s.include_resource_data), s.encryption_certificate,
                 s.encryption_certificate_id, ",".join(s.select), int(s.immutable_ids), s.version,
-                s.created_at, s.reauth_at,
+                s.created_at, s.reauth_at, s.mailbox_id,
             ),
         )  # fmt: skip
 
