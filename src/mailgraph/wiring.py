@@ -55,7 +55,9 @@ from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
+from mailgraph.domain.change_sequencer import ChangeSequencer
 from mailgraph.domain.folder_counts import FolderCountFolder
+from mailgraph.domain.periodic import Drain
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.inference import OverrideService
@@ -82,6 +84,7 @@ from mailgraph.store.blobs import BlobStore
 from mailgraph.store.contract import Engine, Wakeups, wakeups_of
 from mailgraph.store.engines import open_engine as open_database
 from mailgraph.store.migrate import migrations
+from mailgraph.store.sql.dialect import dialect_of
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
@@ -267,6 +270,10 @@ async def build(settings: Settings) -> Runtime:
     # Folder item counts are appended as deltas (migration 0029); every process folds them (safe at once).
     counts = FolderCountFolder(engine)
     shutdown = _stopping(counts, shutdown)
+    # Change numbers assigned after commit (PostgreSQL, migration 0039): every process sequences (safe at once).
+    sequencer = ChangeSequencer(engine) if dialect_of(engine.name).numbers_after_commit else None
+    if sequencer is not None:
+        shutdown = _stopping(sequencer, shutdown)
     held = None
     forwarder = rule_forwarder(settings, uow, attachments.blobs)
     if settings.worker:
@@ -289,6 +296,7 @@ async def build(settings: Settings) -> Runtime:
         held,
         forwarder if settings.worker else None,
         counts,
+        sequencer,
     )
     app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
@@ -410,11 +418,14 @@ def _starting(
     held: HeldSendReleaser | None = None,
     forwarder: RuleForwarder | None = None,
     counts: FolderCountFolder | None = None,
+    sequencer: ChangeSequencer | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
         if counts is not None:
             counts.start()
+        if sequencer is not None:
+            sequencer.start()
         if worker is not None:
             await worker.start()
             wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
@@ -537,7 +548,7 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder | FolderCountFolder,
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder | Drain,
     then: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
