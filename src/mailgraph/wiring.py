@@ -48,6 +48,7 @@ from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attached_forwards import AttachedForwardService
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.categories import CategoryService
+from mailgraph.domain.change_sequencer import ChangeSequencer
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
@@ -55,9 +56,7 @@ from mailgraph.domain.errors import BadRequestError, ConflictError
 from mailgraph.domain.exchange_ids import ExchangeIdService
 from mailgraph.domain.extensions import ExtensionService
 from mailgraph.domain.faults import FaultService
-from mailgraph.domain.change_sequencer import ChangeSequencer
 from mailgraph.domain.folder_counts import FolderCountFolder
-from mailgraph.domain.periodic import Drain
 from mailgraph.domain.folders import FolderService
 from mailgraph.domain.inbound import InboundService
 from mailgraph.domain.inference import OverrideService
@@ -67,6 +66,7 @@ from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Message, Tenant, now
 from mailgraph.domain.moves import MoveService
+from mailgraph.domain.periodic import Drain
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService

@@ -87,7 +87,16 @@ class SqlChangeLog:
             await self._conn.execute_many(
                 _PEND,
                 [
-                    (c.mailbox_id, c.entity, c.kind, c.item_id, c.rest_id, c.folder_id, c.from_folder_id, c.from_rest_id)
+                    (
+                        c.mailbox_id,
+                        c.entity,
+                        c.kind,
+                        c.item_id,
+                        c.rest_id,
+                        c.folder_id,
+                        c.from_folder_id,
+                        c.from_rest_id,
+                    )
                     for c in changes
                 ],
             )
@@ -112,9 +121,7 @@ class SqlChangeLog:
             rows = await self._conn.fetch_all(_TAKE_MAILBOX, (mailbox_id,))
         by_mailbox: dict[str, list[Change]] = {}
         for r in sorted(rows, key=lambda r: int(r[0])):  # pending id order: each item's change order
-            by_mailbox.setdefault(r[1], []).append(
-                Change(r[3], r[2], r[1], r[4], r[5], r[6], r[7], r[8])
-            )
+            by_mailbox.setdefault(r[1], []).append(Change(r[3], r[2], r[1], r[4], r[5], r[6], r[7], r[8]))
         await self._number(by_mailbox, _CREATE_IF_MAILBOX)
         return len(rows)
 
