@@ -176,7 +176,7 @@ async def main(args: argparse.Namespace) -> None:
                 pg_cpu["db"] += _cpu(new)["db"]
                 IN_CYCLE.set(False)
             finally:
-                await app._on_shutdown() if app._on_shutdown else await runtime.engine.close()  # noqa: SLF001
+                await app._on_shutdown() if app._on_shutdown else await runtime.engine.close()
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
