@@ -15,7 +15,14 @@ flight, and what the database's active sessions wait for meanwhile (pg_stat_acti
 flush). Round trips are
 the latency floor of a unit on PostgreSQL (each statement waits for its answer), so these counts are
 the machine-independent side of the throughput figures, which are noisy on a shared machine.
-The notification and relay workers run as in `serve`; their units are counted apart (`background`).
+The background tasks run as in `serve` (the server's startup hook: delivery and webhook workers, the
+folder-count fold, the change sequencer); their units are counted apart (`background`).
+
+CPU per cycle (issue 11, "the next bottleneck"): this process's CPU time over the cycles (mailgraph:
+the ASGI app without HTTP, plus its background tasks) and the CPU time of the database's backends
+serving it (`/proc/PID/stat` of every backend of the throw-away database, plus PostgreSQL's WAL
+writer, checkpointer and background writer, which the server shares with anything else running on
+it), and the ceiling they put on cycles/s: cores ÷ CPU seconds per cycle.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import contextvars
+import os
 import secrets
 import sys
 import tempfile
@@ -43,7 +53,9 @@ from mailgraph.wiring import build
 
 COUNTS: collections.Counter[str] = collections.Counter()
 SQL: collections.Counter[str] = collections.Counter()
-IN_CYCLE = [False]
+IN_CYCLE = contextvars.ContextVar("in_cycle", default=False)
+"""True in the cycle workers' tasks (not in background tasks started before them)."""
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _instrument() -> None:
@@ -53,11 +65,11 @@ def _instrument() -> None:
         original = getattr(conn, name)
 
         def counted(self: Any, sql: str, params: Any = (), _orig: Any = original, _name: str = name) -> Any:
-            key = "cycle" if IN_CYCLE[0] else "background"
+            key = "cycle" if IN_CYCLE.get() else "background"
             COUNTS[f"{key}.{_name}"] += 1
             if _name == "execute_many":
                 COUNTS[f"{key}.execute_many_rows"] += len(params)
-            if IN_CYCLE[0]:
+            if IN_CYCLE.get():
                 SQL[" ".join(sql.split())[:90]] += 1
             return _orig(self, sql, params)
 
@@ -67,7 +79,7 @@ def _instrument() -> None:
         original = getattr(engine, name)
 
         def unit(self: Any, fn: Any, _orig: Any = original, _name: str = name) -> Any:
-            COUNTS[f"{'cycle' if IN_CYCLE[0] else 'background'}.{_name}_units"] += 1
+            COUNTS[f"{'cycle' if IN_CYCLE.get() else 'background'}.{_name}_units"] += 1
             return _orig(self, fn)
 
         setattr(engine, name, unit)
@@ -91,6 +103,30 @@ async def _sample_waits(admin: asyncpg.Connection, database: str) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _backends(admin: asyncpg.Connection, database: str) -> dict[int, str]:
+    """The processes to charge: the database's backends ("db") and the server's WAL writer,
+    checkpointer and background writer ("aux")."""
+    rows = await admin.fetch(
+        "SELECT pid, datname, backend_type FROM pg_stat_activity WHERE datname = $1"
+        " OR backend_type IN ('walwriter', 'checkpointer', 'background writer')",
+        database,
+    )
+    return {int(r["pid"]): "db" if r["datname"] == database else "aux" for r in rows}
+
+
+def _cpu(pids: dict[int, str]) -> dict[str, float]:
+    """User + system CPU seconds of these processes so far, by kind (a process gone counts 0)."""
+    out = {"db": 0.0, "aux": 0.0}
+    for pid, kind in pids.items():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[kind] += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+    return out
+
+
 async def main(args: argparse.Namespace) -> None:
     name = f"mg_rt_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(args.server.rstrip("/") + "/postgres")
@@ -109,9 +145,11 @@ async def main(args: argparse.Namespace) -> None:
                     (b"content-type", b"application/json"),
                 ]
                 root = "/v1.0/users/alice@contoso.com/messages"
+                assert app.on_startup is not None
+                await app.on_startup()  # the background tasks of `serve`, outside the cycles' context
                 _instrument()
                 COUNTS.clear()
-                IN_CYCLE[0] = True
+                IN_CYCLE.set(True)
                 todo = iter(range(args.cycles))
 
                 async def worker() -> None:
@@ -122,14 +160,23 @@ async def main(args: argparse.Namespace) -> None:
                         status, body = await call(app, f"{root}/{quote(message_id, safe='')}/send", b"", auth)
                         assert status == 202, body
 
+                backends = await _backends(admin, name)  # before the sampler: one query at a time on `admin`
                 sampling = asyncio.create_task(_sample_waits(admin, name))
-                t0 = time.perf_counter()
+                pg0, mg0, t0 = _cpu(backends), time.process_time(), time.perf_counter()
                 await asyncio.gather(*(worker() for _ in range(args.concurrency)))
                 wall = time.perf_counter() - t0
+                mg_cpu = time.process_time() - mg0
+                pg1 = _cpu(backends)
                 sampling.cancel()
-                IN_CYCLE[0] = False
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
+                # Backends the pool opened during the cycles: all of their CPU was the cycles'.
+                pg_cpu = {k: pg1[k] - pg0[k] for k in ("db", "aux")}
+                new = {p: k for p, k in (await _backends(admin, name)).items() if p not in backends}
+                pg_cpu["db"] += _cpu(new)["db"]
+                IN_CYCLE.set(False)
             finally:
-                await runtime.engine.close()
+                await app._on_shutdown() if app._on_shutdown else await runtime.engine.close()
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
@@ -137,6 +184,11 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"cycles={n} concurrency={args.concurrency}: {n / wall:.0f} cycles/s ({1000 * wall / n:.2f} ms/cycle)"
     )
+    mg, db, aux = (1000 * x / n for x in (mg_cpu, pg_cpu["db"], pg_cpu["aux"]))
+    cores = os.cpu_count() or 1
+    print(f"  CPU per cycle: mailgraph {mg:.2f} ms + PostgreSQL backends {db:.2f} ms"
+          f" + WAL writer/checkpointer/bgwriter {aux:.2f} ms = {mg + db + aux:.2f} ms;"
+          f" ceiling on {cores} cores: {1000 * cores / (mg + db + aux):.0f} cycles/s")  # fmt: skip
     total = sum(WAITS.values()) or 1
     print("  active sessions by wait event (sampled):", ", ".join(
         f"{k} {100 * v / total:.0f}%" for k, v in WAITS.most_common(6)))  # fmt: skip

@@ -48,6 +48,7 @@ from mailgraph.delivery.worker import DeliveryWorker, WorkerConfig
 from mailgraph.domain.attached_forwards import AttachedForwardService
 from mailgraph.domain.attachments import AttachmentService
 from mailgraph.domain.categories import CategoryService
+from mailgraph.domain.change_sequencer import ChangeSequencer
 from mailgraph.domain.changes import AfterCommit, Commit, ObservedUnitOfWork
 from mailgraph.domain.delta import DeltaService
 from mailgraph.domain.directory import DirectoryService, Secrets, TenantSpec
@@ -65,6 +66,7 @@ from mailgraph.domain.messages import MessageService
 from mailgraph.domain.mime_items import MimeService
 from mailgraph.domain.model import Message, Tenant, now
 from mailgraph.domain.moves import MoveService
+from mailgraph.domain.periodic import Drain
 from mailgraph.domain.ports import BlobStorage, UnitOfWork
 from mailgraph.domain.replies import ReplyService
 from mailgraph.domain.sending import SendPolicy, SendService
@@ -82,6 +84,7 @@ from mailgraph.store.contract import Engine, Wakeups, wakeups_of
 from mailgraph.store.engines import open_blobs
 from mailgraph.store.engines import open_engine as open_database
 from mailgraph.store.migrate import migrations
+from mailgraph.store.sql.dialect import dialect_of
 
 clock = now  # Timestamps are µs since the epoch (domain/model.py)
 
@@ -272,6 +275,10 @@ async def build(settings: Settings) -> Runtime:
     # Folder item counts are appended as deltas (migration 0029); every process folds them (safe at once).
     counts = FolderCountFolder(engine)
     shutdown = _stopping(counts, shutdown)
+    # Change numbers assigned after commit (PostgreSQL, migration 0039): every process sequences (safe at once).
+    sequencer = ChangeSequencer(engine) if dialect_of(engine.name).numbers_after_commit else None
+    if sequencer is not None:
+        shutdown = _stopping(sequencer, shutdown)
     held = None
     forwarder = rule_forwarder(settings, uow, attachments.blobs)
     if settings.worker:
@@ -294,6 +301,7 @@ async def build(settings: Settings) -> Runtime:
         held,
         forwarder if settings.worker else None,
         counts,
+        sequencer,
     )
     app.graph.guard = Guard(Throttle(profiles.server, profiles.tenants, profiles.mailboxes), faults, uow)
     if settings.worker:
@@ -415,11 +423,14 @@ def _starting(
     held: HeldSendReleaser | None = None,
     forwarder: RuleForwarder | None = None,
     counts: FolderCountFolder | None = None,
+    sequencer: ChangeSequencer | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         keyring.start()  # periodic reload: rotations made by `mailgraph keys rotate` or another process
         if counts is not None:
             counts.start()
+        if sequencer is not None:
+            sequencer.start()
         if worker is not None:
             await worker.start()
             wakeups.listen(OUTBOX_CHANNEL, worker.wake)  # a send in another process (serve --processes)
@@ -559,7 +570,7 @@ def _stopping_collector(
 
 
 def _stopping(
-    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder | FolderCountFolder,
+    worker: DeliveryWorker | NotificationWorker | HeldSendReleaser | RuleForwarder | Drain,
     then: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:

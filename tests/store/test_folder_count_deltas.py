@@ -184,3 +184,27 @@ async def test_deleting_a_folder_or_a_mailbox_drops_its_deltas(engine: Engine) -
     assert await engine.read(pending) == 1
     await engine.write(lambda tx: tx.directory.delete_user(owners[1]))
     assert await engine.read(pending) == 0
+
+
+async def test_concurrent_moves_of_one_item_count_it_once(engine: Engine) -> None:
+    """Units that read an item, then move it, all at once: each unit's deltas must move the item from
+    where it really was when its update ran (on PostgreSQL a unit's read may be stale by then)."""
+    owners, folders = await _seed(engine)
+    alice = owners[0]
+    item = _message_in(alice, folders[alice][0], False)
+    await engine.write(lambda tx: tx.messages.insert(item))
+
+    def mover(target: str, read: bool) -> Unit:
+        async def fn(tx: Tx) -> None:
+            current = await tx.messages.get_immutable(alice, item.id)
+            assert current is not None
+            await tx.messages.update(replace(current, folder_id=target, is_read=read))
+
+        return fn
+
+    rng = random.Random(7)
+    moves = [mover(rng.choice(folders[alice]), rng.random() < 0.5) for _ in range(12)]
+    await asyncio.gather(*(engine.write(fn) for fn in moves))
+    final = await engine.read(lambda tx: tx.messages.get_immutable(alice, item.id))
+    assert final is not None
+    await _check(engine, folders, {item.id: final})

@@ -1,11 +1,15 @@
 """The per-mailbox change log: what delta queries read (issue 12, migration 0015).
 
 Every change recorded at THE change-event point (domain/changes.py) becomes one log entry, numbered
-by the mailbox's clock and written in the same transaction as the change (`ObservedUnitOfWork`
-appends them at the end of the unit). Numbers of one mailbox increase by one per change and become
-visible in commit order on every engine (the clock is a row each writer updates, so its lock
-serialises them); a reader that sees number `n` in a snapshot sees every change up to `n` and none
-after. Delta rounds therefore read only the entries between two numbers: O(changes), not O(mailbox).
+by the mailbox's clock. `ObservedUnitOfWork` appends them at the end of the unit, in its transaction;
+the engine numbers them there (SQLite) or leaves them pending and numbers them after the commit in a
+short sequencer unit (PostgreSQL, migration 0039: `sequence`, run in the background by
+domain/change_sequencer.py and by delta reads before they read). Numbers of one mailbox increase by
+one per change and become visible in commit order on every engine (the clock is a row the numbering
+unit updates, so its lock serialises them); a reader that sees number `n` in a snapshot sees every
+change up to `n`. Changes committed but not numbered yet in that snapshot (`pending`) get numbers
+above `n`. Delta rounds therefore read only the entries between two numbers: O(changes), not
+O(mailbox).
 
 Retention: entries are pruned `LOG_RETENTION_S` after they were written, which is the delta token
 lifetime plus a margin, so every unexpired token finds all the entries it needs
@@ -77,6 +81,17 @@ class ChangeLogRepo(Protocol):
 
     async def append(self, changes: Sequence[Change]) -> None:
         """Number `changes` with their mailboxes' clocks and log them (called by `ObservedUnitOfWork`)."""
+        ...
+
+    async def sequence(self, mailbox_id: str | None = None, limit: int = 5000) -> int:
+        """Number committed changes left pending by `append` (engines that number after commit; a
+        no-op elsewhere): all of `mailbox_id`'s, or the oldest `limit` of every mailbox. A write; returns
+        how many were taken."""
+        ...
+
+    async def pending(self, mailbox_id: str) -> list[LogEntry]:
+        """The mailbox's committed changes not yet numbered in this snapshot, in change order (their
+        `seq` is 0): they will get numbers above the clock this snapshot sees."""
         ...
 
     async def clock(self, mailbox_id: str) -> MailboxClock | None:

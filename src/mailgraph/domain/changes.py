@@ -8,7 +8,8 @@ The per-mailbox change log and webhooks hang on this point: at the end of every 
 recorded changes, `ObservedUnitOfWork` runs its before-commit steps on that unit's recorder, in the
 unit's transaction: `NotificationHook` (domain/webhooks.py, added by wiring) writes the notification
 outbox, then, last, `log_changes` appends the changes to `tx.change_log` (domain/change_log.py, what
-delta reads; last because it takes the mailbox clock's row lock, held until commit). The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
+delta reads; last because, where the engine numbers inside the unit, it takes the mailbox clock's row
+lock, held until commit; PostgreSQL only appends them there and numbers them after commit). The log, the outbox and the change commit or roll back together; subscribers of `AfterCommit`
 are told after the commit.
 
 Why a wrapper and not state on the engine's `Tx`: the SQLite engine reuses one `Tx` for every unit of
@@ -227,9 +228,10 @@ class ObservedUnitOfWork:
         self.before_commit: list[BeforeCommit] = [log_changes]
         """Steps run in order inside each unit that recorded changes, after its own work, all on the same
         recorder: what wiring adds with `add_step` (webhooks' notification outbox), then the change log
-        (delta) LAST: numbering takes each changed mailbox's clock row lock (store/sql/change_log.py),
-        which on PostgreSQL is held until the commit is flushed and serializes the units of a mailbox,
-        so the later it is taken the shorter every unit of that mailbox waits (issue 11)."""
+        (delta) LAST: numbering in the unit takes each changed mailbox's clock row lock
+        (store/sql/change_log.py), held until commit, so the later it is taken the shorter every unit
+        of that mailbox waits. (PostgreSQL no longer numbers in the unit: its lock, held until the
+        commit was flushed, serialized the units of a mailbox; issue 11, migration 0039.)"""
 
     def add_step(self, step: BeforeCommit) -> None:
         """Run `step` in every unit that recorded changes, after the steps added before it and before

@@ -1,7 +1,10 @@
 """Delta queries (spec §2.13): the messages of one folder, and the folder hierarchy, round by round.
 
 Every page is computed in ONE read snapshot from the mailbox clock (`n`), the change log and the
-current rows (domain/change_log.py). A round has a `base` (the change number the client's copy is
+current rows (domain/change_log.py). Where changes are numbered after commit (PostgreSQL), a read that
+finds the mailbox's committed changes still pending first numbers them in a write unit of its own and
+reads again (a client sees its own writes); changes still pending in that snapshot count as changed
+after the horizon, like later numbers (the current rows may already show them). A round has a `base` (the change number the client's copy is
 at; None for the initial round) and a `horizon` (the clock when the round's first page was read); it
 ends with a deltaLink at the horizon. A page read later, at clock `c` > horizon, leaves out the items
 changed in `(horizon, c]`: the next round reports them, so no change is lost and none reported twice.
@@ -21,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from mailgraph.domain import delta_tokens
-from mailgraph.domain.change_log import TOKEN_LIFETIME_S, MailboxClock
+from mailgraph.domain.change_log import TOKEN_LIFETIME_S, LogEntry, MailboxClock
 from mailgraph.domain.delta_pages import MessagePage, Removed, folder_page
 from mailgraph.domain.delta_tokens import BadTokenError, DeltaOptions, SyncState, TokenKind
 from mailgraph.domain.errors import DomainError
@@ -83,15 +86,15 @@ class DeltaService:
             ItemNotFoundError: no such folder.
         """
 
-        async def unit(tx: Tx) -> DeltaPage[Message] | str:
+        async def unit(tx: Tx, sequenced: bool) -> DeltaPage[Message] | str:
             owner = await resolve(tx, actor, user_key)
             box = await folder(tx, owner, folder_key)
-            clock = await tx.change_log.clock(owner.id)
+            clock, pending = await _clock(tx, owner.id, sequenced)
             if clock is None:
                 return owner.id
             state = self._state(token, clock, "m", owner.id, box.id, options)
             size = _size(page_size, state.options)
-            page = MessagePage(tx, owner.id, box.id, clock, state, size, immutable_ids)
+            page = MessagePage(tx, owner.id, box.id, clock, state, size, immutable_ids, pending)
             entries, next_state = await page.run()
             return self._page(owner, entries, next_state, clock)
 
@@ -111,25 +114,28 @@ class DeltaService:
             SyncStateNotFoundError: the token cannot be continued.
         """
 
-        async def unit(tx: Tx) -> DeltaPage[Folder] | str:
+        async def unit(tx: Tx, sequenced: bool) -> DeltaPage[Folder] | str:
             owner = await resolve(tx, actor, user_key)
-            clock = await tx.change_log.clock(owner.id)
+            clock, pending = await _clock(tx, owner.id, sequenced)
             if clock is None:
                 return owner.id
             state = self._state(token, clock, "f", owner.id, "", options)
             entries, next_state = await folder_page(
-                tx, owner.id, clock, state, _size(page_size, state.options)
+                tx, owner.id, clock, state, _size(page_size, state.options), pending
             )
             return self._page(owner, entries, next_state, clock)
 
         return await self._run(unit)
 
-    async def _run(self, unit: Callable[[Tx], Awaitable[DeltaPage[E] | str]]) -> DeltaPage[E]:
-        result = await self._uow.read(unit)
-        if isinstance(result, str):  # a mailbox without a clock yet (no change since 0015): create it once
+    async def _run(self, unit: Callable[[Tx, bool], Awaitable[DeltaPage[E] | str]]) -> DeltaPage[E]:
+        result = await self._uow.read(lambda tx: unit(tx, False))
+        if isinstance(result, str):
+            # A mailbox without a clock yet (no change since 0015), or with committed changes not yet
+            # numbered (an engine that numbers after commit): number them, so the client sees its own
+            # writes, then read again. What commits meanwhile is left to the next round.
             mailbox_id = result
-            await self._uow.write(lambda tx: tx.change_log.ensure_clock(mailbox_id))
-            result = await self._uow.read(unit)
+            await self._uow.write(lambda tx: _prepare(tx, mailbox_id))
+            result = await self._uow.read(lambda tx: unit(tx, True))
         assert not isinstance(result, str)  # the clock exists now
         return result
 
@@ -165,6 +171,24 @@ class DeltaService:
         if expired or any(n < clock.pruned_through for n in numbers):
             raise SyncStateNotFoundError(reset=state.options)
         return state
+
+
+async def _clock(tx: Tx, mailbox_id: str, sequenced: bool) -> tuple[MailboxClock | None, list[LogEntry]]:
+    """The mailbox's clock in this snapshot and its changes not numbered yet (None: prepare first —
+    no clock, or pending changes the round must not miss before the mailbox was sequenced)."""
+    clock = await tx.change_log.clock(mailbox_id)
+    if clock is None:
+        return None, []
+    pending = await tx.change_log.pending(mailbox_id)
+    if pending and not sequenced:
+        return None, []
+    return clock, pending
+
+
+async def _prepare(tx: Tx, mailbox_id: str) -> None:
+    """Create the mailbox's clock unless it exists, and number its pending changes."""
+    await tx.change_log.ensure_clock(mailbox_id)
+    await tx.change_log.sequence(mailbox_id)
 
 
 def _size(override: int | None, options: DeltaOptions) -> int:

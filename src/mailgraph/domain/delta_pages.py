@@ -8,6 +8,7 @@ items changed after the round's horizon to the next round.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from mailgraph.domain.change_log import LogEntry, MailboxClock
@@ -47,23 +48,31 @@ class MessagePage:
         state: SyncState,
         size: int,
         immutable: bool,
+        pending: Sequence[LogEntry] = (),
     ) -> None:
         self.tx, self.mailbox_id, self.folder_id = tx, mailbox_id, folder_id
         self.clock, self.state, self.size, self.immutable = clock, state, size, immutable
         self.horizon = state.horizon if state.horizon is not None else clock.n
+        self.pending = pending
         self.out: list[Message | Removed] = []
 
     async def run(self) -> tuple[list[Message | Removed], SyncState]:
         # Items changed after the horizon are the next round's: reading them now would report them twice.
-        later: dict[str, tuple[LogEntry, LogEntry]] = {}
+        # Changes still pending (numbered after commit, domain/delta.py) will be numbered above the clock:
+        # later too, though the current rows may already show them.
+        later = {
+            e.item_id
+            for e in self.pending
+            if e.entity == "message" and self.folder_id in (e.folder_id, e.from_folder_id)
+        }
         if self.clock.n > self.horizon:
             later_entries = await self.tx.change_log.entries(
                 self.mailbox_id, self.horizon, self.clock.n, self.folder_id
             )
-            later = _first_and_last(later_entries)
+            later.update(e.item_id for e in later_entries)
         if self.state.base is None:
-            return await self._initial(set(later))
-        return await self._changes(set(later))
+            return await self._initial(later)
+        return await self._changes(later)
 
     def _emit(self, entry: Message | Removed, change: str) -> None:
         wanted = self.state.options.change_type
@@ -170,7 +179,7 @@ def _visible(folders: list[Folder]) -> dict[str, Folder]:
     return shown
 
 
-def _touched(entries: list[LogEntry]) -> tuple[set[str], set[str]]:
+def _touched(entries: Iterable[LogEntry]) -> tuple[set[str], set[str]]:
     """Folders whose row or item counts changed in these entries, and folders deleted among them."""
     touched: set[str] = set()
     deleted: set[str] = set()
@@ -189,13 +198,19 @@ def _touched(entries: list[LogEntry]) -> tuple[set[str], set[str]]:
 
 
 async def folder_page(
-    tx: Tx, mailbox_id: str, clock: MailboxClock, state: SyncState, size: int
+    tx: Tx,
+    mailbox_id: str,
+    clock: MailboxClock,
+    state: SyncState,
+    size: int,
+    pending: Sequence[LogEntry] = (),
 ) -> tuple[list[Folder | Removed], SyncState]:
-    """One page of the hierarchy delta; a folder whose item counts changed counts as updated."""
+    """One page of the hierarchy delta; a folder whose item counts changed counts as updated. Folders
+    touched after the horizon (or by changes still `pending`) are left to the next round."""
     horizon = state.horizon if state.horizon is not None else clock.n
-    later: set[str] = set()
+    later = _touched(pending)[0]
     if clock.n > horizon:
-        later = _touched(await tx.change_log.entries(mailbox_id, horizon, clock.n))[0]
+        later |= _touched(await tx.change_log.entries(mailbox_id, horizon, clock.n))[0]
     visible = _visible(await tx.change_log.mailbox_folders(mailbox_id))
     candidates: set[str] = set(visible)
     deleted: set[str] = set()

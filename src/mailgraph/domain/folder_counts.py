@@ -11,39 +11,27 @@ twice at once (several processes) or not at all (counts stay exact; reads just s
 
 from __future__ import annotations
 
-from mailgraph.domain.periodic import Periodic
-from mailgraph.domain.ports import UnitOfWork
+from collections.abc import Awaitable
+
+from mailgraph.domain.periodic import Drain
+from mailgraph.domain.ports import Tx, UnitOfWork
 
 INTERVAL_S = 1.0
 """How often the pending deltas are folded (a second's worth of writes is a few thousand rows)."""
 BATCH = 5000
 """Delta ids per folding unit: bounds the unit's length, so the folder rows are held only briefly."""
-_PASSES = 100
-"""Folding units per `fold` at most (100 × `BATCH` deltas: far more than a second of writes)."""
 
 
-class FolderCountFolder:
-    """Folds pending folder-count deltas into the folder rows, in the background."""
+class FolderCountFolder(Drain):
+    """Folds pending folder-count deltas into the folder rows, in the background (`run`: now)."""
 
     def __init__(self, uow: UnitOfWork, interval_s: float = INTERVAL_S, batch: int = BATCH) -> None:
-        self._uow = uow
-        self._batch = batch
-        self._periodic = Periodic("mailgraph-folder-counts", interval_s, self.fold)
+        super().__init__("mailgraph-folder-counts", uow, _fold, interval_s, batch)
 
     async def fold(self) -> int:
         """Fold the pending deltas now (all of them unless more keep coming); returns how many."""
-        folded = 0
-        for _ in range(_PASSES):  # bounded: under constant writes there is always a little more
-            n = await self._uow.write(lambda tx: tx.folders.fold_counts(self._batch))
-            if n == 0:
-                break
-            folded += n
-        return folded
+        return await self.run()
 
-    def start(self) -> None:
-        """Fold every `interval_s` until `stop`."""
-        self._periodic.start()
 
-    async def stop(self) -> None:
-        """Stop folding (pending deltas stay, and stay counted)."""
-        await self._periodic.stop()
+def _fold(tx: Tx, batch: int) -> Awaitable[int]:
+    return tx.folders.fold_counts(batch)

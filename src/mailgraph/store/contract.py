@@ -52,6 +52,10 @@ class Dialect:
     text_order: str
     """Appended to a text sort key so text sorts by code point: empty on SQLite (BINARY is code
     point order), ` COLLATE "C"` on PostgreSQL (the database default may be a linguistic order)."""
+    numbers_after_commit: bool = False
+    """Change numbers are assigned after commit by a sequencer (migration 0039, store/sql/change_log.py):
+    PostgreSQL, where numbering inside the unit held the mailbox clock's row lock until the commit was
+    flushed. False on SQLite: its single writer numbers inside the unit at no extra cost."""
 
 
 class Conn(Protocol):

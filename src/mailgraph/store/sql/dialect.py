@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from mailgraph.store.contract import Dialect
+from mailgraph.store.contract import Conn, Dialect
 
 FOLD: Final = "mg_fold"
 HAS_MEMBER: Final = "mg_has_member"
@@ -48,7 +48,7 @@ def has_member(array: str | None, value: str | None) -> bool | None:
 
 
 SQLITE: Final = Dialect("sqlite", "", "")
-POSTGRES: Final = Dialect("postgres", " FOR UPDATE SKIP LOCKED", ' COLLATE "C"')
+POSTGRES: Final = Dialect("postgres", " FOR UPDATE SKIP LOCKED", ' COLLATE "C"', numbers_after_commit=True)
 _PG_TYPES: Final = {"INTEGER": "BIGINT", "BLOB": "BYTEA"}
 _PG_TYPE_WORDS: Final = re.compile(r"\b(INTEGER|BLOB)\b", re.I)
 
@@ -59,6 +59,11 @@ def postgres_ddl(statement: str) -> str:
 
 
 DIALECTS: Final = (SQLITE, POSTGRES)
+
+
+def dialect_of(engine: str) -> Dialect:
+    """The dialect of an engine by its name ("sqlite", "postgres")."""
+    return next(d for d in DIALECTS if d.name == engine)
 
 
 def claim(table: str, due: str, order: str, dialect: Dialect, assignments: str) -> str:
@@ -100,6 +105,26 @@ def in_list(column: str, values: Sequence[object]) -> tuple[str, list[object]]:
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+def take_oldest(table: str, returning: str) -> str:
+    """PostgreSQL: delete the rows of an insert-only queue table (`id` ascending) with `id < ?` and
+    return exactly those (`returning`). What a background drain takes (the folder count fold, the change
+    sequencer): at READ COMMITTED the DELETE does not see a row whose unit commits meanwhile (it stays
+    for the next pass), and of two drains at once the second blocks on the rows the first deleted, then
+    skips them, so two drains take disjoint rows. (A SELECT then a DELETE could delete a row it never
+    read.)"""
+    return f"DELETE FROM {table} WHERE id < ? RETURNING {returning}"
+
+
+async def oldest_bound(conn: Conn, table: str, limit: int) -> int | None:
+    """The `id < ?` bound of the next drain pass over `table`: its oldest id + `limit` (None: empty).
+    A range of ids from the oldest, not `id IN (SELECT … ORDER BY id LIMIT ?)`: that subquery's
+    ephemeral table cost SQLite more than the delete itself (callgrind, docs/performance.md)."""
+    oldest = await conn.fetch_one(f"SELECT MIN(id) FROM {table}")
+    if oldest is None or oldest[0] is None:
+        return None
+    return int(oldest[0]) + limit
+
+
 _DELTA_SUMS: Final = (
     "SELECT folder_id, SUM(total), SUM(unread), COUNT(*) FROM {src} GROUP BY folder_id ORDER BY folder_id"
 )
@@ -118,7 +143,7 @@ def fold_deltas(dialect: Dialect) -> tuple[str, str | None]:
     DELETE … RETURNING every row and summing them in Python).
     """
     if dialect.name == "postgres":
-        gone = "(DELETE FROM folder_count_deltas WHERE id < ? RETURNING folder_id, total, unread)"
-        return "WITH gone AS " + gone + " " + _DELTA_SUMS.format(src="gone"), None
+        gone = take_oldest("folder_count_deltas", "folder_id, total, unread")
+        return f"WITH gone AS ({gone}) {_DELTA_SUMS.format(src='gone')}", None
     where = "folder_count_deltas WHERE id < ?"
     return _DELTA_SUMS.format(src=where), f"DELETE FROM {where}"

@@ -199,7 +199,10 @@ class SqlDirectory:
         )
         await self._conn.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
         await self._conn.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
-        return await self._conn.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+        gone = await self._conn.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+        # Changes not numbered yet (migration 0039, no foreign key; the log itself cascades).
+        await self._conn.execute("DELETE FROM change_log_pending WHERE mailbox_id = ?", (user_id,))
+        return gone
 
     async def get_app(self, client_id: str) -> App | None:
         """An app registration by client id."""

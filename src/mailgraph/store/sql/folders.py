@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailgraph.domain.model import Folder
 from mailgraph.store.sql.columns import Columns
-from mailgraph.store.sql.dialect import fold_deltas
+from mailgraph.store.sql.dialect import fold_deltas, oldest_bound
 
 if TYPE_CHECKING:
     from mailgraph.store.contract import Conn
@@ -112,12 +112,10 @@ class SqlFolders:
         folder rows are updated in folder-id order (no deadlock between two folds), and only here, in
         a unit that holds them for two statements and its commit.
         """
-        oldest = await self._conn.fetch_one("SELECT MIN(id) FROM folder_count_deltas")
-        if oldest is None or oldest[0] is None:
+        upto = await oldest_bound(self._conn, "folder_count_deltas", limit)
+        if upto is None:
             return 0
-        # A range of ids from the oldest, not `id IN (SELECT … ORDER BY id LIMIT ?)`: that subquery's
-        # ephemeral table cost SQLite more than the delete itself (callgrind, docs/performance.md).
-        bound = (int(oldest[0]) + limit,)
+        bound = (upto,)
         take, then = fold_deltas(self._conn.dialect)
         sums = await self._conn.fetch_all(take, bound)
         if then is not None:

@@ -36,6 +36,16 @@ _UPDATE = (
     "UPDATE messages SET " + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:]) + " WHERE id = ?"
 )
 _SELECT = f"SELECT {COLUMNS} FROM messages"
+# PostgreSQL: the update and the placement it replaces in one statement (same parameters as `_UPDATE`).
+# The subquery locks the row and reads it as committed last (READ COMMITTED re-reads a row it waited
+# for), so the count deltas move from where the item really was, even when another unit moved it
+# after this unit read it; SELECT then UPDATE could count it out of a folder twice. One round trip less.
+_UPDATE_FROM = (
+    "UPDATE messages m SET "
+    + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:])
+    + " FROM (SELECT id, folder_id, is_read FROM messages WHERE id = ? FOR UPDATE) o"
+    + " WHERE m.id = o.id RETURNING o.folder_id, o.is_read"
+)
 _BUMP = "INSERT INTO folder_count_deltas (folder_id, total, unread) VALUES (?, ?, ?)"
 
 
@@ -147,11 +157,17 @@ class SqlMessages:
 
     async def update(self, message: Message) -> None:
         """Write every field of an existing item; a move or a read-state change moves the counts."""
-        before = await self._placement(message.id)
         row = to_row(message)
-        if not await self._conn.execute(_UPDATE, (*row[1:], row[0])) or before is None:
-            return
-        old_folder, was_read = before
+        if self._conn.dialect.name == "postgres":  # one statement, the placement locked: _UPDATE_FROM
+            old = await self._conn.fetch_one(_UPDATE_FROM, (*row[1:], row[0]))
+            if old is None:
+                return
+            old_folder, was_read = str(old[0]), bool(old[1])
+        else:  # SQLite's single writer: nothing moves the row between the two statements
+            before = await self._placement(message.id)
+            if not await self._conn.execute(_UPDATE, (*row[1:], row[0])) or before is None:
+                return
+            old_folder, was_read = before
         new_folder, now_read = message.folder_id, message.is_read
         if old_folder != new_folder:
             # Two appended rows in one pipelined statement: inserts lock nothing another unit waits for.

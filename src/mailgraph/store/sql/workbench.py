@@ -188,6 +188,8 @@ class SqlWorkbench:
             ("DELETE FROM apps WHERE tenant_id = ?", t),
             (f"UPDATE folders SET parent_id = NULL WHERE mailbox_id IN {_MAILBOXES}", t),
             (f"DELETE FROM folders WHERE mailbox_id IN {_MAILBOXES}", t),
+            # Changes not numbered yet (migration 0039, no foreign key; the log itself cascades).
+            (f"DELETE FROM change_log_pending WHERE mailbox_id IN {_MAILBOXES}", t),
             ("DELETE FROM users WHERE tenant_id = ?", t),
             ("DELETE FROM tenants WHERE id = ?", t),
         ):  # fmt: skip
