@@ -198,6 +198,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             ) as c:
                 if "tenants" in args.phases:
                     for workers in args.workers or [args.concurrency]:
+
                         def pairs(seconds: float, workers: int = workers) -> Any:
                             if args.client == "plugin":
                                 return plugin_tenants_per_second(url, seconds, workers, args.template)
@@ -207,7 +208,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         rates = [await timed(proc.pid, _secs(pairs(args.duration), args.duration)) for _ in range(args.runs)]  # fmt: skip
                         suffix = "" if not args.workers else f"_{workers}_workers"
                         result[f"tenants_create_delete_per_s{suffix}"] = [round(r, 1) for r, _ in rates]
-                        result[f"tenants_create_delete_per_s{suffix}_median"] = round(statistics.median(r for r, _ in rates), 1)
+                        result[f"tenants_create_delete_per_s{suffix}_median"] = round(
+                            statistics.median(r for r, _ in rates), 1
+                        )
                         result[f"tenants_server_cpu_ms_per_pair{suffix}"] = [round(m, 2) for _, m in rates]
                     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
                 tenant = (await c.post("/_mailgraph/tenants", json={})).json()
@@ -260,8 +263,13 @@ if __name__ == "__main__":
     parser.add_argument("--phases", default="tenants,wake,stream", help="comma list of tenants, wake, stream")
     parser.add_argument("--workers", default="", help="tenants phase: comma list of concurrencies (1,4,8,16)")
     parser.add_argument("--template", default="single", help="tenants phase: the tenants' template")
-    parser.add_argument("--client", default="httpx", choices=("httpx", "plugin"), help="tenants phase: httpx "
-                        "(keep-alive, asyncio) or the pytest plugin's client (urllib, a connection per request)")
+    parser.add_argument(
+        "--client",
+        default="httpx",
+        choices=("httpx", "plugin"),
+        help="tenants phase: httpx "
+        "(keep-alive, asyncio) or the pytest plugin's client (urllib, a connection per request)",
+    )
     parser.add_argument("--durability", default="full", choices=("full", "normal"), help="the server's")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -252,7 +252,8 @@ class ObservedUnitOfWork:
                 return _with_hooks(fn, observed, recorder, hooks)
             return fn(observed)
 
-        result = await self._inner.write(unit, durable=durable)  # raises (nothing published) if the unit rolled back
+        # Raises (nothing published) if the unit rolled back.
+        result = await self._inner.write(unit, durable=durable)
         if recorder is not None:
             self.signals.publish(recorder.commit())
         return result

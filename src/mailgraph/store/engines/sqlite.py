@@ -182,7 +182,9 @@ class SqliteEngine:
         self._syncing = self._full  # the writer connection's current `synchronous` is FULL
         self.batches = 0
         self.units = 0
-        """Write batches committed and units run in them (group commit at work: units / batches)."""
+        self.checkpoints = 0
+        """Write batches committed, units run in them (group commit at work: units / batches), and
+        WAL checkpoints run (paced: at most ~5 a second, whatever the commit rate)."""
         # Processes sharing the file take this lock around each write batch (see `_commit`).
         self._write_lock = os.open(path.with_name(path.name + ".writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         drive(migrate(_Migrations(self._writer_db)))
@@ -305,6 +307,7 @@ class SqliteEngine:
                     break
                 # PASSIVE never blocks the writer or readers; it copies what it can (sqlite.org/wal.html).
                 try:
+                    self.checkpoints += 1
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.OperationalError as exc:
                     # A full disk (the database file cannot grow): try again later rather than end
