@@ -11,6 +11,9 @@ through the ASGI app without uvicorn and sockets, like `bench/cycle_cost.py` for
     (same with 220)  ->  difference of the sums of the thread files / 200, as in cycle_cost.py
 
 `--template DIR` (made once with `--make-template DIR`) copies a data dir whose signing keys exist.
+`--durability full` (serve's default; here `normal` by default, to count CPU, not fsync waits) and
+`--concurrency N` (N create+delete loops at once) show group commit at work: on SQLite it prints
+the write batches and the units committed in them.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from mailgraph.config import Settings
 from mailgraph.wiring import build
 
 ADMIN = "bench-admin-token"
-DURABILITY = "normal"
 
 
 async def call(app: Any, method: str, path: str, body: bytes) -> tuple[int, bytes]:
@@ -54,9 +56,12 @@ async def call(app: Any, method: str, path: str, body: bytes) -> tuple[int, byte
     return int(sent[0]["status"]), bytes(sent[1].get("body", b"")) if len(sent) > 1 else b""  # type: ignore[call-overload]
 
 
-async def main(pairs: int, data_dir: Path, template: str, profile: bool) -> None:
+async def main(
+    pairs: int, data_dir: Path, template: str, profile: bool, durability: str = "normal", concurrency: int = 1
+) -> None:
     """Create and delete `pairs` ephemeral tenants; print CPU ms per pair."""
-    runtime = await build(Settings(data_dir=data_dir, durability=DURABILITY, admin_token=ADMIN))
+    settings = Settings(data_dir=data_dir, durability=durability, admin_token=ADMIN)  # type: ignore[arg-type]
+    runtime = await build(settings)
     body = orjson.dumps({"template": template})
     try:
         app = runtime.app
@@ -67,17 +72,27 @@ async def main(pairs: int, data_dir: Path, template: str, profile: bool) -> None
             status, _ = await call(app, "DELETE", f"/_mailgraph/tenants/{orjson.loads(created)['id']}", b"")
             assert status == 204
 
+        async def loop(n: int) -> None:
+            for _ in range(n):
+                await one()
+
         await one()  # warm: the donor key, imports, statement caches
+        engine = runtime.engine
+        batches, units = getattr(engine, "batches", 0), getattr(engine, "units", 0)
         prof = cProfile.Profile() if profile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
-        for _ in range(pairs):
-            await one()
+        await asyncio.gather(*(loop(pairs // concurrency) for _ in range(concurrency)))
+        pairs = pairs // concurrency * concurrency
         if prof:
             prof.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"{pairs} pairs: {cpu / pairs * 1000:.2f} ms CPU/pair, {wall / pairs * 1000:.2f} ms wall/pair")
+        print(f"{pairs} pairs: {cpu / pairs * 1000:.2f} ms CPU/pair, {wall / pairs * 1000:.2f} ms wall/pair,"
+              f" {pairs / wall:.0f} pairs/s ({durability}, {concurrency} at once)")  # fmt: skip
+        if hasattr(engine, "batches"):
+            batches, units = engine.batches - batches, engine.units - units
+            print(f"write batches: {batches}, units: {units} ({units / max(batches, 1):.2f} per batch)")
         db = data_dir / "mailgraph.db"
         if db.exists():  # deleted tenants' pages are reused: the file stays flat under create/delete churn
             print(f"database file after the run: {db.stat().st_size / 1024:.0f} KiB")
@@ -95,6 +110,8 @@ def cli() -> None:
     parser.add_argument("--template", type=Path, help="data directory to copy (made by --make-template)")
     parser.add_argument("--make-template", type=Path, metavar="DIR", help="create a template and exit")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--durability", choices=("full", "normal"), default="normal")
+    parser.add_argument("--concurrency", type=int, default=1, help="create+delete loops at once")
     args = parser.parse_args()
     if args.make_template is not None:
         asyncio.run(main(0, args.make_template, args.tenant_template, False))
@@ -103,7 +120,9 @@ def cli() -> None:
         data_dir = Path(tmp) / "data"
         if args.template is not None:
             shutil.copytree(args.template, data_dir)
-        asyncio.run(main(args.pairs, data_dir, args.tenant_template, args.profile))
+        asyncio.run(
+            main(args.pairs, data_dir, args.tenant_template, args.profile, args.durability, args.concurrency)
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,13 @@
 """Benchmark of the test workbench (issue 14) against a real `mailgraph serve` on 127.0.0.1.
 
     .venv/bin/python bench/workbench.py [--duration 10] [--concurrency 4] [--json FILE]
+    .venv/bin/python bench/workbench.py --phases tenants --runs 3 --duration 5 \\
+        --workers 1,4,8,16 --template default --durability full      # the pytest plugin's tenant
+
+`--client plugin` makes the pairs with the pytest plugin's own client (urllib) instead of httpx.
+`--workers` (tenants phase only) measures each listed number of concurrent create+delete loops on
+the same server, one after the other; `--template` is the tenants' template (`default`: what the
+pytest plugin's `mailgraph_tenant` makes); `--durability` is the server's (`full` is its default).
 
 Measures, on one server process:
 1. ephemeral tenants created and deleted per second (`POST` + `DELETE /_mailgraph/tenants`);
@@ -31,9 +38,9 @@ TOKEN = "bench-admin-token"
 READY = re.compile(r"mailgraph ready: (http://\S+)")
 
 
-def start(data: str) -> tuple[subprocess.Popen[str], str]:
+def start(data: str, durability: str = "full") -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "mailgraph", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data,
-           "--admin-token", TOKEN, "--log-level", "warning"]  # fmt: skip
+           "--admin-token", TOKEN, "--log-level", "warning", "--durability", durability]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -45,14 +52,16 @@ def start(data: str) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("server did not start")
 
 
-async def tenants_per_second(c: httpx.AsyncClient, duration: float, concurrency: int) -> float:
+async def tenants_per_second(
+    c: httpx.AsyncClient, duration: float, concurrency: int, template: str = "single"
+) -> float:
     done = 0
     end = time.monotonic() + duration
 
     async def worker() -> None:
         nonlocal done
         while time.monotonic() < end:
-            r = await c.post("/_mailgraph/tenants", json={"template": "single"})
+            r = await c.post("/_mailgraph/tenants", json={"template": template})
             assert r.status_code == 201, r.text
             d = await c.delete(f"/_mailgraph/tenants/{r.json()['id']}")
             assert d.status_code == 204
@@ -60,6 +69,26 @@ async def tenants_per_second(c: httpx.AsyncClient, duration: float, concurrency:
 
     start_t = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.monotonic() - start_t)
+
+
+async def plugin_tenants_per_second(url: str, duration: float, concurrency: int, template: str) -> float:
+    """As `tenants_per_second`, through the pytest plugin's own client (`MailgraphServer`: the
+    standard library's urllib, a new connection per request), `concurrency` threads."""
+    from mailgraph.pytest_plugin import MailgraphServer
+
+    server = MailgraphServer(url, TOKEN)
+    done = 0
+    end = time.monotonic() + duration
+
+    def worker() -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            server.create_tenant(template=template).delete()
+            done += 1
+
+    start_t = time.monotonic()
+    await asyncio.gather(*(asyncio.to_thread(worker) for _ in range(concurrency)))
     return done / (time.monotonic() - start_t)
 
 
@@ -162,16 +191,28 @@ async def timed(pid: int, run: Any) -> tuple[float, float]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as data:
-        proc, url = start(data)
+        proc, url = start(data, args.durability)
         try:
             async with httpx.AsyncClient(
                 base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
             ) as c:
                 if "tenants" in args.phases:
-                    await tenants_per_second(c, 1.0, args.concurrency)  # warm-up
-                    rates = [await timed(proc.pid, _secs(tenants_per_second(c, args.duration, args.concurrency), args.duration)) for _ in range(args.runs)]  # fmt: skip
-                    result["tenants_create_delete_per_s"] = [round(r, 1) for r, _ in rates]
-                    result["tenants_server_cpu_ms_per_pair"] = [round(m, 2) for _, m in rates]
+                    for workers in args.workers or [args.concurrency]:
+
+                        def pairs(seconds: float, workers: int = workers) -> Any:
+                            if args.client == "plugin":
+                                return plugin_tenants_per_second(url, seconds, workers, args.template)
+                            return tenants_per_second(c, seconds, workers, args.template)
+
+                        await pairs(1.0)  # warm-up
+                        rates = [await timed(proc.pid, _secs(pairs(args.duration), args.duration)) for _ in range(args.runs)]  # fmt: skip
+                        suffix = "" if not args.workers else f"_{workers}_workers"
+                        result[f"tenants_create_delete_per_s{suffix}"] = [round(r, 1) for r, _ in rates]
+                        result[f"tenants_create_delete_per_s{suffix}_median"] = round(
+                            statistics.median(r for r, _ in rates), 1
+                        )
+                        result[f"tenants_server_cpu_ms_per_pair{suffix}"] = [round(m, 2) for _, m in rates]
+                    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
                 tenant = (await c.post("/_mailgraph/tenants", json={})).json()
                 if "wake" in args.phases:
                     wake = await wake_latency(c, tenant, args.rounds)
@@ -220,9 +261,20 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=1, help="measured runs per phase (stream: paired)")
     parser.add_argument("--rounds", type=int, default=50, help="wait-for wake-up samples")
     parser.add_argument("--phases", default="tenants,wake,stream", help="comma list of tenants, wake, stream")
+    parser.add_argument("--workers", default="", help="tenants phase: comma list of concurrencies (1,4,8,16)")
+    parser.add_argument("--template", default="single", help="tenants phase: the tenants' template")
+    parser.add_argument(
+        "--client",
+        default="httpx",
+        choices=("httpx", "plugin"),
+        help="tenants phase: httpx "
+        "(keep-alive, asyncio) or the pytest plugin's client (urllib, a connection per request)",
+    )
+    parser.add_argument("--durability", default="full", choices=("full", "normal"), help="the server's")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
+    args.workers = [int(w) for w in args.workers.split(",") if w]
     out = asyncio.run(main(args))
     print(json.dumps(out, indent=2))
     if args.json:

@@ -7,7 +7,8 @@
 
 Fixtures:
 - `mailgraph_server` (session): starts `python -m mailgraph serve` on a free loopback port with a
-  temporary data dir and a random admin token, or uses a running server given by `--mailgraph-url`
+  temporary data dir, a random admin token and `--durability normal` (no fsync per commit: the data
+  dir is gone when the session ends), or uses a running server given by `--mailgraph-url`
   / `MAILGRAPH_URL` (with `--mailgraph-admin-token` / `MAILGRAPH_ADMIN_TOKEN`). Under pytest-xdist
   each worker has its own session, so its own server: workers share nothing.
 - `mailgraph_tenant` (function): a fresh ephemeral tenant (`POST /_mailgraph/tenants`), deleted
@@ -274,8 +275,12 @@ def mailgraph_tenant(mailgraph_server: MailgraphServer) -> Iterator[Tenant]:
 def _start(data: str, token: str) -> tuple[subprocess.Popen[str], str]:
     """`python -m mailgraph serve` on a free loopback port; returns once it printed its ready line."""
     cmd = [sys.executable, "-m", "mailgraph", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--data-dir", data, f"--admin-token={token}", "--log-level", "warning"]  # fmt: skip
+           "--data-dir", data, f"--admin-token={token}", "--log-level", "warning",
+           "--durability", "normal"]  # fmt: skip
     # (`=`: a random token may start with "-", which argparse would take for an option.)
+    # `normal`: commits survive the server process crashing, not a power cut — and the data dir is a
+    # temporary directory removed when the session ends, so syncing every commit to disk (`full`,
+    # serve's default) would buy nothing and cost every test's tenant create, seed and send an fsync.
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 60

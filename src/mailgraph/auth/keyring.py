@@ -29,6 +29,7 @@ from mailgraph.auth.keys import (
     derive_key,
     from_stored,
     new_key,
+    private_pem,
     read_key_directory,
     to_stored,
 )
@@ -55,6 +56,7 @@ class KeyRing:
         self._miss_reload_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._donor: SigningKey | None = None  # the key pair ephemeral tenants share (`ensure(shared=True)`)
+        self._donor_pem = ""  # its private key's PEM, serialised once for all their rows
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -170,8 +172,9 @@ class KeyRing:
         Nothing is stored or installed here."""
         if self._donor is None:
             self._donor = await asyncio.to_thread(new_key)
+            self._donor_pem = private_pem(self._donor)
         key = derive_key(self._donor)
-        return key, to_stored(key, tenant_id, self._clock())
+        return key, to_stored(key, tenant_id, self._clock(), self._donor_pem)
 
     def adopt(self, tenant_id: str, key: SigningKey) -> None:
         """Install the committed first key of a new tenant (O(1): the other tenants are untouched)."""

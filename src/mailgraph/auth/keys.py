@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -113,7 +115,7 @@ def derive_key(base: SigningKey) -> SigningKey:
     the ~50-200 ms of generating RSA: the test workbench's ephemeral tenants (auth/keyring.py).
     The joserfc forms of `base` are reused; the kid is what names a key's owner tenant."""
     der = _certificate(base.private_key)
-    thumb = x509.load_der_x509_certificate(der).fingerprint(hashes.SHA1())  # noqa: S303 - a name (x5t)
+    thumb = hashlib.sha1(der, usedforsecurity=False).digest()  # the x5t: a name (as `build`, unparsed)
     return replace(base, kid=_b64url(thumb), certificate_der=der, retire_at=None)
 
 
@@ -137,16 +139,20 @@ def _certificate(private_key: rsa.RSAPrivateKey) -> bytes:
 _US = 1_000_000  # the store keeps microseconds; keys keep seconds (the clock tokens use)
 
 
-def to_stored(key: SigningKey, tenant_id: str, created_at_s: float) -> StoredKey:
-    """The store's row for `key`: PKCS#8 private key and certificate as PEM."""
+def private_pem(key: SigningKey) -> str:
+    """The key's PKCS#8 private key as PEM (the store's form)."""
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    crt = x509.load_der_x509_certificate(key.certificate_der).public_bytes(serialization.Encoding.PEM)
+    return pem.decode("ascii")
+
+
+def to_stored(key: SigningKey, tenant_id: str, created_at_s: float, pem: str | None = None) -> StoredKey:
+    """The store's row for `key`: PKCS#8 private key and certificate as PEM (`pem`: the private key's,
+    when the caller has it already — keys derived from one key pair share it)."""
+    crt = ssl.DER_cert_to_PEM_cert(key.certificate_der)  # the same text as cryptography's, unparsed
     retire = None if key.retire_at is None else int(key.retire_at * _US)
-    return StoredKey(
-        key.kid, tenant_id, pem.decode("ascii"), crt.decode("ascii"), int(created_at_s * _US), retire
-    )
+    return StoredKey(key.kid, tenant_id, pem or private_pem(key), crt, int(created_at_s * _US), retire)
 
 
 def from_stored(row: StoredKey) -> SigningKey:

@@ -238,8 +238,9 @@ class ObservedUnitOfWork:
         the change log (which stays last)."""
         self.before_commit.insert(len(self.before_commit) - 1, step)
 
-    async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `fn` with a fresh recorder; publish its changes once the commit is durable."""
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, durable: bool = True) -> T:
+        """Run `fn` with a fresh recorder; publish its changes once the commit is durable (`durable`:
+        see `UnitOfWork.write`)."""
         recorder: ChangeRecorder | None = None
         hooks = self.before_commit
 
@@ -253,7 +254,8 @@ class ObservedUnitOfWork:
                 return _with_hooks(fn, observed, recorder, hooks)
             return fn(observed)
 
-        result = await self._inner.write(unit)  # raises (nothing published) if the unit rolled back
+        # Raises (nothing published) if the unit rolled back.
+        result = await self._inner.write(unit, durable=durable)
         if recorder is not None:
             self.signals.publish(recorder.commit())
         return result

@@ -521,8 +521,15 @@ class Tx(Protocol):
 class UnitOfWork(Protocol):
     """Runs units of work: one transaction each, durable once `write` returns."""
 
-    async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `fn` in a read-write transaction; committed (and synced to disk) when this returns."""
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, durable: bool = True) -> T:
+        """Run `fn` in a read-write transaction; committed (and synced to disk) when this returns.
+
+        `durable=False` (only for units whose loss in a power cut is harmless: an ephemeral tenant's
+        create and delete, domain/workbench.py): committed, so safe against a process crash and
+        ordered like every other commit, but answered before its own sync to disk; the next durable
+        commit, or the store's own sync shortly after (SQLite's WAL checkpoint, PostgreSQL's WAL
+        writer, both well under a second), makes it durable. A power cut before then loses it and
+        nothing committed after it. Under `durability="normal"` every unit is like that already."""
         ...
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:

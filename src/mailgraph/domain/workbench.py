@@ -12,6 +12,16 @@ Generated secrets are 256-bit random strings, hashed at the cheap scrypt cost
 (auth/passwords.py `hash_generated_secret` says why that is sound); a secret a caller chose gets the
 interactive cost like every other. The token signing key is the API layer's (auth): it hands the
 row to store in the same unit (`create(..., signing_key=row)`).
+
+**Durability.** A create and a delete are written with `durable=False` (`UnitOfWork.write`): answered
+once committed (a process crash loses nothing), synced by the next durable commit or by the store's
+own sync well under a second later. Each waited for its own fsync before — under `durability="full"`
+the two fsyncs were most of a create+delete pair's time (issue 14, docs/performance.md). What a power
+cut can still cost: a create answered just before it is gone after the restart — so is the test run
+that asked for it, and anything durable written into the tenant since (a send, a seed) synced the
+create with it; a delete lost that way brings back a tenant with a random domain and credentials
+only the dead test run knew: harmless, listed by `GET /_mailgraph/tenants?ephemeral=true` for whoever
+wants it gone. Commits stay in order on both engines: nothing committed after a lost one survives.
 """
 
 from __future__ import annotations
@@ -166,7 +176,7 @@ class WorkbenchService:
             if signing_key is not None:
                 await tx.keys.add_key(signing_key)
 
-        await self.uow.write(unit)
+        await self.uow.write(unit, durable=False)  # not synced alone: module docstring
         by_upn = {u.user_principal_name.casefold(): u.password for u in user_specs}
         by_client = {a.client_id: a.client_secret for a in apps_}
         created = Created(
@@ -188,7 +198,9 @@ class WorkbenchService:
 
     async def delete(self, tenant_id: str) -> Removed | None:
         """Remove a tenant with all its data; then its unreferenced attachment files. None: unknown."""
-        removed = await self.uow.write(lambda tx: tx.workbench.delete_tenant(tenant_id, self._clock()))
+        removed = await self.uow.write(
+            lambda tx: tx.workbench.delete_tenant(tenant_id, self._clock()), durable=False
+        )  # not synced alone: module docstring
         if removed is not None:
             await self._reclaim(removed)
         return removed

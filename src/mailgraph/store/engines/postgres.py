@@ -192,14 +192,17 @@ class PostgresEngine:
         # Processes (and hosts) sharing this database wake each other with LISTEN/NOTIFY.
         self.wakeups = PgWakeups(dsn or url, pool)
 
-    async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `fn` in its own transaction; returns once it is committed (durable by default)."""
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, durable: bool = True) -> T:
+        """Run `fn` in its own transaction; returns once it is committed (durable by default; with
+        `durable=False` the transaction's `synchronous_commit` is off: `UnitOfWork.write`)."""
         if self._closed:
             raise RuntimeError("engine is closed")
         attempt = 0
         while True:
             try:
                 async with _reachable(), self._pool.acquire() as con, con.transaction():
+                    if not durable:  # this transaction only; its commit record is still ordered in the WAL
+                        await con.execute("SET LOCAL synchronous_commit TO OFF")
                     return await fn(SqlTx(PgConn(con)))
             except _TRANSIENT:
                 # The server aborted the whole transaction; nothing of it is visible. Run it again,

@@ -48,7 +48,7 @@ from mailgraph.store.tx import SqlTx
 T = TypeVar("T")
 __all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive", "install_functions"]
 _MAX_BATCH = 512
-_Job = tuple[Callable[[Tx], Awaitable[Any]], "asyncio.Future[Any]"]
+_Job = tuple[Callable[[Tx], Awaitable[Any]], "asyncio.Future[Any]", bool]  # (unit, its future, durable)
 
 
 def drive(awaitable: Awaitable[T]) -> T:
@@ -178,6 +178,13 @@ class SqliteEngine:
         # Processes sharing this file wake each other through pipes beside it (engines/wakeups.py).
         self.wakeups = FifoWakeups(path.with_name(path.name + ".wake"))
         self._writer_db = _connect(path, durability)
+        self._full = durability == "full"
+        self._syncing = self._full  # the writer connection's current `synchronous` is FULL
+        self.batches = 0
+        self.units = 0
+        self.checkpoints = 0
+        """Write batches committed, units run in them (group commit at work: units / batches), and
+        WAL checkpoints run (paced: at most ~5 a second, whatever the commit rate)."""
         # Processes sharing the file take this lock around each write batch (see `_commit`).
         self._write_lock = os.open(path.with_name(path.name + ".writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         drive(migrate(_Migrations(self._writer_db)))
@@ -189,6 +196,7 @@ class SqliteEngine:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._checkpoint_wake = threading.Event()
+        self._closing = threading.Event()  # only `close` sets it: the checkpointer's pause ends early
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
@@ -196,12 +204,14 @@ class SqliteEngine:
         self._writer.start()
         self._checkpointer.start()
 
-    async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `fn` in the next group commit; returns once the batch is durable."""
+    async def write(self, fn: Callable[[Tx], Awaitable[T]], *, durable: bool = True) -> T:
+        """Run `fn` in the next group commit; returns once the batch is durable (`durable=False`:
+        once it is committed, `UnitOfWork.write` — a batch of only such units is committed without
+        its fsync; the next synced commit or the checkpoint right after syncs it)."""
         if self._closed:
             raise RuntimeError("engine is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((fn, future))
+        self._jobs.put((fn, future, durable))
         return await future
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
@@ -241,11 +251,22 @@ class SqliteEngine:
         # sleeps 1, 2, 5 … 100 ms between tries, so with `serve --processes N` a waiting writer would
         # idle long after the lock is free. flock() blocks in the kernel (GIL released) and wakes
         # the next writer the moment the batch commits. In one process it is two uncontended syscalls.
+        # A batch of only non-durable units commits without its fsync (`write(durable=False)`): SQLite
+        # takes `synchronous` per connection and refuses to change it inside a transaction, so it is
+        # set here, between batches, and only when it changes. The WAL is one append-only file whose
+        # frames chain their checksums: the next FULL commit's fsync syncs these frames too, and
+        # recovery never keeps a later commit without the earlier ones.
+        sync = self._full and any(durable for _, _, durable in batch)
+        if sync != self._syncing:
+            db.execute(f"PRAGMA synchronous = {'FULL' if sync else 'NORMAL'}")
+            self._syncing = sync
+        self.batches += 1
+        self.units += len(batch)
         fcntl.flock(self._write_lock, fcntl.LOCK_EX)
         try:
             db.execute("BEGIN IMMEDIATE")
             self._folder_ids.begin_batch()
-            for fn, future in batch:
+            for fn, future, _ in batch:
                 db.execute("SAVEPOINT unit")
                 try:
                     result = drive(fn(tx))
@@ -263,7 +284,7 @@ class SqliteEngine:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             failure = storage_full_or(exc)  # disk full: a clean 507/452 to every unit of the batch
-            outcomes = [(future, None, failure) for _, future in batch]
+            outcomes = [(future, None, failure) for _, future, _ in batch]
         finally:
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)
         self._checkpoint_wake.set()
@@ -286,6 +307,7 @@ class SqliteEngine:
                     break
                 # PASSIVE never blocks the writer or readers; it copies what it can (sqlite.org/wal.html).
                 try:
+                    self.checkpoints += 1
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.OperationalError as exc:
                     # A full disk (the database file cannot grow): try again later rather than end
@@ -293,7 +315,10 @@ class SqliteEngine:
                     if not is_full(exc):
                         raise
                     self._checkpoint_wake.wait(timeout=1.0)
-                self._checkpoint_wake.wait(timeout=0.2)  # at most ~5 checkpoints a second
+                # At most ~5 checkpoints a second. Not a wait on `_checkpoint_wake`: the commits made
+                # during this checkpoint have set it again, so that wait returned at once and every
+                # commit got its own checkpoint — two more fsyncs (WAL, database file) per commit.
+                self._closing.wait(timeout=0.2)
         finally:
             db.close()
 
@@ -305,6 +330,7 @@ class SqliteEngine:
         self._jobs.put(None)
         await asyncio.to_thread(self._writer.join)
         self._closed = True
+        self._closing.set()
         self._checkpoint_wake.set()
         await asyncio.to_thread(self._checkpointer.join)
         self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
