@@ -316,11 +316,11 @@ async def test_a_failure_of_ours_at_data_is_451_and_nothing_is_stored(
     real_write = uow.write
     calls = {"n": 0}
 
-    async def failing_once(unit: Any) -> Any:
+    async def failing_once(unit: Any, **options: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("the disk is gone")
-        return await real_write(unit)
+        return await real_write(unit, **options)
 
     def go() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
         with submission.signed_in(ALICE, access) as client:
