@@ -12,7 +12,7 @@ from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
 from mailgraph.api.resources import attachments, extensions, mime_content
 from mailgraph.api.router import Match, quote_key
-from mailgraph.api.serialize.messages import message_json, parse_message
+from mailgraph.api.serialize.messages import fields_for, message_json, parse_message
 from mailgraph.api.serialize.values import read_json
 from mailgraph.domain.model import DEFAULT_ORDER, Message, Page, Unset
 from mailgraph.odata.parser import parse_query
@@ -45,7 +45,9 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages and …/mailFolders/{id}/messages: one page, with an absolute nextLink."""
     options, _ = parse_query(req.query, MESSAGE, allow=LIST_OPTIONS)
     top = ctx.page_size(options.top, DEFAULT_PAGE)
-    page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search)
+    # Only the columns the `$select` shows are read (Page.fields); the ids and change key always are.
+    fields = fields_for(options.select)
+    page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search, fields)
     listing = await ctx.services.messages.list(
         ctx.actor, m.user_key, page, _folder_key(m, with_item=False), count=options.count
     )
