@@ -12,7 +12,7 @@ from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
 from mailgraph.api.resources import attachments, extensions, mime_content
 from mailgraph.api.router import Match, quote_key
-from mailgraph.api.serialize.messages import fields_for, message_json, parse_message
+from mailgraph.api.serialize.messages import fields_for, message_json, message_list_json, parse_message
 from mailgraph.api.serialize.values import read_json
 from mailgraph.domain.model import DEFAULT_ORDER, Message, Page, Unset
 from mailgraph.odata.parser import parse_query
@@ -57,8 +57,8 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     if listing.count is not None:
         payload["@odata.count"] = listing.count
     base, version = req.base_url, m.version
-    shown = [ctx.present(x) for x in listing.items]
-    value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
+    shown = ctx.present_all(listing.items)
+    value = message_list_json(shown, base, version, options.select, ctx.hide_body)
     if "attachments" in options.expand:
         await attachments.expand(ctx, listing.items, value, options.selected_in("attachments"))
     if set(options.expand) - {"attachments"}:

@@ -192,6 +192,22 @@ def message_json(
     return out
 
 
+def message_list_json(
+    items: list[Message], base_url: str, version: str, select: tuple[str, ...] | None, hide_body: bool
+) -> list[dict[str, Any]]:
+    """`message_json` of every item of a list page; a `$select` is resolved to its writers once per page."""
+    if select is None or not all(name in _SELECTED for name in select):
+        return [message_json(m, base_url, version, select, hide_body) for m in items]
+    writers = [(n, _SELECTED[n][1]) for n in select if not (hide_body and n in _BODY_HIDDEN)]
+    out = []
+    for m in items:
+        shown = {"@odata.etag": f'W/"{m.change_key}"', "id": m.rest_id}
+        for name, write in writers:
+            shown[name] = write(m, base_url)
+        out.append(shown)
+    return out
+
+
 # Graph property name -> MessageChanges field, for the writable properties.
 _WRITABLE = {
     "subject": "subject",

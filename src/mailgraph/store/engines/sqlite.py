@@ -171,7 +171,7 @@ class SqliteEngine:
 
     name = "sqlite"
 
-    def __init__(self, path: Path, *, durability: Durability = "full", wal_limit: int = WAL_LIMIT) -> None:
+    def __init__(self, path: Path, *, durability: Durability = "full", wal_limit: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only (issue 17): created 0600 before SQLite opens it, because SQLite gives its -wal and
         # -shm files the database file's mode.
@@ -193,7 +193,7 @@ class SqliteEngine:
         self._closed = False
         self._checkpoint_wake = threading.Event()
         self._wal = Path(f"{path}-wal")
-        self._wal_limit = wal_limit
+        self._wal_limit = WAL_LIMIT if wal_limit is None else wal_limit  # bench/wal_bound.py sets WAL_LIMIT
         # One checkpoint at a time in this process: SQLite answers a second one SQLITE_BUSY at once
         # (the checkpointer's PASSIVE starts at every commit, exactly when `_bound_wal` runs).
         self._checkpoint_lock = threading.Lock()

@@ -15,7 +15,7 @@ import string
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from mailgraph.domain.model import ItemBody, Message, Page
+from mailgraph.domain.model import FollowupFlag, ItemBody, Message, Page
 from mailgraph.store.sql import codec
 from mailgraph.store.sql.columns import Columns
 from mailgraph.store.sql.dialect import in_list
@@ -124,13 +124,28 @@ _READ: dict[str, str] = {
 }
 # Every mapper fills these (ids for the JSON and for `$expand`, the folder, the change key for the etag).
 _ALWAYS = frozenset({"id", "rest_id", "mailbox_id", "folder_id", "change_key"})
-# What a partial mapper puts in the attributes without a default that were not asked for.
+# What a partial mapper puts in the attributes it does not read: for the required ones an empty value
+# of their type; for the others their default, spelled out (`[]` in the generated call is cheaper than
+# the dataclass's default factories; the frozen values are shared).
+_EMPTY_BODY = ItemBody("text", "")
+_NO_FLAG = FollowupFlag()
 _PLACEHOLDER = {
-    f.name: ("0" if f.type == "Timestamp" else "False" if f.type == "bool" else '""')
+    f.name: (
+        "0"
+        if f.type == "Timestamp"
+        else "False"
+        if f.type == "bool"
+        else '""'
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        else repr(f.default)
+        if f.default is not dataclasses.MISSING
+        else {"ItemBody": "_EMPTY_BODY", "FollowupFlag": "_NO_FLAG"}.get(f.type, "[]")
+    )
     for f in dataclasses.fields(Message)
-    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 }
 _NAMESPACE = {
+    "_EMPTY_BODY": _EMPTY_BODY,
+    "_NO_FLAG": _NO_FLAG,
     "Message": Message,
     "ItemBody": ItemBody,
     "address_or_none": codec.address_or_none,
