@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -24,6 +25,7 @@ from pathlib import Path
 from load_store import _message, _targets
 
 from mailgraph.config import Settings
+from mailgraph.domain.model import Message
 from mailgraph.domain.ports import Tx
 from mailgraph.store.engines import sqlite as sqlite_engine
 from mailgraph.wiring import build
@@ -50,7 +52,7 @@ async def one_round(data_dir: Path, limit: int, duration: float, concurrency: in
                 n = next(counter)
                 message = _message(n, *targets[n % len(targets)], t0)
 
-                async def unit(tx: Tx) -> None:
+                async def unit(tx: Tx, message: Message = message) -> None:
                     await tx.messages.insert(message)
 
                 start = time.monotonic()
@@ -60,10 +62,8 @@ async def one_round(data_dir: Path, limit: int, duration: float, concurrency: in
         async def sample() -> None:
             nonlocal largest
             while time.monotonic() < end:
-                try:
+                with contextlib.suppress(OSError):
                     largest = max(largest, os.stat(wal).st_size)
-                except OSError:
-                    pass
                 await asyncio.sleep(0.05)
 
         await asyncio.gather(sample(), *(writer() for _ in range(concurrency)))

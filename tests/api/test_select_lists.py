@@ -111,9 +111,7 @@ async def test_select_list_is_the_selected_part_of_the_full_list(
             elif name == "uniqueBody" and not basic:
                 shown[name] = item["body"]
             elif name == "internetMessageHeaders":
-                one = await api.get(
-                    f"/{version}/me/messages/{q(item['id'])}?$select={name}", headers=headers
-                )
+                one = await api.get(f"/{version}/me/messages/{q(item['id'])}?$select={name}", headers=headers)
                 shown[name] = one.json()[name]
         expected.append(list(shown.items()))
     # Same items, same keys in the same order, same values: the bytes a client parses.
