@@ -41,7 +41,7 @@ async def test_the_wal_stays_near_its_limit_under_sustained_writes(tmp_path: Pat
     finally:
         await engine.close()
     # Bounded by the limit plus what one wave appends (~200 KB; the first also holds the schema): without
-    # the bound the file ends near 8 MB.
+    # the bound the file ends at 8.8 MB.
     assert largest < LIMIT + 2 * 1024 * 1024, largest
     assert resets >= 10
     db = sqlite3.connect(tmp_path / "m.db")
