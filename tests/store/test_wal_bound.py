@@ -49,3 +49,32 @@ async def test_the_wal_stays_near_its_limit_under_sustained_writes(tmp_path: Pat
         assert db.execute("SELECT COUNT(*) FROM sign_in_failures").fetchone() == (WAVES * 16 * 20,)
     finally:
         db.close()
+
+
+async def test_a_long_reader_delays_the_reset_without_stalling_every_batch(tmp_path: Path) -> None:
+    engine = SqliteEngine(tmp_path / "m.db", durability="normal", wal_limit=64 * 1024)
+    wal = tmp_path / "m.db-wal"
+    reader = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+
+    async def wave(first: int) -> None:
+        async def write(tx: Tx) -> None:
+            for n in range(first, first + 50):
+                await tx.lockouts.put(SignInFailures(f"{ROW}{n}", 1, 0, 0), n)
+
+        await engine.write(write)
+
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM sign_in_failures").fetchone()  # holds its snapshot
+        for n in range(10):
+            await wave(n * 50)
+        # The TRUNCATE could not finish while the snapshot was held: it gave up and backs off.
+        assert engine.wal_resets == 0 and engine._wal_pause >= 1.0
+        assert os.stat(wal).st_size > 64 * 1024
+        reader.execute("COMMIT")
+        engine._wal_retry_at = 0.0  # the back-off is over (instead of sleeping through it)
+        await wave(10_000)
+        assert engine.wal_resets == 1 and os.stat(wal).st_size < 64 * 1024
+    finally:
+        reader.close()
+        await engine.close()

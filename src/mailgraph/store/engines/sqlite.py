@@ -197,6 +197,7 @@ class SqliteEngine:
         # One checkpoint at a time in this process: SQLite answers a second one SQLITE_BUSY at once
         # (the checkpointer's PASSIVE starts at every commit, exactly when `_bound_wal` runs).
         self._checkpoint_lock = threading.Lock()
+        self._wal_pause = self._wal_retry_at = 0.0  # back-off after a TRUNCATE a reader kept busy
         self.wal_resets = 0
         """How many times the writer truncated an outgrown WAL (for tests and the bench)."""
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
@@ -294,15 +295,19 @@ class SqliteEngine:
         the WAL's write position back to its start: SQLite restarts the WAL only when a write begins
         with every frame copied and no reader on it, which back-to-back write batches never leave
         time for — the loader grew it to 8.6 GB (docs/performance.md, issue 11). So after a batch, if
-        the file is over the limit, the writer itself runs a TRUNCATE checkpoint (after the PASSIVE one
-        in progress, if any) while holding the cross-process write lock: no writer can append meanwhile (this process's next batch waits, the
-        other processes' writers wait on the flock), and readers never wait for it — it waits for them,
-        for at most `_WAL_WAIT_MS`. PASSIVE has copied nearly everything by then, so what the batch
-        after it waits for is the rest of the copy, one fsync of the database and the truncation
-        (measured in docs/performance.md). TRUNCATE rather than RESTART: the file shrinks back to
-        zero, so its size stays the measure, and the disk space comes back. If a long reader keeps it
-        busy, the next batch tries again.
+        the file is over the limit, the writer itself runs a TRUNCATE checkpoint (after the PASSIVE
+        one in progress, if any) while holding the cross-process write lock: no writer can append
+        meanwhile (this process's next batch waits, other processes' writers wait on the flock), and
+        readers never wait for it — it waits for them, for at most `_WAL_WAIT_MS`. PASSIVE has copied
+        nearly everything by then, so what the next batch waits for is the rest of the copy, one
+        fsync of the database and the truncation (measured in docs/performance.md). TRUNCATE rather
+        than RESTART: the file shrinks back to zero, so its size stays the measure, and the disk
+        space comes back. If a long reader (a backup) keeps it busy, it tries again after a pause that
+        doubles each time (1 s up to 32 s), so such a reader costs the writer one wait per pause, not
+        one per batch.
         """
+        if self._wal_retry_at and time.monotonic() < self._wal_retry_at:
+            return
         try:
             size = os.stat(self._wal).st_size
         except OSError:
@@ -315,13 +320,17 @@ class SqliteEngine:
         try:
             db.execute(f"PRAGMA busy_timeout = {_WAL_WAIT_MS}")
             busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.Error:  # a full disk, an I/O error: not this batch's problem; the next one retries
+        except sqlite3.Error:  # a full disk, an I/O error: not this batch's problem; retried later
             busy = 1
         finally:
             db.execute("PRAGMA busy_timeout = 10000")
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)
             self._checkpoint_lock.release()
-        if not busy:
+        if busy:
+            self._wal_pause = min(self._wal_pause * 2, 32.0) if self._wal_pause else 1.0
+            self._wal_retry_at = time.monotonic() + self._wal_pause
+        else:
+            self._wal_pause = self._wal_retry_at = 0.0
             self.wal_resets += 1
 
     def _checkpoint_loop(self) -> None:
