@@ -281,6 +281,13 @@ class RunStats:
         x, y = self.phases.get(a), self.phases.get(b)
         return x.ops_s / y.ops_s if x and y and y.ops_s else float("nan")
 
+    def cpu_ratio(self, a: str, b: str) -> float:
+        """Server CPU per op of phase `b` / of phase `a`: the throughput ratio CPU alone would give."""
+        x, y = self.phases.get(a), self.phases.get(b)
+        if not x or not y or not x.server_cpu_ms_per_op:
+            return float("nan")
+        return y.server_cpu_ms_per_op / x.server_cpu_ms_per_op
+
     @property
     def floor_ratio(self) -> float:
         """Requests/s the cycle phase achieved (2 requests per cycle) / floor requests/s."""
@@ -497,7 +504,12 @@ def summarize(runs: list[RunStats]) -> dict[str, Any]:
         for label in labels
     }
     out["ratios"] = {
-        name: {"median": _median([r.ops_ratio(a, b) for r in runs]), "goal": goal}
+        name: {
+            "median": _median([r.ops_ratio(a, b) for r in runs]),
+            "goal": goal,
+            "per_run": [r.ops_ratio(a, b) for r in runs],
+            "cpu_median": _median([r.cpu_ratio(a, b) for r in runs]),
+        }
         for name, a, b, goal in RATIOS
         if any(a in r.phases and b in r.phases for r in runs)
     }
@@ -536,11 +548,15 @@ def summary_table(s: dict[str, Any], n: int) -> str:
             f" {_fmt(v['server_cpu_ms_per_op'], '9.3f')} {_fmt(v['server_cpu_pct'], '8.0f')}"
             f" {_fmt(v['server_rss_mb'], '7.0f')}"
         )
-    lines.append("RATIOS (median of per-run ratios; goal from issue 11)")
+    lines.append("RATIOS (median of per-run ratios; goal from issue 11; [per run]; by server CPU per op)")
     for name, v in s["ratios"].items():
         goal = v["goal"]
         verdict = "" if goal != goal else ("  met" if v["median"] >= goal else "  NOT met")
-        lines.append(f"  {name:<38} {_fmt(v['median'], '6.3f')}  goal {_fmt(goal, '.2f')}{verdict}")
+        runs = ", ".join(_fmt(x, ".2f") for x in v["per_run"])
+        lines.append(
+            f"  {name:<38} {_fmt(v['median'], '6.3f')}  goal {_fmt(goal, '.2f')}{verdict}"
+            f"  [{runs}]  cpu {_fmt(v['cpu_median'], '.3f')}"
+        )
     if "list_1M_req_s_per_core" in s:
         per_core = s["list_1M_req_s_per_core"]
         lines.append(
@@ -584,7 +600,7 @@ async def bench(args: argparse.Namespace, plan: list[Phase]) -> tuple[list[RunSt
     for ph in plan:
         servers.setdefault(ph.port, ph.server)
     for port, server in servers.items():
-        token_probe = server is None or server.name != "floor"
+        token_probe = server is None or not server.name.endswith("floor")
         await wait_ready(server, "127.0.0.1", port, probe_token=token_probe)
         if token_probe:
             token = await fetch_token("127.0.0.1", port)
@@ -596,7 +612,7 @@ async def bench(args: argparse.Namespace, plan: list[Phase]) -> tuple[list[RunSt
         tokens = {  # fresh per run: runs may outlive a token
             port: await fetch_token("127.0.0.1", port)
             for port, server in servers.items()
-            if server is None or server.name != "floor"
+            if server is None or not server.name.endswith("floor")
         }
         run = RunStats(run=i + 1, loadavg_1m=os.getloadavg()[0])
         order = plan if i % 2 == 0 else plan[::-1]  # alternate: slow drift hits both sides alike
@@ -646,6 +662,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="postgresql://... : add PostgreSQL phases with 1 and 2 processes (needs the PostgreSQL engine)",
     )
     ap.add_argument("--scale", action="store_true", help="add the 10k / 1M stored-messages phases")
+    ap.add_argument(
+        "--list-floor", action="store_true", help="add the list's floor (bench/list_floor_app.py) phases"
+    )
+    ap.add_argument("--scale-only", action="store_true", help="only the 10k / 1M phases (implies --scale)")
     ap.add_argument("--scale-messages", type=int, default=1_000_000, help="the big store (default 1M)")
     ap.add_argument("--small-messages", type=int, default=10_000, help="the small store (default 10k)")
     ap.add_argument(
@@ -696,26 +716,28 @@ def plan_servers(args: argparse.Namespace, tmp: Path) -> list[Phase]:
         argv = mailgraph_argv(args.server_cmd, "127.0.0.1", port, data, [*extra, *more])
         return Server(name, argv, port, tmp / f"{name}.log")
 
-    if args.url:
+    if args.scale_only:
+        pass
+    elif args.url:
         port = urlsplit(args.url).port
         assert port is not None
         plan += [Phase("inbox", "inbox", None, port), Phase("cycle", "cycle", None, port)]
     else:
         mg = mailgraph("mailgraph", tmp / "data")
         plan += [Phase("inbox", "inbox", mg, mg.port), Phase("cycle", "cycle", mg, mg.port)]
-    if not args.no_floor:
+    if not args.no_floor and not args.scale_only:
         fport = free_port()
         fextra = shlex.split(args.floor_args) if args.floor_args is not None else None
         floor = Server("floor", floor_argv(fport, fextra), fport, tmp / "floor.log")
         plan.append(Phase("floor", "floor", floor, fport))
-    if not args.no_prototype:
+    if not args.no_prototype and not args.scale_only:
         pport = free_port()
         proto = Server(
             "prototype", floor_argv(pport, None, "prototype_app:app"), pport, tmp / "prototype.log"
         )
         proto.env = {"PROTOTYPE_DB": str(tmp / "prototype.db")}
         plan.append(Phase("prototype", "cycle", proto, pport))
-    if args.processes > 1 and not args.url:
+    if args.processes > 1 and not args.url and not args.scale_only:
         multi = mailgraph("mailgraph-Np", tmp / "data-n", "--processes", str(args.processes))
         plan.append(Phase("cycle-Np", "cycle", multi, multi.port))
     if args.database:
@@ -724,11 +746,24 @@ def plan_servers(args: argparse.Namespace, tmp: Path) -> list[Phase]:
                 f"pg-{n}p", tmp / f"data-pg{n}", "--database", args.database, "--processes", str(n)
             )
             plan.append(Phase(f"pg-{n}p", "cycle", pg, pg.port))
-    if args.scale:
-        for label, n in (("10k", args.small_messages), ("1M", args.scale_messages)):
-            server = mailgraph(f"store-{label}", cached_store(args.store_cache, n))
-            plan += [Phase(f"cycle-{label}", "cycle", server, server.port)]
-            plan += [Phase(f"list-{label}", "list", server, server.port)]
+    if args.list_floor:
+        # The list's floor (bench/list_floor_app.py): a fixed page, and the page built per request.
+        for mode in ("fixed", "build"):
+            lport = free_port()
+            name = f"list-{mode}-floor"
+            lfloor = Server(name, floor_argv(lport, None, "list_floor_app:app"), lport, tmp / f"{name}.log")
+            lfloor.env = {"LIST_FLOOR_MODE": mode}
+            plan.append(Phase(name, "list", lfloor, lport))
+    if args.scale or args.scale_only:
+        # The two cycle phases side by side, then the two lists: with the order reversed every other
+        # run (`bench`), each 10k/1M pair is measured back to back, 10k first in one run, 1M first in
+        # the next, so a drift in machine load or a checkpoint of the other store hits both sides alike.
+        stores = [
+            (label, mailgraph(f"store-{label}", cached_store(args.store_cache, n)))
+            for label, n in (("10k", args.small_messages), ("1M", args.scale_messages))
+        ]
+        plan += [Phase(f"cycle-{label}", "cycle", server, server.port) for label, server in stores]
+        plan += [Phase(f"list-{label}", "list", server, server.port) for label, server in stores]
     return plan
 
 

@@ -110,6 +110,13 @@ class Ctx:
             self.apply(f'outlook.body-content-type="{prefer.body_type}"')
         return message
 
+    def present_all(self, messages: list[Message]) -> list[Message]:
+        """`present` for each listed message; the list itself when no preference changes them."""
+        prefer = self.prefer
+        if not prefer.immutable_ids and (prefer.body_type is None or self.req.method != "GET"):
+            return messages
+        return [self.present(m) for m in messages]
+
     def page_size(self, top: int | None, default: int) -> int:
         """The size of a list page: `$top`, else `Prefer: odata.maxpagesize` (echoed as applied), else `default`."""
         if top is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailgraph.domain import attachments, drafts, extensions, ids
 from mailgraph.domain.mailboxes import find_item, folder, resolve, well_known_id
@@ -82,7 +82,7 @@ class MessageService:
         async def unit(tx: Tx) -> Listing:
             owner = await resolve(tx, actor, user_key)
             folder_id = (await folder(tx, owner, folder_key)).id if folder_key else None
-            window = Page(page.top + 1, page.skip, page.order_by, page.filter, page.search)
+            window = replace(page, top=page.top + 1)
             items = await tx.messages.list(owner.id, folder_id, window)
             total = await tx.messages.count(owner.id, folder_id, page) if count else None
             return Listing(owner, items[: page.top], len(items) > page.top, total)

@@ -406,3 +406,7 @@ class Page:
     order_by: tuple[OrderBy, ...] = DEFAULT_ORDER
     filter: Expr | None = None
     search: Search | None = None
+    fields: frozenset[str] | None = None
+    """The `Message` attributes the caller reads (a `$select`); None: all of them. The store may leave
+    the others at placeholder values (empty, zero, False) to skip their columns; the ids, the folder and
+    the change key are always filled."""

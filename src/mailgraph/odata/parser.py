@@ -105,6 +105,25 @@ def parse_query(
     """
     if not query:  # most requests (every create and send): nothing to parse or validate
         return _NO_OPTIONS, {}
+    key = (query, id(resource), allow)
+    found = _PARSED.get(key)
+    if found is not None and found[0] is resource:
+        return found[1], dict(found[2])
+    options, extra = _parse(query, resource, allow)
+    if len(_PARSED) >= _PARSED_MAX:  # bounded: varied queries (skip tokens, searches) only refill it
+        _PARSED.clear()
+    _PARSED[key] = (resource, options, extra.copy())
+    return options, extra
+
+
+# A client repeats the same few query strings (a list view asks for the same page shape every time):
+# their parsed, validated options are kept (`QueryOptions` is frozen; the extra parameters are copied
+# out). Parsing is pure, and a refused query raises before anything is stored, so it is parsed again.
+_PARSED: dict[tuple[str, int, frozenset[str]], tuple[Resource, QueryOptions, dict[str, str]]] = {}
+_PARSED_MAX = 1024
+
+
+def _parse(query: str, resource: Resource, allow: frozenset[str]) -> tuple[QueryOptions, dict[str, str]]:
     if len(query) > MAX_QUERY_LENGTH:
         raise bad_request(
             f"The query string is longer than the {MAX_QUERY_LENGTH} characters this server accepts."

@@ -12,7 +12,7 @@ from mailgraph.api.http import Request, Response
 from mailgraph.api.paging import DEFAULT_PAGE, next_link
 from mailgraph.api.resources import attachments, extensions, mime_content
 from mailgraph.api.router import Match, quote_key
-from mailgraph.api.serialize.messages import message_json, parse_message
+from mailgraph.api.serialize.messages import fields_for, message_json, message_list_json, parse_message
 from mailgraph.api.serialize.values import read_json
 from mailgraph.domain.model import DEFAULT_ORDER, Message, Page, Unset
 from mailgraph.odata.parser import parse_query
@@ -45,7 +45,9 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     """GET …/messages and …/mailFolders/{id}/messages: one page, with an absolute nextLink."""
     options, _ = parse_query(req.query, MESSAGE, allow=LIST_OPTIONS)
     top = ctx.page_size(options.top, DEFAULT_PAGE)
-    page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search)
+    # Only the columns the `$select` shows are read (Page.fields); the ids and change key always are.
+    fields = fields_for(options.select)
+    page = Page(top, options.skip, options.order_by or DEFAULT_ORDER, options.filter, options.search, fields)
     listing = await ctx.services.messages.list(
         ctx.actor, m.user_key, page, _folder_key(m, with_item=False), count=options.count
     )
@@ -55,8 +57,8 @@ async def list_messages(req: Request, ctx: Ctx, m: Match) -> Response:
     if listing.count is not None:
         payload["@odata.count"] = listing.count
     base, version = req.base_url, m.version
-    shown = [ctx.present(x) for x in listing.items]
-    value = [message_json(x, base, version, options.select, ctx.hide_body) for x in shown]
+    shown = ctx.present_all(listing.items)
+    value = message_list_json(shown, base, version, options.select, ctx.hide_body)
     if "attachments" in options.expand:
         await attachments.expand(ctx, listing.items, value, options.selected_in("attachments"))
     if set(options.expand) - {"attachments"}:

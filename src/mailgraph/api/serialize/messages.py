@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from mailgraph.api.errors import GraphError
@@ -94,29 +95,116 @@ def properties(m: Message, base_url: str, version: str) -> dict[str, Any]:
 SELECT_ONLY = ("uniqueBody", "internetMessageHeaders")
 
 
+def _item_body(m: Message) -> dict[str, Any]:
+    return {"contentType": m.body.content_type, "content": m.body.content}
+
+
+def _web_link(m: Message, base_url: str) -> str:
+    return f"{base_url}/owa/?ItemID={quote_key(m.rest_id)}&exvsurl=1&viewmodel=ReadMessageItem"
+
+
+# One selectable property at a time, for `$select` (a list view asks for five of thirty): the `Message`
+# attributes it reads (what the store must fill, see `fields_for`) and its JSON value — the same value
+# `properties` writes; tests/api/test_select_lists.py compares the two for random `$select` sets.
+_SELECTED: dict[str, tuple[tuple[str, ...], Callable[[Message, str], Any]]] = {
+    "id": (("rest_id",), lambda m, b: m.rest_id),
+    "createdDateTime": (("created_at",), lambda m, b: timestamp(m.created_at)),
+    "lastModifiedDateTime": (("modified_at",), lambda m, b: timestamp(m.modified_at)),
+    "changeKey": (("change_key",), lambda m, b: m.change_key),
+    "categories": (("categories",), lambda m, b: m.categories),
+    "receivedDateTime": (("received_at",), lambda m, b: timestamp(m.received_at)),
+    "sentDateTime": (("sent_at",), lambda m, b: timestamp(m.sent_at)),
+    "hasAttachments": (("has_attachments",), lambda m, b: m.has_attachments),
+    "internetMessageId": (("internet_message_id",), lambda m, b: m.internet_message_id),
+    "subject": (("subject",), lambda m, b: m.subject),
+    "bodyPreview": (("body_preview",), lambda m, b: m.body_preview),
+    "importance": (("importance",), lambda m, b: m.importance),
+    "parentFolderId": (("folder_id",), lambda m, b: m.folder_id),
+    "conversationId": (("conversation_id",), lambda m, b: m.conversation_id),
+    "conversationIndex": (("conversation_index",), lambda m, b: m.conversation_index),
+    "isDeliveryReceiptRequested": (
+        ("is_delivery_receipt_requested",),
+        lambda m, b: m.is_delivery_receipt_requested,
+    ),
+    "isReadReceiptRequested": (("is_read_receipt_requested",), lambda m, b: m.is_read_receipt_requested),
+    "isRead": (("is_read",), lambda m, b: m.is_read),
+    "isDraft": (("is_draft",), lambda m, b: m.is_draft),
+    "webLink": (("rest_id",), _web_link),
+    "inferenceClassification": (("inference_classification",), lambda m, b: m.inference_classification),
+    "body": (("body",), lambda m, b: _item_body(m)),
+    "uniqueBody": (("body",), lambda m, b: _item_body(m)),
+    "sender": (("sender",), lambda m, b: recipient(m.sender)),
+    "from": (("from_",), lambda m, b: recipient(m.from_)),
+    "toRecipients": (("to",), lambda m, b: recipients(m.to)),
+    "ccRecipients": (("cc",), lambda m, b: recipients(m.cc)),
+    "bccRecipients": (("bcc",), lambda m, b: recipients(m.bcc)),
+    "replyTo": (("reply_to",), lambda m, b: recipients(m.reply_to)),
+    "flag": (("flag",), lambda m, b: _flag(m.flag)),
+}
+
+
+def fields_for(select: tuple[str, ...] | None) -> frozenset[str] | None:
+    """The `Message` attributes `message_json(…, select)` reads (for `Page.fields`); None: all of them.
+
+    `internetMessageHeaders` of a sent or received item is rebuilt from most of the message (its MIME
+    header block), so it asks for everything; so does any name this module does not know.
+    """
+    if select is None:
+        return None
+    out: set[str] = {"change_key", "rest_id"}  # @odata.etag and id are always written
+    for name in select:
+        found = _SELECTED.get(name)
+        if found is None:
+            return None
+        out.update(found[0])
+    return frozenset(out)
+
+
 def message_json(
     m: Message, base_url: str, version: str, select: tuple[str, ...] | None = None, hide_body: bool = False
 ) -> dict[str, Any]:
-    """A message as Graph returns it; with `select`, only `@odata.etag`, `id` and the selected properties."""
-    full = properties(m, base_url, version)
+    """A message as Graph returns it; with `select`, only `@odata.etag`, `id` and the selected properties.
+
+    A `$select` writes only what it names, property by property (`_SELECTED`): building all thirty
+    default properties of every listed item to keep five was most of a list view's serialising cost.
+    """
     if select is None:
-        out = full
+        out = properties(m, base_url, version)
     else:
-        out = {"@odata.etag": full["@odata.etag"], "id": full["id"]}
+        out = {"@odata.etag": f'W/"{m.change_key}"', "id": m.rest_id}
         for name in select:
-            if name in full:
-                out[name] = full[name]
-            elif name == "uniqueBody":
-                out[name] = full["body"]
+            found = _SELECTED.get(name)
+            if found is not None:
+                out[name] = found[1](m, base_url)
             elif name == "internetMessageHeaders":
                 # Spec §3.1: a draft shows its custom x- headers; a sent or received item the full
                 # header block of its MIME (mime.compose; Bcc never shown here).
                 shown = m.headers if m.is_draft else transport_headers(m)
                 out[name] = [{"name": h.name, "value": h.value} for h in shown]
+            else:
+                full = properties(m, base_url, version)  # beta's extra defaults, when selected
+                if name in full:
+                    out[name] = full[name]
     if hide_body:
         # Mail.ReadBasic hides body, bodyPreview and uniqueBody (spec §2.4).
         for name in _BODY_HIDDEN:
             out.pop(name, None)
+    return out
+
+
+def message_list_json(
+    items: list[Message], base_url: str, version: str, select: tuple[str, ...] | None, hide_body: bool
+) -> list[dict[str, Any]]:
+    """`message_json` of every item of a list page; a `$select` is resolved to its writers once per page."""
+    if select is None or not all(name in _SELECTED for name in select):
+        return [message_json(m, base_url, version, select, hide_body) for m in items]
+    writers = [(n, _SELECTED[n][1]) for n in select if not (hide_body and n in _BODY_HIDDEN)]
+    out = []
+    for m in items:
+        shown = {"@odata.etag": f'W/"{m.change_key}"', "id": m.rest_id}
+        for name, write in writers:
+            shown[name] = write(m, base_url)
+        out.append(shown)
     return out
 
 

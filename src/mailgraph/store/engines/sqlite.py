@@ -48,6 +48,9 @@ from mailgraph.store.tx import SqlTx
 T = TypeVar("T")
 __all__ = ["SqliteConn", "SqliteEngine", "UnitSuspendedError", "drive", "install_functions"]
 _MAX_BATCH = 512
+WAL_LIMIT = 64 * 1024 * 1024
+"""Above this many bytes of WAL the writer resets it (see `SqliteEngine._bound_wal`)."""
+_WAL_WAIT_MS = 250  # how long that reset waits for readers of older snapshots before trying later
 _Job = tuple[Callable[[Tx], Awaitable[Any]], "asyncio.Future[Any]", bool]  # (unit, its future, durable)
 
 
@@ -168,7 +171,7 @@ class SqliteEngine:
 
     name = "sqlite"
 
-    def __init__(self, path: Path, *, durability: Durability = "full") -> None:
+    def __init__(self, path: Path, *, durability: Durability = "full", wal_limit: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only (issue 17): created 0600 before SQLite opens it, because SQLite gives its -wal and
         # -shm files the database file's mode.
@@ -197,6 +200,14 @@ class SqliteEngine:
         self._closed = False
         self._checkpoint_wake = threading.Event()
         self._closing = threading.Event()  # only `close` sets it: the checkpointer's pause ends early
+        self._wal = Path(f"{path}-wal")
+        self._wal_limit = WAL_LIMIT if wal_limit is None else wal_limit  # bench/wal_bound.py sets WAL_LIMIT
+        # One checkpoint at a time in this process: SQLite answers a second one SQLITE_BUSY at once
+        # (the checkpointer's PASSIVE, paced to ~5 a second, may be running when `_bound_wal` does).
+        self._checkpoint_lock = threading.Lock()
+        self._wal_pause = self._wal_retry_at = 0.0  # back-off after a TRUNCATE a reader kept busy
+        self.wal_resets = 0
+        """How many times the writer truncated an outgrown WAL (for tests and the bench)."""
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
@@ -241,6 +252,7 @@ class SqliteEngine:
                     break
                 batch.append(more)
             self._commit(batch, tx)
+            self._bound_wal()
             if stop:
                 return
 
@@ -297,6 +309,51 @@ class SqliteEngine:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle, items)
 
+    def _bound_wal(self) -> None:
+        """Truncate the WAL when it outgrew `wal_limit`: between batches, on the writer thread.
+
+        The checkpointer's PASSIVE checkpoints copy committed pages into the database but never move
+        the WAL's write position back to its start: SQLite restarts the WAL only when a write begins
+        with every frame copied and no reader on it, which back-to-back write batches never leave
+        time for — the loader grew it to 8.6 GB (docs/performance.md, issue 11). So after a batch, if
+        the file is over the limit, the writer itself runs a TRUNCATE checkpoint (after the PASSIVE
+        one in progress, if any) while holding the cross-process write lock: no writer can append
+        meanwhile (this process's next batch waits, other processes' writers wait on the flock), and
+        readers never wait for it — it waits for them, for at most `_WAL_WAIT_MS`. PASSIVE has copied
+        nearly everything by then, so what the next batch waits for is the rest of the copy, one
+        fsync of the database and the truncation (measured in docs/performance.md). TRUNCATE rather
+        than RESTART: the file shrinks back to zero, so its size stays the measure, and the disk
+        space comes back. If a long reader (a backup) keeps it busy, it tries again after a pause that
+        doubles each time (1 s up to 32 s), so such a reader costs the writer one wait per pause, not
+        one per batch.
+        """
+        if self._wal_retry_at and time.monotonic() < self._wal_retry_at:
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if size <= self._wal_limit:
+            return
+        db = self._writer_db
+        self._checkpoint_lock.acquire()
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {_WAL_WAIT_MS}")
+            busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:  # a full disk, an I/O error: not this batch's problem; retried later
+            busy = 1
+        finally:
+            db.execute("PRAGMA busy_timeout = 10000")
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
+            self._checkpoint_lock.release()
+        if busy:
+            self._wal_pause = min(self._wal_pause * 2, 32.0) if self._wal_pause else 1.0
+            self._wal_retry_at = time.monotonic() + self._wal_pause
+        else:
+            self._wal_pause = self._wal_retry_at = 0.0
+            self.wal_resets += 1
+
     def _checkpoint_loop(self) -> None:
         db = _connect(self.path, "full")
         try:
@@ -308,7 +365,8 @@ class SqliteEngine:
                 # PASSIVE never blocks the writer or readers; it copies what it can (sqlite.org/wal.html).
                 try:
                     self.checkpoints += 1
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with self._checkpoint_lock:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.OperationalError as exc:
                     # A full disk (the database file cannot grow): try again later rather than end
                     # the checkpointer — else the WAL would grow without bound once space returns.

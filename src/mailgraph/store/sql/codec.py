@@ -130,9 +130,21 @@ def profile_to_json(profile: UserProfile) -> str:
 
 
 def profile_from_json(text: str) -> UserProfile:
-    """Inverse of `profile_to_json`."""
+    """Inverse of `profile_to_json`.
+
+    Every request reads its mailbox owner's row; the parsed profile (frozen) is kept by its text so
+    that read does not parse JSON each time (bounded: cleared when full)."""
     if text == "{}":
         return NO_PROFILE
-    data = json.loads(text)
-    values: dict[str, Any] = {a: data.get(k) for k, a in _PROFILE_KEYS}
-    return UserProfile(business_phones=tuple(data.get("businessPhones", ())), **values)
+    found = _PROFILES.get(text)
+    if found is None:
+        data = json.loads(text)
+        values: dict[str, Any] = {a: data.get(k) for k, a in _PROFILE_KEYS}
+        found = UserProfile(business_phones=tuple(data.get("businessPhones", ())), **values)
+        if len(_PROFILES) >= 4096:
+            _PROFILES.clear()
+        _PROFILES[text] = found
+    return found
+
+
+_PROFILES: dict[str, UserProfile] = {}
