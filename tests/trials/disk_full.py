@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +128,38 @@ def _smtp_send(port: int, subject: str, result: DiskFullResult, acked: set[str])
         result.server_errors.append(f"SMTP {type(e).__name__} {e}")
 
 
+GraphSend = Callable[[str, dict[str, str], str, "DiskFullResult", set[str]], None]
+
+
+async def until_full(
+    graph_send: GraphSend,
+    server: ServerProcess,
+    auth: dict[str, str],
+    prefix: str,
+    result: DiskFullResult,
+    acked: set[str],
+    tried: list[str],
+    rounds_full: int,
+    bound_s: float,
+) -> None:
+    """Two Graph sends and one inbound SMTP message at a time until `rounds_full` rounds met a full
+    disk (a refusal or a server error), or `bound_s` seconds passed."""
+    blocking = asyncio.to_thread
+    full_answers, n = 0, 0
+    deadline = time.monotonic() + bound_s  # bounded
+    while full_answers < rounds_full and time.monotonic() < deadline:
+        n += 1
+        now = [f"{prefix}-graph-{n}-a", f"{prefix}-graph-{n}-b", f"{prefix}-inbound-{n}"]
+        tried += now
+        before = sum(result.refused.values()) + len(result.server_errors)
+        await asyncio.gather(
+            blocking(graph_send, server.url, auth, now[0], result, acked),
+            blocking(graph_send, server.url, auth, now[1], result, acked),
+            blocking(_smtp_send, server.smtp, now[2], result, acked),
+        )
+        full_answers += (sum(result.refused.values()) + len(result.server_errors)) > before
+
+
 def run_disk_full(rounds_full: int = 6) -> DiskFullResult:
     """The trial; needs `mount_allowed()`."""
     return asyncio.run(_disk_full(rounds_full))
@@ -149,19 +181,7 @@ async def _disk_full(rounds_full: int) -> DiskFullResult:
                 raise RuntimeError(f"the server did not start: {server.log.read_text()[-2000:]}")
             auth = await blocking(token, server.url)
             filler = await blocking(fill, data, 1536)
-            full_answers, n = 0, 0
-            deadline = time.monotonic() + 120  # bounded
-            while full_answers < rounds_full and time.monotonic() < deadline:
-                n += 1
-                subjects_now = [f"full-graph-{n}-a", f"full-graph-{n}-b", f"full-inbound-{n}"]
-                tried += subjects_now
-                before = sum(result.refused.values()) + len(result.server_errors)
-                await asyncio.gather(
-                    blocking(_graph_send, server.url, auth, subjects_now[0], result, acked),
-                    blocking(_graph_send, server.url, auth, subjects_now[1], result, acked),
-                    blocking(_smtp_send, server.smtp, subjects_now[2], result, acked),
-                )
-                full_answers += (sum(result.refused.values()) + len(result.server_errors)) > before
+            await until_full(_graph_send, server, auth, "full", result, acked, tried, rounds_full, 120)
             filler.unlink()  # space returns
             for attempt in range(40):  # bounded: the service must recover by itself, without a restart
                 subject = f"full-after-{attempt}"

@@ -27,14 +27,13 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from tests.delivery.sink import Sink
-from tests.trials.disk_full import DiskFullResult, _smtp_send, account, fill, mount_allowed, tmpfs
+from tests.trials.disk_full import DiskFullResult, account, fill, mount_allowed, tmpfs, until_full
 from tests.trials.harness import EXTERNAL, ServerProcess, _free_port, token
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -173,19 +172,9 @@ async def _pg_disk_full(rounds_full: int, bound_s: float) -> PgDiskFullResult:
                     raise RuntimeError(f"the server did not start: {server.log.read_text()[-2000:]}")
                 auth = await blocking(token, server.url)
                 filler = await blocking(fill, root, LEAVE_KB)
-                full_answers, n = 0, 0
-                deadline = time.monotonic() + bound_s
-                while full_answers < rounds_full and time.monotonic() < deadline:
-                    n += 1
-                    now = [f"pgfull-graph-{n}-a", f"pgfull-graph-{n}-b", f"pgfull-inbound-{n}"]
-                    tried += now
-                    before = sum(result.refused.values()) + len(result.server_errors)
-                    await asyncio.gather(
-                        blocking(_graph_send, server.url, auth, now[0], result, acked),
-                        blocking(_graph_send, server.url, auth, now[1], result, acked),
-                        blocking(_smtp_send, server.smtp, now[2], result, acked),
-                    )
-                    full_answers += (sum(result.refused.values()) + len(result.server_errors)) > before
+                await until_full(
+                    _graph_send, server, auth, "pgfull", result, acked, tried, rounds_full, bound_s
+                )
                 filler.unlink()  # space returns
                 if not await blocking(cluster.running):  # PANIC on a WAL write, or recovery failed
                     result.pg_went_down = True
