@@ -60,9 +60,11 @@ async def in_thread(fn: Callable[[], T]) -> T:
 
 
 @pytest.fixture
-async def runtime(data_dir: Path) -> AsyncIterator[Runtime]:
-    """The server with SMTP on free ports (STARTTLS and implicit TLS), started."""
-    rt = await build(Settings(data_dir=data_dir, smtp_port=0, smtps_port=0, smtp_max_size=MAX_SIZE))
+async def runtime(data_dir: Path, database: str | None) -> AsyncIterator[Runtime]:
+    """The server with SMTP on free ports (STARTTLS and implicit TLS), started; on the test run's engine."""
+    rt = await build(
+        Settings(data_dir=data_dir, database=database, smtp_port=0, smtps_port=0, smtp_max_size=MAX_SIZE)
+    )
     assert rt.smtp is not None
     await rt.smtp.start()
     yield rt
