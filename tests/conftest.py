@@ -9,6 +9,7 @@ secrets (scrypt, deliberately slow), so it is built once per session into a temp
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,6 +27,19 @@ from tests import pgdb
 TENANT_FILE = Path(__file__).with_name("tenant.toml")
 ON_POSTGRES = os.environ.get("MAILGRAPH_TEST_DATABASE", "sqlite") == "postgres"
 pytest_plugins = ["pytester"]  # tests/workbench runs sample suites that use mailgraph's pytest plugin
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_log_handlers() -> Iterator[None]:
+    """A test that runs the CLI in-process (`cli.main([...])`) gets a root StreamHandler from
+    `cli/logs.configure`, bound to that test's captured stderr; once the capture is closed, records from
+    threads that outlive the test (aiosmtpd sinks) would hit the closed stream ("--- Logging error ---")."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler not in before:
+            root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
