@@ -92,7 +92,24 @@ def _message(subject: str) -> dict[str, object]:
 def _graph_send(
     url: str, auth: dict[str, str], subject: str, result: DiskFullResult, acked: set[str]
 ) -> None:
-    r = httpx.post(f"{url}/v1.0/users/alice@fabrikam.test/sendMail", json={"message": _message(subject)}, headers=auth, timeout=60)  # fmt: skip
+    """One send; a 202 is acknowledged, a 5xx other than a clean Graph error (507, 503) is an error."""
+    graph_send(url, auth, subject, _message(subject), result, acked)
+
+
+def graph_send(
+    url: str,
+    auth: dict[str, str],
+    subject: str,
+    message: dict[str, object],
+    result: DiskFullResult,
+    acked: set[str],
+) -> None:
+    """POST `message` with sendMail and sort the answer: acknowledged, a clean refusal, or a server error."""
+    try:
+        r = httpx.post(f"{url}/v1.0/users/alice@fabrikam.test/sendMail", json={"message": message}, headers=auth, timeout=60)  # fmt: skip
+    except httpx.HTTPError as e:  # mailgraph itself must stay up and answer
+        result.server_errors.append(f"no answer: {type(e).__name__} {e}")
+        return
     if r.status_code == 202:
         acked.add(subject)
         return

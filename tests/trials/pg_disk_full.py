@@ -30,10 +30,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from tests.delivery.sink import Sink
-from tests.trials.disk_full import DiskFullResult, account, fill, mount_allowed, tmpfs, until_full
+from tests.trials.disk_full import (
+    DiskFullResult,
+    account,
+    fill,
+    graph_send,
+    mount_allowed,
+    tmpfs,
+    until_full,
+)
 from tests.trials.harness import EXTERNAL, ServerProcess, _free_port, token
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -126,23 +132,7 @@ def _message(subject: str) -> dict[str, object]:
 def _graph_send(
     url: str, auth: dict[str, str], subject: str, result: DiskFullResult, acked: set[str]
 ) -> None:
-    """One send; a 202 is acknowledged, a 5xx other than a clean Graph error (507, 503) is an error."""
-    try:
-        r = httpx.post(f"{url}/v1.0/users/alice@fabrikam.test/sendMail", json={"message": _message(subject)}, headers=auth, timeout=60)  # fmt: skip
-    except httpx.HTTPError as e:  # mailgraph itself must stay up and answer
-        result.server_errors.append(f"no answer: {type(e).__name__} {e}")
-        return
-    if r.status_code == 202:
-        acked.add(subject)
-        return
-    try:
-        code = str(r.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        code = "no Graph error body"
-    if r.status_code == 500 or (r.status_code >= 500 and code == "no Graph error body"):
-        result.server_errors.append(f"{r.status_code} {r.text[:300]}")
-    else:
-        result.refused[f"{r.status_code} {code}"] += 1
+    graph_send(url, auth, subject, _message(subject), result, acked)
 
 
 def run_pg_disk_full(rounds_full: int = 6, bound_s: float = 120) -> PgDiskFullResult:
