@@ -86,19 +86,7 @@ class SqlChangeLog:
         if self._conn.dialect.numbers_after_commit:
             await self._conn.execute_many(
                 _PEND,
-                [
-                    (
-                        c.mailbox_id,
-                        c.entity,
-                        c.kind,
-                        c.item_id,
-                        c.rest_id,
-                        c.folder_id,
-                        c.from_folder_id,
-                        c.from_rest_id,
-                    )
-                    for c in changes
-                ],
+                [(c.mailbox_id, *_row(c)) for c in changes],
             )
             return
         by_mailbox: dict[str, list[Change]] = {}
@@ -137,21 +125,7 @@ class SqlChangeLog:
             if last is None:  # the mailbox is gone (sequencer only): so are its changes
                 continue
             first = last - len(batch) + 1
-            rows += [
-                (
-                    mailbox_id,
-                    first + i,
-                    c.entity,
-                    c.kind,
-                    c.item_id,
-                    c.rest_id,
-                    c.folder_id,
-                    c.from_folder_id,
-                    c.from_rest_id,
-                    now,
-                )
-                for i, c in enumerate(batch)
-            ]
+            rows += [(mailbox_id, first + i, *_row(c), now) for i, c in enumerate(batch)]
             if (first - 1) // PRUNE_EVERY != last // PRUNE_EVERY:
                 prune.append(mailbox_id)
         if rows:
@@ -252,3 +226,8 @@ class SqlChangeLog:
             f"{folders.SELECT} WHERE f.mailbox_id = ? ORDER BY f.id", (mailbox_id,)
         )
         return [folders.from_row(r) for r in rows]
+
+
+def _row(c: Change) -> tuple[object, ...]:
+    """A change's columns, in the order both the pending and the numbered log rows store them."""
+    return (c.entity, c.kind, c.item_id, c.rest_id, c.folder_id, c.from_folder_id, c.from_rest_id)
