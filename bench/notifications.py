@@ -17,6 +17,12 @@ Usage (see bench/README.md, "Notifications")::
    alice → bob, `--concurrency` at a time) on a fresh data dir with no subscriptions, then on one with
    `--subscriptions` live subscriptions on Bob's Inbox whose notifications are being delivered.
    Reported: cycles/s of each and their ratio (issue target ≥ 0.8).
+3. **Send cost, subscriptions spread** (`ratio_spread`, the reading docs/change-tracking.md takes of the
+   issue's "with 100 active subscriptions"): the same cycles with `--subscriptions` live subscriptions
+   spread one per mailbox over as many users (one app watching every user's Inbox, each its own URL),
+   so a send to Bob fires the one on Bob's Inbox and the others stand by — ~1 notification per cycle,
+   the 1,000/s scale the fan-out target sets, delivered by the in-process worker. Phase 2 is the
+   worst case beside it: all of them on the recipient's Inbox, 100 notifications per cycle.
 """
 
 from __future__ import annotations
@@ -130,7 +136,30 @@ async def _close(runtime: Runtime) -> None:
 SAME_URL = False  # --same-url: every subscription posts to one URL (one app, one endpoint: batched)
 
 
-async def _subscribe(runtime: Runtime, port: int, count: int) -> None:
+def _mailbox(i: int) -> str:
+    """The `i`th user of the template: Bob first (the cycles' recipient), then the others."""
+    return (
+        ("bob@contoso.com", "alice@contoso.com", "carol@contoso.com")[i]
+        if i < 3
+        else f"user{i:03}@contoso.com"
+    )
+
+
+async def make_template(template: Path, mailboxes: int) -> None:
+    """Seed a data dir once: the demo tenant plus users up to `mailboxes` mailboxes (the spread phase)."""
+    demo = (Path(__file__).parent.parent / "src/mailgraph/demo_tenant.toml").read_text(encoding="utf-8")
+    users = "".join(
+        f'\n[[users]]\nuserPrincipalName = "{_mailbox(i)}"\ndisplayName = "User {i}"\n'
+        for i in range(3, mailboxes)
+    )
+    # (TOML lets an array of tables go on after other tables: appending [[users]] entries is valid.)
+    tenant_file = template.parent / "tenant.toml"
+    tenant_file.write_text(demo + users, encoding="utf-8")
+    runtime = await build(Settings(data_dir=template, tenant_file=tenant_file))
+    await runtime.engine.close()
+
+
+async def _subscribe(runtime: Runtime, port: int, count: int, spread: bool = False) -> None:
     service = runtime.app.services.subscriptions
     assert service is not None
     actor = Actor("app", runtime.tenant.id, "mailgraph-demo", None, frozenset({"Mail.Read"}))
@@ -142,7 +171,7 @@ async def _subscribe(runtime: Runtime, port: int, count: int) -> None:
             NewSubscription(
                 "created",
                 f"http://127.0.0.1:{port}/s{0 if SAME_URL else i}",
-                "/users/bob@contoso.com/mailFolders/inbox/messages",
+                f"/users/{_mailbox(i if spread else 0)}/mailFolders/inbox/messages",
                 expires,
             ),
         )
@@ -203,13 +232,20 @@ async def fan_out(template: Path, tmp: Path, subs: int, rate: float, seconds: fl
 
 
 async def cycles(
-    template: Path, tmp: Path, name: str, subs: int, n: int, concurrency: int, notify: bool = True
+    template: Path,
+    tmp: Path,
+    name: str,
+    subs: int,
+    n: int,
+    concurrency: int,
+    notify: bool = True,
+    spread: bool = False,
 ) -> float:
     receiver = Receiver() if subs else None
     runtime = await _runtime(template, tmp, name, notify)
     try:
         if receiver is not None:
-            await _subscribe(runtime, receiver.port, subs)
+            await _subscribe(runtime, receiver.port, subs, spread)
         actor = Actor(
             "app", runtime.tenant.id, "mailgraph-demo", None, frozenset({"Mail.Send", "Mail.ReadWrite"})
         )
@@ -234,8 +270,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mg-bench-notify-") as tmp_name:
         tmp = Path(tmp_name)
         template = tmp / "template"
-        runtime = await build(Settings(data_dir=template))  # seeds the demo tenant once
-        await runtime.engine.close()
+        await make_template(template, args.subscriptions)
         runs: list[dict[str, Any]] = []
         for run in range(args.runs):
             fan = await fan_out(template, tmp / f"r{run}", args.subscriptions, args.rate, args.seconds)
@@ -246,12 +281,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             quiet = await cycles(
                 template, tmp / f"r{run}", "quiet", args.subscriptions, args.cycles, args.concurrency, False
             )
+            spread = await cycles(
+                template, tmp / f"r{run}", "spread", args.subscriptions, args.cycles, args.concurrency,
+                spread=True,
+            )  # fmt: skip
             runs.append({**fan, "cycles_per_s_none": round(base, 1), "cycles_per_s_subs": round(subs, 1),
                          "ratio": round(subs / base, 3), "cycles_per_s_subs_worker_elsewhere": round(quiet, 1),
-                         "ratio_worker_elsewhere": round(quiet / base, 3)})  # fmt: skip
+                         "ratio_worker_elsewhere": round(quiet / base, 3),
+                         "cycles_per_s_spread": round(spread, 1), "ratio_spread": round(spread / base, 3)})  # fmt: skip
             print(json.dumps(runs[-1]), flush=True)
         keys = ("p50_ms", "p99_ms", "notifications_per_s", "cycles_per_s_none", "cycles_per_s_subs", "ratio",
-                "cycles_per_s_subs_worker_elsewhere", "ratio_worker_elsewhere")  # fmt: skip
+                "cycles_per_s_subs_worker_elsewhere", "ratio_worker_elsewhere", "cycles_per_s_spread",
+                "ratio_spread")  # fmt: skip
         summary = {k: statistics.median(r[k] for r in runs) for k in keys}
         return {"config": {k: str(v) for k, v in vars(args).items()}, "runs": runs, "median": summary}
 

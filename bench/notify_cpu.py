@@ -3,10 +3,10 @@
 Usage::
 
     python bench/notify_cpu.py --mode none|quiet|drain [--cycles 600] [--subscriptions 100]
-                               [--same-url] [--profile out.prof] [--callgrind]
+                               [--same-url] [--spread] [--profile out.prof] [--callgrind]
 
 Runs `--cycles` create+send cycles (alice → bob, 16 at a time, as bench/notifications.py) on a fresh
-demo-tenant data dir: `none` without subscriptions, `quiet` with `--subscriptions` on Bob's Inbox and
+demo-tenant data dir: `none` without subscriptions, `quiet` with `--subscriptions` on Bob's Inbox (`--spread`: one per mailbox, bench/notifications.py) and
 no notification worker (the in-transaction cost only), `drain` with the worker in-process and then
 until the outbox is empty (every notification delivered). Prints the process CPU time (all threads)
 of the measured region. `--callgrind`: run this script under
@@ -34,9 +34,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 import notifications as nb
 
-from mailgraph.config import Settings
 from mailgraph.domain.model import Actor
-from mailgraph.wiring import build
 
 
 def _collect(on: bool, enabled: bool) -> None:
@@ -50,8 +48,7 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mg-notify-cpu-") as tmp_name:
         tmp = Path(tmp_name)
         template = tmp / "template"
-        runtime = await build(Settings(data_dir=template))
-        await runtime.engine.close()
+        await nb.make_template(template, args.subscriptions)
         receiver = nb.Receiver() if args.mode != "none" else None
         runtime = await nb._runtime(template, tmp, "run", notify=args.mode == "drain")
         if args.callgrind and runtime.notifier is not None:  # valgrind runs ~50x slower: no timeouts
@@ -59,7 +56,7 @@ async def run(args: argparse.Namespace) -> None:
             http.policy = dataclasses.replace(http.policy, validation_timeout_s=600, delivery_timeout_s=600)
         try:
             if receiver is not None:
-                await nb._subscribe(runtime, receiver.port, args.subscriptions)
+                await nb._subscribe(runtime, receiver.port, args.subscriptions, args.spread)
             actor = Actor(
                 "app", runtime.tenant.id, "mailgraph-demo", None, frozenset({"Mail.Send", "Mail.ReadWrite"})
             )
@@ -112,6 +109,9 @@ if __name__ == "__main__":
     parser.add_argument("--cycles", type=int, default=600)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--same-url", action="store_true")
+    parser.add_argument(
+        "--spread", action="store_true", help="one subscription per mailbox (see notifications.py)"
+    )
     parser.add_argument("--profile", default=None)
     parser.add_argument("--callgrind", action="store_true")
     arguments = parser.parse_args()

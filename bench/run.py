@@ -467,6 +467,9 @@ RATIOS = (  # (name, phase a, phase b, goal): a / b per run, medians reported (i
     ("mailgraph N processes / 1 process", "cycle-Np", "cycle", float("nan")),
     ("PostgreSQL 1 process / prototype", "pg-1p", "prototype", float("nan")),
     ("PostgreSQL 2 processes / 1 process", "pg-2p", "pg-1p", 1.6),
+    ("PostgreSQL 1 process / PostgreSQL prototype 1p", "pg-1p", "pg-proto-1p", float("nan")),
+    ("PostgreSQL 2 processes / PostgreSQL prototype 2p", "pg-2p", "pg-proto-2p", float("nan")),
+    ("PostgreSQL prototype 2p / 1p", "pg-proto-2p", "pg-proto-1p", float("nan")),
     ("cycles at 1M / at 10k stored", "cycle-1M", "cycle-10k", 0.9),
 )
 
@@ -746,6 +749,22 @@ def plan_servers(args: argparse.Namespace, tmp: Path) -> list[Phase]:
                 f"pg-{n}p", tmp / f"data-pg{n}", "--database", args.database, "--processes", str(n)
             )
             plan.append(Phase(f"pg-{n}p", "cycle", pg, pg.port))
+        if not args.no_prototype:
+            # The PostgreSQL floor (prototype_pg_app.py): the fewest statements per cycle, 1 and 2
+            # uvicorn worker processes; a pool of half the connections each with 2 (16 in all).
+            for n in (1, 2):
+                port = free_port()
+                proto_pg = Server(
+                    f"pg-proto-{n}p",
+                    floor_argv(port, [*uvicorn_speed_options(), "--workers", str(n)], "prototype_pg_app:app"),
+                    port,
+                    tmp / f"pg-proto-{n}p.log",
+                )
+                proto_pg.env = {
+                    "PROTOTYPE_PG": args.database,
+                    "PROTOTYPE_PG_POOL": str(-(-args.concurrency // n)),
+                }
+                plan.append(Phase(f"pg-proto-{n}p", "cycle", proto_pg, port))
     if args.list_floor:
         # The list's floor (bench/list_floor_app.py): a fixed page, and the page built per request.
         for mode in ("fixed", "build"):

@@ -140,3 +140,37 @@ async def test_a_post_never_mixes_tenants(serve: ServeFn, receiver: Receiver) ->
         assert len({i["tenantId"] for i in post.body["value"]}) == 1
     assert Counter(i["tenantId"] for i in receiver.items()) == {a["id"]: 4, b["id"]: 2}
     assert (await s.client.delete(f"/_mailgraph/tenants/{a['id']}", headers=ADMIN)).status_code == 204
+
+
+async def test_the_workers_own_units_are_written_without_their_own_sync(
+    serve: ServeFn, receiver: Receiver
+) -> None:
+    """The worker's claims, delivery records and retry schedules are bookkeeping a power cut may undo
+    (a notification sent again at worst): `durable=False`, so a busy worker adds no fsync between the
+    sends' group commits (delivery/webhooks.py). The notifications themselves are the sends' rows."""
+    s = await serve()
+    bob = s.token("bob", "Mail.ReadWrite")
+    await subscribe(
+        s, bob, notificationUrl=f"{receiver.url}/hook", resource="/me/messages", changeType="created"
+    )
+    notifier = s.runtime.notifier
+    assert notifier is not None
+    inner = notifier._uow
+    flags: list[bool] = []
+
+    class Recording:
+        async def write(self, fn: Any, *, durable: bool = True) -> Any:
+            flags.append(durable)
+            return await inner.write(fn, durable=durable)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+    notifier._uow = Recording()  # type: ignore[assignment]
+    receiver.status = 503  # first a failed POST: the retry schedule is written too
+    await send_to(s, "alice", "bob@fabrikam.test", "bookkeeping")
+    assert await _pending(s, 1) == 1
+    receiver.status = 202
+    await receiver.wait_for(lambda i: len(i) >= 1, within=5.0)
+    assert await _pending(s, 0) == 0
+    assert len(flags) >= 2 and not any(flags)  # the claims and the failed POST's retry row

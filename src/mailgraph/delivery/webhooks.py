@@ -19,6 +19,16 @@ one outbox row per change whatever the number of subscriptions.
 
 Receivers never slow a send: units only insert outbox rows; this worker runs on its own task and
 wakes when a committed unit notified something (`on_commit`, an `AfterCommit` subscriber).
+
+The worker's own units (claim, record, retry) are written with `durable=False` (`UnitOfWork.write`):
+committed in order like every unit, but not synced to disk on their own — the next durable commit (a
+send) or the store's checkpoint syncs them. What a power cut could undo is only the worker's
+bookkeeping, never a notification: a lost lease is claimed again, a lost "delivered" sends that
+notification again (delivery is at-least-once already: a crash before the outcome is recorded does the
+same, docs/change-tracking.md), a lost retry time retries sooner. The rows themselves are
+written by the sending units, durably. Before, each claim of a busy worker was a commit of its own with
+its own fsync between the sends' group commits (docs/performance.md, "Notifications: the worker's
+units not synced alone").
 """
 
 from __future__ import annotations
@@ -183,7 +193,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                     await tx.subscriptions.delivered(ids, lease)
 
             try:
-                await self._uow.write(unit)
+                await self._uow.write(unit, durable=False)  # module docstring: bookkeeping only
             except Exception:  # their leases run out; they are sent again (at-least-once)
                 log.exception("could not record delivered notifications")
         await self.http.close()
@@ -244,7 +254,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
             return rows, fresh, messages, etags
 
         try:
-            rows, fresh, messages, etags = await self._uow.write(unit)
+            rows, fresh, messages, etags = await self._uow.write(unit, durable=False)
         except BaseException:
             self._done = done + self._done  # recorded by the next claim instead
             raise
@@ -301,7 +311,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
         async def unit(tx: Tx) -> None:
             await self._outcome(tx, delivered, failed, job.subs, lease_until, now)
 
-        await self._uow.write(unit)
+        await self._uow.write(unit, durable=False)
 
     async def _handle_fanout(self, job: _Fanout, lease: Timestamp) -> None:
         """Deliver fanout rows straight: group their (change, subscriptions) by URL and tenant, POST,
@@ -371,7 +381,7 @@ class NotificationWorker(LeasedQueueRunner[_Job]):
                 retried += [(note, error) for note, (_, error) in zip(expanded, pairs, strict=True)]
             await self._outcome(tx, [], retried, job.subs, lease, now)
 
-        await self._uow.write(unit)
+        await self._uow.write(unit, durable=False)
 
     def _body(self, rows: Sequence[Notification], job: _Batch) -> bytes:
         items: list[bytes] = []
