@@ -84,45 +84,83 @@ def _send(upn: str, msg_id: str) -> tuple[int, bytes]:
     return 202, b""
 
 
-def _route(method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+TOKEN_BODY = orjson.dumps({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+UNAUTHORIZED = (401, b'{"error":{"code":"InvalidAuthenticationToken"}}')
+NOT_FOUND = (404, b'{"error":{"code":"ResourceNotFound"}}')
+Route = Callable[[tuple[str, ...], bytes], Awaitable[tuple[int, bytes]]]
+
+
+def parse(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[str, ...]:
+    """What a request asks: ("create", upn), ("send", upn, id), ("token",), ("unauthorized",) or
+    ("unknown",)."""
     parts = path.strip("/").split("/")
     if method == "POST" and path.endswith("/oauth2/v2.0/token"):
-        return 200, orjson.dumps({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+        return ("token",)
     if (b"authorization", b"Bearer " + TOKEN.encode()) not in headers:
-        return 401, b'{"error":{"code":"InvalidAuthenticationToken"}}'
+        return ("unauthorized",)
     if method == "POST" and len(parts) == 4 and parts[:2] == ["v1.0", "users"] and parts[3] == "messages":
-        return _create(parts[2], body)
+        return ("create", parts[2])
     if method == "POST" and len(parts) == 6 and parts[3] == "messages" and parts[5] == "send":
-        return _send(parts[2], parts[4])
-    return 404, b'{"error":{"code":"ResourceNotFound"}}'
+        return ("send", parts[2], parts[4])
+    return ("unknown",)
 
 
-async def app(
-    scope: Scope,
-    receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
-    """Create drafts and send them, durably; accept lifespan events."""
-    if scope["type"] == "lifespan":
-        while True:
+def asgi(
+    route: Route, startup: Callable[[], Awaitable[None]], shutdown: Callable[[], Awaitable[None]]
+) -> Any:
+    """The ASGI app of a prototype (also prototype_pg_app.py's): `route` answers create and send,
+    the rest is answered here; lifespan events run `startup` / `shutdown`."""
+
+    async def app(
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await startup()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        chunks = []
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "lifespan.startup":
-                _db()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] != "http":
-        return
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = bool(message.get("more_body", False))
-    status, payload = _route(scope["method"], scope["path"], scope["headers"], b"".join(chunks))
-    headers = [(b"content-length", str(len(payload)).encode())]
-    if payload:
-        headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        what = parse(scope["method"], scope["path"], scope["headers"])
+        if what[0] in ("create", "send"):
+            status, payload = await route(what, b"".join(chunks))
+        else:
+            status, payload = {"token": (200, TOKEN_BODY), "unauthorized": UNAUTHORIZED}.get(
+                what[0], NOT_FOUND
+            )
+        headers = [(b"content-length", str(len(payload)).encode())]
+        if payload:
+            headers.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+async def _route(what: tuple[str, ...], body: bytes) -> tuple[int, bytes]:
+    return _create(what[1], body) if what[0] == "create" else _send(what[1], what[2])
+
+
+async def _startup() -> None:
+    _db()
+
+
+async def _nothing() -> None:
+    return None
+
+
+app = asgi(_route, _startup, _nothing)
+"""Create drafts and send them, durably; accept lifespan events."""

@@ -21,16 +21,12 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import asyncpg
 import orjson
+from prototype_app import asgi
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-
-TOKEN = "prototype-token"
 _POOL: Any = None
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS proto_messages (id TEXT PRIMARY KEY, mailbox TEXT NOT NULL,"
@@ -86,49 +82,18 @@ async def _send(upn: str, msg_id: str) -> tuple[int, bytes]:
     return 202, b""
 
 
-async def _route(
-    method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes
-) -> tuple[int, bytes]:
-    parts = path.strip("/").split("/")
-    if method == "POST" and path.endswith("/oauth2/v2.0/token"):
-        return 200, orjson.dumps({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
-    if (b"authorization", b"Bearer " + TOKEN.encode()) not in headers:
-        return 401, b'{"error":{"code":"InvalidAuthenticationToken"}}'
-    if method == "POST" and len(parts) == 4 and parts[:2] == ["v1.0", "users"] and parts[3] == "messages":
-        return await _create(parts[2], body)
-    if method == "POST" and len(parts) == 6 and parts[3] == "messages" and parts[5] == "send":
-        return await _send(parts[2], parts[4])
-    return 404, b'{"error":{"code":"ResourceNotFound"}}'
+async def _route(what: tuple[str, ...], body: bytes) -> tuple[int, bytes]:
+    return await (_create(what[1], body) if what[0] == "create" else _send(what[1], what[2]))
 
 
-async def app(
-    scope: Scope,
-    receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
-    """Create drafts and send them, durably; accept lifespan events."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await _pool()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if _POOL is not None:
-                    await _POOL.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] != "http":
-        return
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = bool(message.get("more_body", False))
-    status, payload = await _route(scope["method"], scope["path"], scope["headers"], b"".join(chunks))
-    headers = [(b"content-length", str(len(payload)).encode())]
-    if payload:
-        headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+async def _startup() -> None:
+    await _pool()
+
+
+async def _shutdown() -> None:
+    if _POOL is not None:
+        await _POOL.close()
+
+
+app = asgi(_route, _startup, _shutdown)
+"""Create drafts and send them, durably; accept lifespan events."""

@@ -65,6 +65,44 @@ async def test_prototype_creates_and_sends_durably(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(prototype_app, "_DB", None)
 
 
+async def test_postgresql_prototype_creates_and_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/prototype_pg_app.py (the PostgreSQL floor of bench/run.py) answers the cycle like the
+    SQLite prototype and leaves the draft in Sent Items and one copy in the recipient's Inbox."""
+    from tests import pgdb
+
+    if not pgdb.enabled():
+        pytest.skip("no PostgreSQL server")
+    import asyncpg
+    import prototype_pg_app
+
+    name = pgdb.create(prefix="mg_proto")
+    monkeypatch.setenv("PROTOTYPE_PG", pgdb.url_of(name))
+    monkeypatch.setenv("PROTOTYPE_PG_POOL", "2")
+    monkeypatch.setattr(prototype_pg_app, "_POOL", None)
+    try:
+        app = prototype_pg_app.app
+        auth = [(b"authorization", b"Bearer prototype-token")]
+        draft = b'{"subject":"s","body":{"content":"x"},"toRecipients":[{"emailAddress":{"address":"b@x"}}]}'
+        status, body = await _call(app, "POST", "/v1.0/users/a@x/messages", draft, auth)
+        assert status == 201
+        msg_id = orjson.loads(body)["id"]
+        assert (await _call(app, "POST", f"/v1.0/users/a@x/messages/{msg_id}/send", b"", auth))[0] == 202
+        assert (await _call(app, "POST", f"/v1.0/users/a@x/messages/{msg_id}/send", b"", auth))[0] == 404
+        assert (await _call(app, "POST", "/v1.0/users/a@x/messages", draft, []))[0] == 401
+        con = await asyncpg.connect(pgdb.url_of(name))
+        try:
+            rows = await con.fetch("SELECT mailbox, folder FROM proto_messages ORDER BY folder")
+            assert [tuple(r) for r in rows] == [("b@x", "inbox"), ("a@x", "sentitems")]
+            assert await con.fetchval("SHOW synchronous_commit") == "on"  # durable, as mailgraph's default
+        finally:
+            await con.close()
+    finally:
+        if prototype_pg_app._POOL is not None:
+            await prototype_pg_app._POOL.close()
+        monkeypatch.setattr(prototype_pg_app, "_POOL", None)
+        pgdb.drop(name)
+
+
 async def test_loader_builds_a_store_mailgraph_lists(tmp_path: Path) -> None:
     from load_store import load
 
