@@ -1,7 +1,7 @@
 """Shared fixtures: a real app on a real store, real signed tokens, an ASGI client.
 
 The store is SQLite in a temp dir, or PostgreSQL with `MAILGRAPH_TEST_DATABASE=postgres` (`./dev test`
-runs the API suites a second time that way; tests/pgdb.py). Building the test tenant hashes its
+runs every suite that goes through a server a second time that way; tests/pgdb.py). Building the test tenant hashes its
 secrets (scrypt, deliberately slow), so it is built once per session into a template data directory
 (and, on PostgreSQL, a template database) that each test copies.
 """
@@ -42,27 +42,25 @@ def _no_stray_log_handlers() -> Iterator[None]:
             root.removeHandler(handler)
 
 
-@pytest.fixture(scope="session")
-def template_database() -> Iterator[str | None]:
-    """On PostgreSQL: the session's database; the template data directory's tenant goes into it."""
+def session_database(prefix: str) -> Iterator[str | None]:
+    """A session's own database on PostgreSQL (None on SQLite), dropped at its end (a fixture body)."""
     if not ON_POSTGRES:
         yield None
         return
     if not pgdb.enabled():
         pytest.skip("MAILGRAPH_TEST_DATABASE=postgres but no PostgreSQL at 127.0.0.1:5432")
-    name = pgdb.create(prefix="mg_tmpl")
+    name = pgdb.create(prefix=prefix)
     yield name
     pgdb.drop(name)
 
 
-@pytest.fixture(scope="session")
-def template_dir(tmp_path_factory: pytest.TempPathFactory, template_database: str | None) -> Path:
-    """A data directory (and database) with the test tenant applied (built once)."""
-    path = tmp_path_factory.mktemp("template") / "data"
+def build_template(path: Path, tenant_file: Path, template_database: str | None) -> Path:
+    """A data directory (and, on PostgreSQL, `template_database`, snapshotted for `pgdb.reset`) with
+    `tenant_file` applied."""
     database = None if template_database is None else pgdb.url_of(template_database)
 
     async def make() -> None:
-        runtime = await build(Settings(data_dir=path, tenant_file=TENANT_FILE, database=database))
+        runtime = await build(Settings(data_dir=path, tenant_file=tenant_file, database=database))
         await runtime.engine.close()
 
     if template_database is None:
@@ -71,6 +69,18 @@ def template_dir(tmp_path_factory: pytest.TempPathFactory, template_database: st
         pgdb.run(make)
         pgdb.snapshot(template_database)
     return path
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str | None]:
+    """On PostgreSQL: the session's database; the template data directory's tenant goes into it."""
+    yield from session_database("mg_tmpl")
+
+
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory: pytest.TempPathFactory, template_database: str | None) -> Path:
+    """A data directory (and database) with the test tenant applied (built once)."""
+    return build_template(tmp_path_factory.mktemp("template") / "data", TENANT_FILE, template_database)
 
 
 @pytest.fixture

@@ -78,6 +78,15 @@ def stop_server(server: Server) -> None:
         process.stdout.close()
 
 
+@pytest.fixture(autouse=True)
+def _on_the_runs_engine(database: str | None) -> str | None:
+    """Every process a test here starts runs on the run's engine: with `MAILGRAPH_TEST_DATABASE=
+    postgres` the `database` fixture puts the session's database back to the template's rows and sets
+    `MAILGRAPH_DATABASE` (which `serve`, `worker` and the CLI read) for the test, so the SDK suites run
+    on both engines; on SQLite it does nothing."""
+    return database
+
+
 @pytest.fixture
 def server(template_dir: Path, tmp_path: Path) -> Iterator[Server]:
     """`python -m mailgraph serve --port 0` on a copy of the test tenant's data directory."""

@@ -32,8 +32,9 @@ from msgraph.generated.models.recipient import Recipient
 from msgraph.graph_request_adapter import options as SDK_OPTIONS
 from msgraph_core import GraphClientFactory
 
+from mailgraph.config import Settings
 from mailgraph.config.identity import certificate
-from mailgraph.store.engines.sqlite import SqliteEngine
+from mailgraph.wiring import build
 from tests.certificates import self_signed
 from tests.e2e.tls_server import TlsServer, start_tls_server, stop, tls_server
 
@@ -251,15 +252,15 @@ def test_msal_authorization_code_flow_with_the_sign_in_page(tls_server: TlsServe
     assert "refresh_token" in result  # offline_access: MSAL refreshes silently later
 
 
-def _register_certificate(data_dir: Path) -> None:
+def _register_certificate(data_dir: Path, database: str | None) -> None:
     async def register() -> None:
-        engine = SqliteEngine(data_dir / "mailgraph.db")
+        runtime = await build(Settings(data_dir=data_dir, database=database))
         try:
-            await engine.write(
+            await runtime.engine.write(
                 lambda tx: tx.delegation.replace_certificates("full-app", [certificate(CERT_PEM)])
             )
         finally:
-            await engine.close()
+            await runtime.engine.close()
 
     asyncio.run(register())
 

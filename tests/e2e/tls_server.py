@@ -23,6 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from mailgraph.config import Settings
+from mailgraph.wiring import build
+from tests import pgdb
+from tests.conftest import ON_POSTGRES, TENANT_FILE
+
 READY = re.compile(r"mailgraph ready: (https://\S+)")
 
 
@@ -36,6 +41,7 @@ class TlsServer:
     data_dir: Path
     port443: bool
     process: subprocess.Popen[str]
+    database: str | None = None  # its own PostgreSQL database (dropped by `stop`), on that engine's run
 
 
 def _pick_address() -> tuple[str, int]:
@@ -54,16 +60,34 @@ def _pick_address() -> tuple[str, int]:
     return "127.0.0.1", 0
 
 
+def _own_database(data: Path) -> str:
+    """A database of its own with the test tenant (on `MAILGRAPH_TEST_DATABASE=postgres`): a server
+    shared by a module outlives the per-test resets of the session's database."""
+    name = pgdb.create(prefix="mg_tls")
+
+    async def seed() -> None:
+        runtime = await build(Settings(data_dir=data, tenant_file=TENANT_FILE, database=pgdb.url_of(name)))
+        await runtime.engine.close()
+
+    pgdb.run(seed)
+    return name
+
+
 def start_tls_server(
-    template_dir: Path, root: Path, prepare: Callable[[Path], None] | None = None
+    template_dir: Path, root: Path, prepare: Callable[[Path, str | None], None] | None = None
 ) -> TlsServer:
-    """Copy the test tenant's data dir (then `prepare(data_dir)`) and run `serve --tls --no-http` on it."""
+    """Copy the test tenant's data dir (then `prepare(data_dir, database URL or None)`) and run
+    `serve --tls --no-http` on it, on the run's engine."""
     data = root / "data"
     shutil.copytree(template_dir, data)
+    name = _own_database(data) if ON_POSTGRES else None
+    database = None if name is None else pgdb.url_of(name)
     if prepare is not None:
-        prepare(data)
+        prepare(data, database)
     host, port = _pick_address()
     cmd = [sys.executable, "-m", "mailgraph", "serve", "--data-dir", str(data), "--log-level", "warning"]
+    if database is not None:
+        cmd += ["--database", database]
     cmd += ["--host", host, "--tls", "--no-http", "--tls-port", str(port), "--tls-name", host]
     process = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
@@ -86,7 +110,7 @@ def start_tls_server(
         pytest.fail(f"server did not start: {output}")
     if url.endswith(":443"):  # the authority as users write it: no default port
         url = url[: -len(":443")]
-    return TlsServer(url, host, data / "tls" / "ca.crt.pem", data, port == 443, process)
+    return TlsServer(url, host, data / "tls" / "ca.crt.pem", data, port == 443, process, name)
 
 
 def stop(server: TlsServer) -> None:
@@ -99,6 +123,8 @@ def stop(server: TlsServer) -> None:
         server.process.wait(5)
     assert server.process.stdout is not None
     server.process.stdout.close()
+    if server.database is not None:
+        pgdb.drop(server.database)
 
 
 @pytest.fixture(scope="module")

@@ -119,9 +119,11 @@ def test_no_input_yields_more_headers_than_given(
 
 
 @pytest.fixture
-def app_loop(data_dir: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient, dict[str, str]]]:
+def app_loop(
+    data_dir: Path, database: str | None
+) -> Iterator[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient, dict[str, str]]]:
     loop = asyncio.new_event_loop()
-    runtime: Runtime = loop.run_until_complete(build(Settings(data_dir=data_dir)))
+    runtime: Runtime = loop.run_until_complete(build(Settings(data_dir=data_dir, database=database)))
 
     async def login() -> dict[str, str]:
         users = {
@@ -231,7 +233,11 @@ def test_json_store_value_mime_round_trip(
         return first, second, lists[0], lists[1], r.json()["internetMessageHeaders"]
 
     first, second, first_files, second_files, second_headers = loop.run_until_complete(run())
-    for key in ("subject", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "importance"):
+    # A subject's leading whitespace does not survive MIME: "Subject:  a" is read back as "a" (every
+    # RFC 5322 reader drops the white space after the colon; the stdlib's does, and so must any
+    # reader of our $value), so it is compared without it (hypothesis found " ").
+    assert second["subject"] == first["subject"].lstrip(" \t"), "subject"
+    for key in ("toRecipients", "ccRecipients", "bccRecipients", "replyTo", "importance"):
         assert second[key] == first[key], key
     assert second["internetMessageId"] == first["internetMessageId"]
     assert second["hasAttachments"] == first["hasAttachments"]

@@ -8,7 +8,6 @@ listener runs on the test's event loop.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import smtplib
 import ssl
@@ -26,6 +25,7 @@ from mailgraph.config import Settings
 from mailgraph.smtpd.submission import SubmissionHandler
 from mailgraph.smtpd.throttle import AuthThrottle, ThrottlePolicy
 from mailgraph.wiring import Runtime, build
+from tests.conftest import build_template, session_database
 from tests.smtp.conftest import TIMEOUT
 
 TENANT_FILE = Path(__file__).with_name("tenant.toml")
@@ -39,16 +39,16 @@ LENIENT = ThrottlePolicy(slow_after=1000, refuse_after=1000)
 
 
 @pytest.fixture(scope="session")
-def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template_database() -> Iterator[str | None]:
+    """On PostgreSQL: a database of this suite's own (its tenant is not the shared one)."""
+    yield from session_database("mg_sub")
+
+
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory: pytest.TempPathFactory, template_database: str | None) -> Path:
     """A data directory with the submission tenant applied (built once; overrides the shared one)."""
     path = tmp_path_factory.mktemp("submission-template") / "data"
-
-    async def make() -> None:
-        runtime = await build(Settings(data_dir=path, tenant_file=TENANT_FILE))
-        await runtime.engine.close()
-
-    asyncio.run(make())
-    return path
+    return build_template(path, TENANT_FILE, template_database)
 
 
 def submission_handler(runtime: Runtime) -> SubmissionHandler:
@@ -57,9 +57,9 @@ def submission_handler(runtime: Runtime) -> SubmissionHandler:
 
 
 @pytest.fixture
-async def runtime(data_dir: Path) -> AsyncIterator[Runtime]:
-    """The server with submission on free ports (STARTTLS and implicit TLS), started."""
-    rt = await build(Settings(data_dir=data_dir, submission_port=0, submission_tls_port=0))
+async def runtime(data_dir: Path, database: str | None) -> AsyncIterator[Runtime]:
+    """The server with submission on free ports (STARTTLS and implicit TLS), started, on the run's engine."""
+    rt = await build(Settings(data_dir=data_dir, submission_port=0, submission_tls_port=0, database=database))
     assert rt.smtp is not None
     submission_handler(rt).throttle = AuthThrottle(LENIENT)
     await rt.smtp.start()

@@ -48,10 +48,10 @@ async def test_size_is_advertised_and_the_501st_recipient_is_refused_with_452(
 
 
 async def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(
-    api: httpx.AsyncClient, data_dir: Path
+    api: httpx.AsyncClient, data_dir: Path, database: str | None
 ) -> None:
     limit = 64 * 1024
-    rt = await build(Settings(data_dir=data_dir, submission_port=0, smtp_max_size=limit))
+    rt = await build(Settings(data_dir=data_dir, submission_port=0, smtp_max_size=limit, database=database))
     assert rt.smtp is not None
     submission_handler(rt)  # the submission listener is on
     await rt.smtp.start()

@@ -105,11 +105,13 @@ def test_throttle_window_forgets_old_failures() -> None:
     assert not throttle.refused("10.0.0.1") and throttle.delay("10.0.0.1") == 0
 
 
-async def test_allow_plaintext_offers_auth_before_starttls(data_dir: Path) -> None:
+async def test_allow_plaintext_offers_auth_before_starttls(data_dir: Path, database: str | None) -> None:
     from mailgraph.config import Settings
     from mailgraph.wiring import build
 
-    rt = await build(Settings(data_dir=data_dir, submission_port=0, submission_allow_plaintext=True))
+    rt = await build(
+        Settings(data_dir=data_dir, submission_port=0, submission_allow_plaintext=True, database=database)
+    )
     assert rt.smtp is not None
     await rt.smtp.start()
     try:

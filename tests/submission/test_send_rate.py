@@ -17,9 +17,15 @@ from tests.submission.conftest import LENIENT, Submission, submission_handler, u
 from tests.submission.test_xoauth2 import ALICE, BOB, message, subjects
 
 
-async def test_the_31st_submission_in_a_minute_is_refused_with_450(data_dir: Path) -> None:
+async def test_the_31st_submission_in_a_minute_is_refused_with_450(
+    data_dir: Path, database: str | None
+) -> None:
     settings = Settings(
-        data_dir=data_dir, submission_port=0, submission_tls_port=0, throttle="exchange-online"
+        data_dir=data_dir,
+        submission_port=0,
+        submission_tls_port=0,
+        throttle="exchange-online",
+        database=database,
     )
     runtime = await build(settings)
     assert runtime.smtp is not None
