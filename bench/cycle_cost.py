@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import orjson
 
+from mailgraph.cli.heap import freeze_startup_heap
 from mailgraph.config import Settings
 from mailgraph.wiring import build
 
@@ -75,7 +76,9 @@ async def call(app: App, path: str, body: bytes, headers: list[tuple[bytes, byte
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
-async def main(cycles: int, data_dir: Path, throttle: str = "off", sends: int | None = None) -> None:
+async def main(
+    cycles: int, data_dir: Path, throttle: str = "off", sends: int | None = None, freeze: bool = True
+) -> None:
     """Run `cycles` create+send cycles against a runtime on `data_dir`; fail loudly on any error.
 
     `sends`: the demo tenant with the exchange-online profile and this many sends per minute, so a run
@@ -87,6 +90,8 @@ async def main(cycles: int, data_dir: Path, throttle: str = "off", sends: int | 
         tenant_file.write_text(f"{demo}\n[throttling]\nprofile = 'exchange-online'\nsends = {sends}\n")
     settings = Settings(data_dir=data_dir, durability="normal", throttle=throttle, tenant_file=tenant_file)
     runtime = await build(settings)
+    if freeze:
+        freeze_startup_heap()  # as `mailgraph serve` does before its first request (cli/heap.py)
     try:
         app = runtime.app
         registered = await runtime.engine.read(lambda tx: tx.directory.get_app("mailgraph-demo"))
@@ -112,6 +117,9 @@ def cli() -> None:
     parser.add_argument("--make-template", type=Path, metavar="DIR", help="create a template and exit")
     parser.add_argument("--throttle", default="off", help="throttling profile (issue 13: on vs off)")
     parser.add_argument("--sends", type=int, help="tenant profile exchange-online with this many sends/min")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector (cli/heap.py)"
+    )
     args = parser.parse_args()
     if args.make_template is not None:
         asyncio.run(main(0, args.make_template))
@@ -120,7 +128,7 @@ def cli() -> None:
         data_dir = Path(tmp) / "data"
         if args.template is not None:
             shutil.copytree(args.template, data_dir)
-        asyncio.run(main(args.cycles, data_dir, args.throttle, args.sends))
+        asyncio.run(main(args.cycles, data_dir, args.throttle, args.sends, not args.no_freeze))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,29 @@ _START = {"type": "http.response.start", "status": 202, "headers": [(b"content-l
 _BODY = {"type": "http.response.body", "body": b""}
 
 
+async def _nothing() -> None:
+    return None
+
+
+async def lifespan(
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+    startup: Callable[[], Awaitable[None]] = _nothing,
+    shutdown: Callable[[], Awaitable[None]] = _nothing,
+) -> None:
+    """Answer the lifespan protocol until shutdown (also the other bench apps'), running `startup`
+    and `shutdown` on their events."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await startup()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(
     scope: Scope,
     receive: Callable[[], Awaitable[Message]],
@@ -25,13 +48,8 @@ async def app(
 ) -> None:
     """Answer every HTTP request with 202 and an empty body; accept lifespan events."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     more = True

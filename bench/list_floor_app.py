@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from floor_app import lifespan
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,13 +77,8 @@ async def app(
 ) -> None:
     """Answer every HTTP request with the page; accept lifespan events."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     more = True

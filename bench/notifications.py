@@ -41,6 +41,7 @@ from typing import Any
 
 import uvloop
 
+from mailgraph.cli.heap import freeze_startup_heap
 from mailgraph.config import Settings
 from mailgraph.domain.model import SECOND, Actor, EmailAddress, ItemBody, MessageChanges, now
 from mailgraph.domain.webhooks import NewSubscription
@@ -117,6 +118,7 @@ async def _runtime(template: Path, tmp: Path, name: str, notify: bool = True) ->
     data = tmp / name
     shutil.copytree(template, data)
     runtime = await build(Settings(data_dir=data, queue_poll_s=0.2))
+    freeze_startup_heap()  # as `mailgraph serve` does before its first request (cli/heap.py)
     assert runtime.notifier is not None
     if notify:  # else: the outbox fills, as with the worker in another process (`mailgraph worker`)
         await runtime.notifier.start()

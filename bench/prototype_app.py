@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from floor_app import _nothing, lifespan
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,15 +118,8 @@ def asgi(
         send: Callable[[Message], Awaitable[None]],
     ) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await startup()
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await shutdown()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send, startup, shutdown)
+            return
         if scope["type"] != "http":
             return
         chunks = []
@@ -156,10 +150,6 @@ async def _route(what: tuple[str, ...], body: bytes) -> tuple[int, bytes]:
 
 async def _startup() -> None:
     _db()
-
-
-async def _nothing() -> None:
-    return None
 
 
 app = asgi(_route, _startup, _nothing)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ class Server:
     url: str
     process: subprocess.Popen[str]
     data_dir: Path
+    startup: list[str] = field(default_factory=list)  # what it printed before its ready line
 
 
 def start_server(data: Path, *extra: str) -> Server:
@@ -46,6 +47,7 @@ def start_server(data: Path, *extra: str) -> Server:
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ}
     )
     url = None
+    startup: list[str] = []
     deadline = time.monotonic() + 30
     assert process.stdout is not None
     while time.monotonic() < deadline:
@@ -56,13 +58,14 @@ def start_server(data: Path, *extra: str) -> Server:
         if found:
             url = found.group(1)
             break
+        startup.append(line)
     if url is None:
         process.kill()
         output = process.stdout.read()
         process.wait(5)
         process.stdout.close()
         pytest.fail(f"server did not start: {output}")
-    return Server(url, process, data)
+    return Server(url, process, data, startup)
 
 
 def stop_server(server: Server) -> None:

@@ -23,6 +23,7 @@ from mailgraph.cli.delivery import (
     run_delivery,
 )
 from mailgraph.cli.faults import add_fault_commands, run_faults
+from mailgraph.cli.heap import freeze_startup_heap
 from mailgraph.cli.http_limits import add_limit_options, limit_settings, limited_protocol
 from mailgraph.cli.identity import AdminError, add_admin_commands, run_admin, tls_banner, tls_options
 from mailgraph.cli.logs import configure as configure_logs
@@ -213,6 +214,9 @@ async def _serve(settings: Settings, slot: Slot | None = None) -> int:
             break
         await asyncio.sleep(0.05)
     started = all(s.started for s in servers)
+    if started:
+        frozen = freeze_startup_heap()  # before the first request: cli/heap.py says why
+        logging.getLogger("mailgraph").debug("start-up heap frozen: %d objects", frozen)
     if started and slot is not None:
         _supervised(slot, servers)
     if started and (slot is None or slot.index == 0):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mailgraph.auth.keyring import KeyRing
+from mailgraph.cli.heap import freeze_startup_heap
 from mailgraph.config import Settings
 from mailgraph.delivery.held import HeldSendReleaser
 from mailgraph.delivery.policy import parse_schedule
@@ -189,6 +190,7 @@ async def _worker(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    freeze_startup_heap()  # before the first claim: cli/heap.py says why
     await worker.start()
     wakeups_of(engine).listen(OUTBOX_CHANNEL, worker.wake)  # sends committed by `serve` processes
     await notifier.start()
