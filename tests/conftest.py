@@ -66,6 +66,13 @@ def build_template(path: Path, tenant_file: Path, template_database: str | None)
     if template_database is None:
         asyncio.run(make())
     else:
+        # One template per database: a `template_dir` override paired with another suite's database
+        # would snapshot that suite's tenant and whatever its tests left behind into it.
+        if pgdb.has_snapshot(template_database):
+            raise RuntimeError(
+                f"{template_database} holds a template already: override `template_database` together"
+                " with `template_dir` (tests/submission/conftest.py)"
+            )
         pgdb.run(make)
         pgdb.snapshot(template_database)
     return path

@@ -133,6 +133,16 @@ def terminate(name: str) -> int:
 _TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_version'"
 
 
+def has_snapshot(name: str) -> bool:
+    """Whether database `name` holds a `snapshot` already."""
+
+    async def go() -> bool:
+        con = await _con(name)
+        return bool(await con.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = 'mg_snapshot'"))
+
+    return run(go)
+
+
 def snapshot(name: str) -> None:
     """Remember the rows of every table of database `name` (for `reset`)."""
 

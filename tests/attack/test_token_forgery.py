@@ -22,13 +22,15 @@ from tests.submission.conftest import (
     app_token,
     runtime,
     submission,
+    template_database,
     template_dir,
     token,
     user_token,
     xoauth2,
 )
 
-__all__ = ["runtime", "submission", "template_dir"]  # the submission tenant's fixtures, used here
+# The submission tenant's fixtures, used here; its template goes with its own database on PostgreSQL.
+__all__ = ["runtime", "submission", "template_database", "template_dir"]
 
 ALICE = "alice@fabrikam.test"
 GRAPH_ROUTE = f"/v1.0/users/{ALICE}/messages"
