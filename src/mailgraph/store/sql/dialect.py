@@ -105,6 +105,21 @@ def in_list(column: str, values: Sequence[object]) -> tuple[str, list[object]]:
     return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
+def update_returning_old(table: str, assignments: str, old: str, dialect: Dialect) -> str | None:
+    """PostgreSQL: one statement that updates the row `id = ?` (`assignments` first, then the id) and
+    returns its `old` columns as they were, the row locked first (`FOR UPDATE` in the subquery; READ
+    COMMITTED re-reads a row it waited for, so "as they were" is as last committed). None on SQLite:
+    its RETURNING cannot name an UPDATE's FROM table, and its single writer makes a SELECT then an
+    UPDATE just as safe."""
+    if dialect.name != "postgres":
+        return None
+    returning = ", ".join(f"o.{c.strip()}" for c in old.split(","))
+    return (
+        f"UPDATE {table} m SET {assignments} FROM (SELECT id, {old} FROM {table} WHERE id = ? FOR UPDATE) o"
+        f" WHERE m.id = o.id RETURNING {returning}"
+    )
+
+
 def take_oldest(table: str, returning: str) -> str:
     """PostgreSQL: delete the rows of an insert-only queue table (`id` ascending) with `id < ?` and
     return exactly those (`returning`). What a background drain takes (the folder count fold, the change

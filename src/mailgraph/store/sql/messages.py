@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mailgraph.domain.model import FollowupFlag, ItemBody, Message, Page
 from mailgraph.store.sql import codec
 from mailgraph.store.sql.columns import Columns
-from mailgraph.store.sql.dialect import in_list
+from mailgraph.store.sql.dialect import DIALECTS, in_list, update_returning_old
 from mailgraph.store.sql.filters import compile_message_filter, compile_message_order, compile_message_search
 
 if TYPE_CHECKING:
@@ -34,20 +34,14 @@ COLUMNS = (
 _C = Columns(COLUMNS)
 _PLACEHOLDERS = ", ".join("?" * (COLUMNS.count(",") + 1))
 _INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES ({_PLACEHOLDERS})"
-_UPDATE = (
-    "UPDATE messages SET " + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:]) + " WHERE id = ?"
-)
+_ASSIGN = ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:])
+_UPDATE = f"UPDATE messages SET {_ASSIGN} WHERE id = ?"
 _SELECT = f"SELECT {COLUMNS} FROM messages"
-# PostgreSQL: the update and the placement it replaces in one statement (same parameters as `_UPDATE`).
-# The subquery locks the row and reads it as committed last (READ COMMITTED re-reads a row it waited
-# for), so the count deltas move from where the item really was, even when another unit moved it
-# after this unit read it; SELECT then UPDATE could count it out of a folder twice. One round trip less.
-_UPDATE_FROM = (
-    "UPDATE messages m SET "
-    + ", ".join(f"{c.strip()} = ?" for c in COLUMNS.split(",")[1:])
-    + " FROM (SELECT id, folder_id, is_read FROM messages WHERE id = ? FOR UPDATE) o"
-    + " WHERE m.id = o.id RETURNING o.folder_id, o.is_read"
-)
+# Where the engine can: the update and the placement it replaces in one statement (same parameters as
+# `_UPDATE`), the row locked first, so the count deltas move from where the item really was, even when
+# another unit moved it after this unit read it; SELECT then UPDATE could count it out of a folder
+# twice on PostgreSQL. One round trip less. (store/sql/dialect.py; None on SQLite.)
+_UPDATE_OLD = {d.name: update_returning_old("messages", _ASSIGN, "folder_id, is_read", d) for d in DIALECTS}
 _BUMP = "INSERT INTO folder_count_deltas (folder_id, total, unread) VALUES (?, ?, ?)"
 
 
@@ -233,8 +227,9 @@ class SqlMessages:
     async def update(self, message: Message) -> None:
         """Write every field of an existing item; a move or a read-state change moves the counts."""
         row = to_row(message)
-        if self._conn.dialect.name == "postgres":  # one statement, the placement locked: _UPDATE_FROM
-            old = await self._conn.fetch_one(_UPDATE_FROM, (*row[1:], row[0]))
+        locked = _UPDATE_OLD[self._conn.dialect.name]
+        if locked is not None:  # one statement, the placement locked (PostgreSQL)
+            old = await self._conn.fetch_one(locked, (*row[1:], row[0]))
             if old is None:
                 return
             old_folder, was_read = str(old[0]), bool(old[1])
