@@ -177,6 +177,28 @@ async def until_full(
         full_answers += (sum(result.refused.values()) + len(result.server_errors)) > before
 
 
+async def until_recovered(
+    graph_send: GraphSend,
+    server: ServerProcess,
+    auth: dict[str, str],
+    prefix: str,
+    result: DiskFullResult,
+    acked: set[str],
+    tried: list[str],
+    attempts: int,
+) -> None:
+    """One Graph send every half second until one is acknowledged (`result.recovered`), at most
+    `attempts`: the running server must recover by itself, without a restart."""
+    for attempt in range(attempts):  # bounded
+        subject = f"{prefix}-after-{attempt}"
+        tried.append(subject)
+        await asyncio.to_thread(graph_send, server.url, auth, subject, result, acked)
+        if subject in acked:
+            result.recovered = True
+            return
+        await asyncio.sleep(0.5)
+
+
 def run_disk_full(rounds_full: int = 6) -> DiskFullResult:
     """The trial; needs `mount_allowed()`."""
     return asyncio.run(_disk_full(rounds_full))
@@ -200,14 +222,7 @@ async def _disk_full(rounds_full: int) -> DiskFullResult:
             filler = await blocking(fill, data, 1536)
             await until_full(_graph_send, server, auth, "full", result, acked, tried, rounds_full, 120)
             filler.unlink()  # space returns
-            for attempt in range(40):  # bounded: the service must recover by itself, without a restart
-                subject = f"full-after-{attempt}"
-                tried.append(subject)
-                await blocking(_graph_send, server.url, auth, subject, result, acked)
-                if subject in acked:
-                    result.recovered = True
-                    break
-                await asyncio.sleep(0.5)
+            await until_recovered(_graph_send, server, auth, "full", result, acked, tried, 40)
             await account(server, sink, auth, tried, acked, result)
             return result
         finally:

@@ -39,6 +39,7 @@ from tests.trials.disk_full import (
     mount_allowed,
     tmpfs,
     until_full,
+    until_recovered,
 )
 from tests.trials.harness import EXTERNAL, ServerProcess, _free_port, token
 
@@ -170,14 +171,7 @@ async def _pg_disk_full(rounds_full: int, bound_s: float) -> PgDiskFullResult:
                     result.pg_went_down = True
                     if not await blocking(cluster.start):
                         raise RuntimeError(f"PostgreSQL did not start again: {cluster.log()}")
-                for attempt in range(60):  # bounded: the running server must recover by itself
-                    subject = f"pgfull-after-{attempt}"
-                    tried.append(subject)
-                    await blocking(_graph_send, server.url, auth, subject, result, acked)
-                    if subject in acked:
-                        result.recovered = True
-                        break
-                    await asyncio.sleep(0.5)
+                await until_recovered(_graph_send, server, auth, "pgfull", result, acked, tried, 60)
                 auth = await blocking(token, server.url)
                 await account(server, sink, auth, tried, acked, result)
                 result.log_tail += "\n--- postgres ---\n" + cluster.log()
