@@ -16,7 +16,9 @@ Usage (see bench/README.md, "Notifications")::
 2. **Send cost.** create-draft + send cycles (`MessageService.create` then `SendService.send_draft`,
    alice → bob, `--concurrency` at a time) on a fresh data dir with no subscriptions, then on one with
    `--subscriptions` live subscriptions on Bob's Inbox whose notifications are being delivered.
-   Reported: cycles/s of each and their ratio (issue target ≥ 0.8).
+   Reported: cycles/s of each and their ratio (issue target ≥ 0.8). Every send-cost phase runs in a
+   fresh interpreter (`--phase`, internal), in the opposite order every other run, so that neither side
+   of a ratio inherits the heap, caches or frozen objects of the phases before it.
 3. **Send cost, subscriptions spread** (`ratio_spread`, the reading docs/change-tracking.md takes of the
    issue's "with 100 active subscriptions"): the same cycles with `--subscriptions` live subscriptions
    spread one per mailbox over as many users (one app watching every user's Inbox, each its own URL),
@@ -268,6 +270,30 @@ async def cycles(
             receiver.stop()
 
 
+PHASES = ("base", "subs", "quiet", "spread")
+"""The send-cost phases: no subscriptions; all on Bob's Inbox with the worker in this process; the same
+with no worker (the in-transaction cost only); spread one per mailbox (`ratio_spread`)."""
+
+
+async def phase(name: str, template: Path, tmp: Path, args: argparse.Namespace) -> float:
+    """One send-cost phase (`PHASES`) on a copy of `template`: create+send cycles/s."""
+    subs = 0 if name == "base" else args.subscriptions
+    quiet, spread = name == "quiet", name == "spread"
+    return await cycles(template, tmp, name, subs, args.cycles, args.concurrency, not quiet, spread)
+
+
+def phase_in_fresh_process(name: str, template: Path, tmp: Path, args: argparse.Namespace) -> float:
+    """Run one phase in a new interpreter: every phase starts from the same state (no heap, caches or
+    frozen generation left by the phases before it, docs/change-tracking.md "How the ratio is measured")."""
+    command = [
+        sys.executable, __file__, "--phase", name, "--template", str(template), "--tmp", str(tmp),
+        "--cycles", str(args.cycles), "--concurrency", str(args.concurrency),
+        "--subscriptions", str(args.subscriptions), *(["--same-url"] if SAME_URL else []),
+    ]  # fmt: skip
+    done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["cycles_per_s"])
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mg-bench-notify-") as tmp_name:
         tmp = Path(tmp_name)
@@ -276,17 +302,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         runs: list[dict[str, Any]] = []
         for run in range(args.runs):
             fan = await fan_out(template, tmp / f"r{run}", args.subscriptions, args.rate, args.seconds)
-            base = await cycles(template, tmp / f"r{run}", "base", 0, args.cycles, args.concurrency)
-            subs = await cycles(
-                template, tmp / f"r{run}", "subs", args.subscriptions, args.cycles, args.concurrency
-            )
-            quiet = await cycles(
-                template, tmp / f"r{run}", "quiet", args.subscriptions, args.cycles, args.concurrency, False
-            )
-            spread = await cycles(
-                template, tmp / f"r{run}", "spread", args.subscriptions, args.cycles, args.concurrency,
-                spread=True,
-            )  # fmt: skip
+            # Each phase in a fresh process, in the opposite order every other run (ABBA): a drift of the
+            # machine during a run, or an order effect, weighs on both sides of each ratio alike.
+            order = PHASES if run % 2 == 0 else PHASES[::-1]
+            rate = {name: phase_in_fresh_process(name, template, tmp / f"r{run}", args) for name in order}
+            base, subs, quiet, spread = (rate[name] for name in PHASES)
             runs.append({**fan, "cycles_per_s_none": round(base, 1), "cycles_per_s_subs": round(subs, 1),
                          "ratio": round(subs / base, 3), "cycles_per_s_subs_worker_elsewhere": round(quiet, 1),
                          "ratio_worker_elsewhere": round(quiet / base, 3),
@@ -313,8 +333,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--same-url", action="store_true", help="all subscriptions share one notification URL"
     )
+    # One phase, in a child of phase_in_fresh_process:
+    parser.add_argument("--phase", choices=PHASES, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--template", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", type=Path, default=None, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     SAME_URL = arguments.same_url
+    if arguments.phase is not None:  # a child of phase_in_fresh_process: one number on stdout
+        assert arguments.template is not None and arguments.tmp is not None
+        rate = uvloop.run(phase(arguments.phase, arguments.template, arguments.tmp, arguments))
+        print(json.dumps({"cycles_per_s": rate}))
+        sys.exit(0)
     result = uvloop.run(main(arguments))
     print("median:", json.dumps(result["median"]))
     if arguments.json is not None:

@@ -129,6 +129,20 @@ async def test_loader_builds_a_store_mailgraph_lists(tmp_path: Path) -> None:
         await runtime.engine.close()
 
 
+async def test_notification_phase_runs_in_a_fresh_process(tmp_path: Path) -> None:
+    """bench/notifications.py measures each send-cost phase in a child interpreter: the child builds a
+    runtime on a copy of the template, subscribes one per mailbox, runs the cycles and prints its rate."""
+    import argparse
+
+    import notifications
+
+    await notifications.make_template(tmp_path / "template", 4)
+    args = argparse.Namespace(cycles=12, concurrency=4, subscriptions=4)
+    rate = notifications.phase_in_fresh_process("spread", tmp_path / "template", tmp_path / "r0", args)
+    assert rate > 0
+    assert (tmp_path / "r0" / "spread" / "mailgraph.db").is_file()  # the child's own copy, not the template
+
+
 def test_summary_ratios() -> None:
     from run import PhaseStats, RunStats, summarize, summary_table
 
