@@ -117,3 +117,19 @@ async def test_token_endpoint_of_a_tenant_named_like_a_version(api: AsyncClient)
         r = await api.post(path, data=form)
         assert r.status_code == reference.status_code, path
         assert r.json()["error"] == reference.json()["error"], path  # an identity error, not Graph's 404
+
+
+def test_guid_is_a_random_version_4_guid_in_lower_case() -> None:
+    """`ids.guid` spells the GUID itself (no UUID object): what `str(uuid.uuid4())` gives, RFC 9562 §5.4."""
+    import uuid
+
+    seen = set()
+    for _ in range(2000):
+        value = ids.guid()
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value  # canonical: lower case, 8-4-4-4-12
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        seen.add(value)
+    assert len(seen) == 2000
+    # Every variant digit occurs (the two random bits of the variant byte are kept, not fixed).
+    assert {value[19] for value in seen} == set("89ab")

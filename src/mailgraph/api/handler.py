@@ -13,7 +13,6 @@ permission (403), so an unauthenticated probe of an unknown path gets the 400/40
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,6 +23,7 @@ from mailgraph.api.http import JSON_TYPE, Request, Response
 from mailgraph.api.router import Handler, Match, PathError, Route, Router
 from mailgraph.api.routes import ROUTES
 from mailgraph.auth.permissions import Operation, allows, hides_body
+from mailgraph.domain import ids
 from mailgraph.domain.model import Actor
 
 _DIAGNOSTIC = b'{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"mailgraph"}}'
@@ -40,7 +40,7 @@ Resolved = tuple[Match, Handler, Operation]
 
 def stamp(req: Request) -> None:
     """Give a request its ids: a new `request-id`, and the client's `client-request-id` (or the same)."""
-    req.request_id = str(uuid.uuid4())
+    req.request_id = ids.guid()
     req.client_request_id = req.headers.get("client-request-id") or req.request_id
 
 
