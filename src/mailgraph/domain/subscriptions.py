@@ -140,9 +140,10 @@ class Watch(NamedTuple):
     expires_at: Timestamp = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One row of the notification outbox: a change of one item, or a lifecycle event."""
+class Notification(NamedTuple):
+    """One row of the notification outbox: a change of one item, or a lifecycle event (a tuple, in
+    the outbox's column order: one is built per notification in the sending unit and again in the
+    worker's claim, both on the writer thread, ~5x cheaper than a frozen dataclass)."""
 
     id: str
     subscription_id: str

@@ -36,10 +36,7 @@ def _sub(r: Sequence[Any]) -> Subscription:
 
 
 def _note(r: Sequence[Any]) -> Notification:
-    return Notification(
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], int(r[10]), r[11], int(r[12]),
-        int(r[13]), int(r[14]),
-    )  # fmt: skip
+    return Notification._make(r)  # the columns of _NOTE_COLUMNS, in Notification's order (integers as such)
 
 
 def _marks(n: int) -> str:
@@ -210,15 +207,8 @@ class SqlSubscriptions:
         """Add notifications to the outbox (leased until `lease_until` when given)."""
         await self._conn.execute_many(
             f"INSERT INTO notification_outbox ({_NOTE_COLUMNS}, lease_until) VALUES ({_marks(16)})",
-            [
-                (
-                    n.id, n.subscription_id, n.kind, n.event, n.url, n.tenant_id, n.mailbox_id, n.item_id,
-                    n.resource_id, n.client_state, n.subscription_expires_at, n.status, n.attempts,
-                    n.created_at, n.next_attempt_at, lease_until,
-                )
-                for n in notifications
-            ],
-        )  # fmt: skip
+            [(*n, lease_until) for n in notifications],  # Notification is the row in column order
+        )
 
     async def claim(self, now: int, lease_until: int, limit: int) -> list[Notification]:
         """Lease due pending rows, oldest first (a lapsed lease is due again)."""
