@@ -236,12 +236,21 @@ class SqliteEngine:
 
     def _write_loop(self) -> None:
         tx = SqlTx(SqliteConn(self._writer_db), self._folder_ids)
+        last = 1  # units in the previous batch
         while True:
             job = self._jobs.get()
             if job is None:
                 return
             batch = [job]
             stop = False
+            if last > 1 and self._jobs.empty():
+                # Under concurrency the units of a batch come back together: its commit resumes their
+                # callers in one run of the event loop, which submits their next units one by one.
+                # Taking the first alone would commit it (and the notification worker's claim, which
+                # its wake-up submits first) in a batch of its own. One yield of the GIL lets that run
+                # finish submitting, so the burst joins one batch: fewer commits, no wait when idle
+                # (docs/performance.md, "One yield before a batch").
+                time.sleep(0)
             while len(batch) < _MAX_BATCH:
                 try:
                     more = self._jobs.get_nowait()
@@ -251,6 +260,7 @@ class SqliteEngine:
                     stop = True
                     break
                 batch.append(more)
+            last = len(batch)
             self._commit(batch, tx)
             self._bound_wal()
             if stop:
