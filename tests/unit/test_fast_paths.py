@@ -133,3 +133,12 @@ def test_guid_is_a_random_version_4_guid_in_lower_case() -> None:
     assert len(seen) == 2000
     # Every variant digit occurs (the two random bits of the variant byte are kept, not fixed).
     assert {value[19] for value in seen} == set("89ab")
+
+
+def test_an_outbox_row_is_a_notification_in_column_order() -> None:
+    """The store writes a `Notification` whole (`(*note, lease_until)`) and reads a row with
+    `Notification._make`: its fields must be the outbox's columns, in the same order."""
+    from mailgraph.domain.subscriptions import Notification
+    from mailgraph.store.sql.subscriptions import _NOTE_COLUMNS
+
+    assert Notification._fields == tuple(column.strip() for column in _NOTE_COLUMNS.split(","))
