@@ -290,7 +290,9 @@ def phase_in_fresh_process(name: str, template: Path, tmp: Path, args: argparse.
         "--cycles", str(args.cycles), "--concurrency", str(args.concurrency),
         "--subscriptions", str(args.subscriptions), *(["--same-url"] if SAME_URL else []),
     ]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:  # the child's own traceback, not only its exit status
+        raise RuntimeError(f"phase {name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["cycles_per_s"])
 
 

@@ -27,8 +27,8 @@ bookkeeping, never a notification: a lost lease is claimed again, a lost "delive
 notification again (delivery is at-least-once already: a crash before the outcome is recorded does the
 same, docs/change-tracking.md), a lost retry time retries sooner. The rows themselves are
 written by the sending units, durably. Before, each claim of a busy worker was a commit of its own with
-its own fsync between the sends' group commits (docs/performance.md, "Notifications: the worker's
-units not synced alone").
+its own fsync between the sends' group commits (docs/performance.md, "The PostgreSQL floor on this
+machine; the notification worker's units").
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ class SqliteEngine:
                 # Taking the first alone would commit it (and the notification worker's claim, which
                 # its wake-up submits first) in a batch of its own. One yield of the GIL lets that run
                 # finish submitting, so the burst joins one batch: fewer commits, no wait when idle
-                # (docs/performance.md, "One yield before a batch").
+                # (docs/performance.md, "Notifications on the send path: one yield before a batch").
                 time.sleep(0)
             while len(batch) < _MAX_BATCH:
                 try:
